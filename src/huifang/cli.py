@@ -1,0 +1,140 @@
+"""The `huifang` command: thin entry points that translate arguments into service calls."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from huifang.domain.money import format_cny
+from huifang.services.book import BookSummary, book_summary
+from huifang.services.importing import ImportReport, import_files
+from huifang.settings import load_settings
+from huifang.store.db import current_revision, make_engine, upgrade
+
+app = typer.Typer(
+    help="Huifang (回访): 汽车贷款贷后管理与回访平台 / post-loan management and follow-up.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    engine = make_engine(load_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """建立或升级数据库结构 / create or migrate the schema to the newest revision."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    console.print(f"数据库已是最新版本 {current_revision(engine)}: {engine.url!r}")
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[list[Path], typer.Argument(help="CSV/XLSX 文件 (机构/产品/贷款/还款流水)")],
+    update: Annotated[
+        bool, typer.Option("--update", help="更新已存在但内容不同的合同 / update changed loans")
+    ] = False,
+) -> None:
+    """导入核心系统导出的贷款数据 (全部成功或全部不写入) / import the loan book, all or nothing."""
+    engine = _engine()
+    with progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, done: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"导入 {name}", total=None)
+            bar.update(tasks[name], completed=done)
+
+        report = import_files(engine, files, update_existing=update, progress=advance)
+    print_import_report(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def print_import_report(report: ImportReport, limit: int = 50) -> None:
+    if report.ok:
+        console.print(f"[green]导入成功[/green] (run #{report.run_id}) / import committed")
+        table = Table("项目 / item", "数量 / count")
+        for key, value in sorted(report.counts.items()):
+            table.add_row(key, f"{value:,}")
+        console.print(table)
+        return
+    console.print(
+        f"[red]导入失败: {len(report.errors):,} 处错误, 未写入任何数据[/red] "
+        "/ import rejected, nothing written"
+    )
+    table = Table("文件", "行号", "列", "值", "原因")
+    for e in report.errors[:limit]:
+        table.add_row(e.file, str(e.row), e.column, e.value, e.reason)
+    console.print(table)
+    if len(report.errors) > limit:
+        console.print(f"… 另有 {len(report.errors) - limit:,} 处错误")
+    for path in report.error_reports:
+        console.print(f"错误报告 / error report: {path}")
+
+
+@app.command("book")
+def book_command() -> None:
+    """贷款账簿概览 / what is in the loan book."""
+    print_book(book_summary(_engine()))
+
+
+def print_book(summary: BookSummary) -> None:
+    table = Table("项目 / item", "数值 / value", title="贷款账簿 / loan book")
+    table.add_row("机构 branches", f"{summary.branches:,}")
+    table.add_row("产品 products", f"{summary.products:,}")
+    for kind, n in sorted(summary.borrowers_by_kind.items()):
+        table.add_row(f"借款人 borrowers · {_ZH.get(kind, kind)}", f"{n:,}")
+    for status, n in sorted(summary.loans_by_status.items()):
+        table.add_row(f"贷款 loans · {_ZH.get(status, status)}", f"{n:,}")
+    for method, amount in sorted(summary.principal_by_method.items()):
+        table.add_row(f"放款本金 principal · {_ZH.get(method, method)}", format_cny(amount))
+    for fuel, n in sorted(summary.vehicles_by_fuel.items()):
+        table.add_row(f"车辆 vehicles · {_ZH.get(fuel, fuel)}", f"{n:,}")
+    table.add_row("担保人 guarantors", f"{summary.guarantors:,}")
+    table.add_row("还款流水 payments", f"{summary.payments:,}")
+    table.add_row("还款金额 paid", format_cny(summary.payments_total))
+    console.print(table)
+
+
+_ZH = {
+    "individual": "个人", "business": "企业",
+    "active": "正常", "closed": "结清", "written-off": "核销",
+    "equal-installment": "等额本息", "equal-principal": "等额本金",
+    "interest-first": "先息后本", "balloon": "尾款",
+    "petrol": "汽油", "diesel": "柴油", "hybrid": "油电混合", "phev": "插电混动",
+    "erev": "增程式", "bev": "纯电动", "fcev": "燃料电池",
+}
+
+
+def _today() -> date:
+    return date.today()
+
+
+if __name__ == "__main__":
+    app()

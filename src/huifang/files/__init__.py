@@ -1,0 +1,1 @@
+"""File adapters: the import/export layout and CSV/XLSX readers and writers."""

@@ -1,0 +1,28 @@
+"""Runtime settings, read from the environment (12-factor): one place, no hidden defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh"
+
+
+def load_settings() -> Settings:
+    """HUIFANG_HOME (default ./huifang-data) holds the embedded SQLite database and run output;
+    HUIFANG_DATABASE_URL overrides the database (e.g. postgresql+psycopg://user@host/huifang)."""
+    home = Path(os.environ.get("HUIFANG_HOME", "huifang-data")).resolve()
+    url = os.environ.get("HUIFANG_DATABASE_URL") or f"sqlite:///{home / 'huifang.db'}"
+    return Settings(
+        home=home,
+        database_url=url,
+        timezone=os.environ.get("HUIFANG_TIMEZONE", "Asia/Shanghai"),
+        language=os.environ.get("HUIFANG_LANG", "zh"),
+    )

@@ -1,0 +1,1 @@
+"""Storage adapters: SQLAlchemy 2 models, engine and sessions, repositories, migrations."""
