@@ -219,3 +219,28 @@ def normalize_header(text: str) -> str:
         .replace(" ", "")
         .replace("_", "")
     )
+
+
+def layout_markdown() -> str:
+    """The column tables of docs/import-format.md, generated so the doc cannot drift."""
+    lines: list[str] = []
+    for layout in LAYOUTS:
+        lines += [
+            f"### {layout.zh} / {layout.name}",
+            "",
+            f"Key: `{layout.key}`.",
+            "",
+            "| 中文表头 | English header | 必填 required | 类型 kind | 说明 / accepted values |",
+            "|---|---|---|---|---|",
+        ]
+        for col in layout.columns:
+            accepted = "; ".join(
+                f"`{canonical}`: {' / '.join(spellings)}" for canonical, spellings in col.choices
+            )
+            note = " ".join(part for part in (col.note, accepted) if part)
+            lines.append(
+                f"| {col.zh} | {col.en} | {'是 yes' if col.required else ''} | {col.kind.value} "
+                f"| {note} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
