@@ -78,8 +78,9 @@ def pg_server() -> Iterator[PgServer]:
     external = os.environ.get("HUIFANG_TEST_DATABASE_URL")
     if external:
         url = make_url(external)
-        server = PgServer(url.host or "127.0.0.1", url.port or 5432, url.username or "postgres",
-                          url.password)
+        server = PgServer(
+            url.host or "127.0.0.1", url.port or 5432, url.username or "postgres", url.password
+        )
     else:
         # Not under pytest's tmp dir: that is private to root and the server runs as postgres.
         base = Path(tempfile.mkdtemp(prefix="huifang-pg-"))
@@ -108,19 +109,41 @@ def _start_local_server(base: Path) -> tuple[PgServer, object]:
         done = subprocess.run([*prefix, *args], capture_output=True, text=True)
         if done.returncode:
             pytest.fail(f"{args[0]} failed: {done.stderr or done.stdout}", pytrace=False)
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "huifang", "-A", "trust",
-        "-E", "UTF8", "--locale=C")
+
+    run(
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "huifang",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    )
     port = _free_port()
     options = (
         f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
     )
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"),
-        "-w", "start")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(base / "log"),
+        "-w",
+        "start",
+    )
 
     def stop() -> None:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
 
     return PgServer("127.0.0.1", port, "huifang"), stop
 

@@ -10,9 +10,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from huifang.domain.money import format_cny
 from huifang.services.book import BookSummary, book_summary
+from huifang.services.demo_data import DemoFiles, write_demo_files
 from huifang.services.importing import ImportReport, import_files
 from huifang.settings import load_settings
 from huifang.store.db import current_revision, make_engine, upgrade
@@ -123,17 +125,122 @@ def print_book(summary: BookSummary) -> None:
 
 
 _ZH = {
-    "individual": "个人", "business": "企业",
-    "active": "正常", "closed": "结清", "written-off": "核销",
-    "equal-installment": "等额本息", "equal-principal": "等额本金",
-    "interest-first": "先息后本", "balloon": "尾款",
-    "petrol": "汽油", "diesel": "柴油", "hybrid": "油电混合", "phev": "插电混动",
-    "erev": "增程式", "bev": "纯电动", "fcev": "燃料电池",
+    "individual": "个人",
+    "business": "企业",
+    "active": "正常",
+    "closed": "结清",
+    "written-off": "核销",
+    "equal-installment": "等额本息",
+    "equal-principal": "等额本金",
+    "interest-first": "先息后本",
+    "balloon": "尾款",
+    "petrol": "汽油",
+    "diesel": "柴油",
+    "hybrid": "油电混合",
+    "phev": "插电混动",
+    "erev": "增程式",
+    "bev": "纯电动",
+    "fcev": "燃料电池",
 }
 
 
-def _today() -> date:
-    return date.today()
+@app.command("demo-data")
+def demo_data_command(
+    loans: Annotated[int, typer.Option("--loans", min=1, help="贷款笔数 / number of loans")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子 / seed")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="输出目录 / output folder")] = Path(
+        "huifang-data/demo"
+    ),
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="数据截止日 YYYY-MM-DD, 默认今天")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv | xlsx")] = "csv",
+    do_import: Annotated[
+        bool, typer.Option("--import/--no-import", help="写入数据库 / import into the database")
+    ] = True,
+) -> None:
+    """生成可复现的演示贷款组合 (并导入) / a reproducible synthetic portfolio, then import it."""
+    files = _write_demo(loans, seed, out, _parse_date(as_of), fmt)
+    if do_import:
+        _import_demo(files)
+
+
+def _write_demo(loans: int, seed: int, out: Path, as_of: date, fmt: str) -> DemoFiles:
+    with progress_bar() as bar:
+        task = bar.add_task("生成演示数据 / generating", total=loans)
+        files = write_demo_files(
+            out,
+            loans=loans,
+            seed=seed,
+            as_of=as_of,
+            fmt=fmt,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+    console.print(
+        f"已生成 {files.loans:,} 笔贷款, {files.payments:,} 条还款流水 → {out}"
+        f" / wrote {files.loans:,} loans and {files.payments:,} payments (as of {as_of})"
+    )
+    return files
+
+
+def _import_demo(files: DemoFiles) -> None:
+    engine = _engine()
+    totals = {
+        "loans.csv": files.loans,
+        "payments.csv": files.payments,
+        "loans.xlsx": files.loans,
+        "payments.xlsx": files.payments,
+    }
+    with progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, done: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"导入 {name}", total=totals.get(name))
+            bar.update(tasks[name], completed=done)
+
+        report = import_files(engine, files.paths, progress=advance)
+    print_import_report(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command("demo")
+def demo_command(
+    loans: Annotated[int, typer.Option("--loans", min=1, help="贷款笔数 / number of loans")] = 3000,
+    seed: Annotated[int, typer.Option("--seed")] = 2026,
+) -> None:
+    """演示: 建库, 生成并导入演示组合, 打印账簿 / the demo on the embedded SQLite database."""
+    settings = load_settings()
+    console.rule("Huifang 回访 · 演示 / demo")
+    console.print(f"数据库 / database: {settings.database_url}")
+    _fresh_demo_database(settings.database_url)
+    files = _write_demo(loans, seed, settings.home / "demo", date.today(), "csv")
+    _import_demo(files)
+    print_book(book_summary(_engine()))
+
+
+def _fresh_demo_database(url: str) -> None:
+    """The demo starts from an empty book: an embedded SQLite file is recreated; a server
+    database that already holds loans is left alone and the demo refuses to run."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        path = Path(parsed.database)
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            stale.unlink(missing_ok=True)
+        return
+    if book_summary(_engine()).loans:
+        console.print("[red]演示只在空数据库上运行 / the demo needs an empty database[/red]")
+        raise typer.Exit(code=2)
+
+
+def _parse_date(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {text}") from None
 
 
 if __name__ == "__main__":

@@ -62,30 +62,69 @@ def branch_rows() -> list[dict[str, str]]:
 
 def product_rows() -> list[dict[str, str]]:
     return [
-        {"product_code": "EI", "product_name": "新车等额本息", "repayment_method": "等额本息",
-         "annual_rate": "4.9", "min_term_months": "12", "max_term_months": "60",
-         "penalty_rate_multiplier": "150", "lock_in_months": "6",
-         "prepayment_fee_basis": "提前还款本金", "prepayment_fee_tiers": "12:3,24:2,36:1"},
-        {"product_code": "IF", "product_name": "营运车先息后本", "repayment_method": "先息后本",
-         "annual_rate": "7.2", "min_term_months": "12", "max_term_months": "36"},
+        {
+            "product_code": "EI",
+            "product_name": "新车等额本息",
+            "repayment_method": "等额本息",
+            "annual_rate": "4.9",
+            "min_term_months": "12",
+            "max_term_months": "60",
+            "penalty_rate_multiplier": "150",
+            "lock_in_months": "6",
+            "prepayment_fee_basis": "提前还款本金",
+            "prepayment_fee_tiers": "12:3,24:2,36:1",
+        },
+        {
+            "product_code": "IF",
+            "product_name": "营运车先息后本",
+            "repayment_method": "先息后本",
+            "annual_rate": "7.2",
+            "min_term_months": "12",
+            "max_term_months": "36",
+        },
     ]
 
 
 def loan_row(**over: str) -> dict[str, str]:
     row = {
-        "contract_no": "HF-SZ01-0001", "branch_code": "SZ01", "product_code": "EI",
-        "borrower_type": "个人", "borrower_name": "张伟", "id_number": PERSON,
-        "mobile": "138 1234 5678", "address": "广东省深圳市南山区科技园", "occupation": "工程师",
-        "industry": "信息技术", "employer": "深圳某科技有限公司", "employer_phone": "0755-86001234",
-        "monthly_income": "28,000.00", "self_employed": "否", "spouse_name": "李娜",
-        "spouse_mobile": "13912345678", "emergency_name": "张强", "emergency_relation": "兄弟",
-        "emergency_mobile": "13712345678", "guarantor_name": "王芳",
-        "guarantor_id_number": PERSON2, "guarantor_mobile": "13612345678",
-        "vin": vin("LGXCE4CB0N0000001"), "plate": "粤BD12345", "brand": "比亚迪", "model": "汉 EV",
-        "model_year": "2022", "vehicle_segment": "中型轿车", "vehicle_condition": "新车",
-        "fuel_type": "纯电动", "vehicle_price": "259800", "loan_purpose": "自用",
-        "down_payment": "59800", "principal": "200000", "annual_rate": "4.9%",
-        "term_months": "36", "disbursement_date": "2023-07-15", "repayment_day": "15",
+        "contract_no": "HF-SZ01-0001",
+        "branch_code": "SZ01",
+        "product_code": "EI",
+        "borrower_type": "个人",
+        "borrower_name": "张伟",
+        "id_number": PERSON,
+        "mobile": "138 1234 5678",
+        "address": "广东省深圳市南山区科技园",
+        "occupation": "工程师",
+        "industry": "信息技术",
+        "employer": "深圳某科技有限公司",
+        "employer_phone": "0755-86001234",
+        "monthly_income": "28,000.00",
+        "self_employed": "否",
+        "spouse_name": "李娜",
+        "spouse_mobile": "13912345678",
+        "emergency_name": "张强",
+        "emergency_relation": "兄弟",
+        "emergency_mobile": "13712345678",
+        "guarantor_name": "王芳",
+        "guarantor_id_number": PERSON2,
+        "guarantor_mobile": "13612345678",
+        "vin": vin("LGXCE4CB0N0000001"),
+        "plate": "粤BD12345",
+        "brand": "比亚迪",
+        "model": "汉 EV",
+        "model_year": "2022",
+        "vehicle_segment": "中型轿车",
+        "vehicle_condition": "新车",
+        "fuel_type": "纯电动",
+        "vehicle_price": "259800",
+        "loan_purpose": "自用",
+        "down_payment": "59800",
+        "principal": "200000",
+        "annual_rate": "4.9%",
+        "term_months": "36",
+        "disbursement_date": "2023-07-15",
+        "repayment_day": "15",
         "credit_score": "712",
     }
     row.update(over)
@@ -94,25 +133,59 @@ def loan_row(**over: str) -> dict[str, str]:
 
 def payment_rows() -> list[dict[str, str]]:
     return [
-        {"txn_ref": "P0001", "contract_no": "HF-SZ01-0001", "paid_on": "2023-08-15",
-         "amount": "5985.37", "payment_type": "还款", "channel": "代扣"},
-        {"txn_ref": "P0002", "contract_no": "HF-SZ01-0001", "paid_on": "2023-09-15",
-         "amount": "5985.37", "channel": "代扣"},
-        {"txn_ref": "P0003", "contract_no": "HF-SZ01-0001", "paid_on": "2023-09-16",
-         "amount": "5985.37", "payment_type": "冲正", "reverses_txn_ref": "P0002"},
+        {
+            "txn_ref": "P0001",
+            "contract_no": "HF-SZ01-0001",
+            "paid_on": "2023-08-15",
+            "amount": "5985.37",
+            "payment_type": "还款",
+            "channel": "代扣",
+        },
+        {
+            "txn_ref": "P0002",
+            "contract_no": "HF-SZ01-0001",
+            "paid_on": "2023-09-15",
+            "amount": "5985.37",
+            "channel": "代扣",
+        },
+        {
+            "txn_ref": "P0003",
+            "contract_no": "HF-SZ01-0001",
+            "paid_on": "2023-09-16",
+            "amount": "5985.37",
+            "payment_type": "冲正",
+            "reverses_txn_ref": "P0002",
+        },
     ]
 
 
 @pytest.fixture
 def good_files(tmp_path: Path) -> list[Path]:
     business = loan_row(
-        contract_no="HF-BJ01-0001", branch_code="BJ01", product_code="IF",
-        borrower_type="企业", borrower_name="北京顺达物流有限公司", id_number=COMPANY,
-        legal_rep_name="刘洋", legal_rep_id_number=PERSON2, self_employed="",
-        vin=vin("LSVAU2180N2000002"), plate="京A12345", brand="大众", model="帕萨特",
-        fuel_type="汽油", vehicle_price="200000", down_payment="60000", principal="140000",
-        loan_purpose="营运", annual_rate="7.2", guarantor_name="", guarantor_id_number="",
-        guarantor_mobile="", spouse_name="", spouse_mobile="",
+        contract_no="HF-BJ01-0001",
+        branch_code="BJ01",
+        product_code="IF",
+        borrower_type="企业",
+        borrower_name="北京顺达物流有限公司",
+        id_number=COMPANY,
+        legal_rep_name="刘洋",
+        legal_rep_id_number=PERSON2,
+        self_employed="",
+        vin=vin("LSVAU2180N2000002"),
+        plate="京A12345",
+        brand="大众",
+        model="帕萨特",
+        fuel_type="汽油",
+        vehicle_price="200000",
+        down_payment="60000",
+        principal="140000",
+        loan_purpose="营运",
+        annual_rate="7.2",
+        guarantor_name="",
+        guarantor_id_number="",
+        guarantor_mobile="",
+        spouse_name="",
+        spouse_mobile="",
     )
     return [
         write_csv(tmp_path / "payments.csv", PAYMENTS, payment_rows()),  # order must not matter
@@ -142,7 +215,10 @@ def test_good_files_land_whole(engine: Engine, good_files: list[Path]) -> None:
         assert loan.borrower.mobile == "13812345678"
         assert loan.borrower.gender == "M"  # 17th digit odd
         assert {c.relation for c in loan.borrower.contacts} == {
-            "self", "spouse", "emergency", "employer"
+            "self",
+            "spouse",
+            "emergency",
+            "employer",
         }
         assert loan.vehicle.fuel_type == "bev"
         assert [g.name for g in loan.guarantors] == ["王芳"]
@@ -188,7 +264,9 @@ def test_changed_contract_is_rejected_unless_update(
         assert s.scalars(select(Borrower.mobile).where(Borrower.id_number == PERSON)).one() == (
             "13800000000"
         )
-        assert s.scalar(select(func.count()).select_from(Contact)) == 4 + 3  # self, spouse, emergency, employer; biz: no spouse
+        assert (
+            s.scalar(select(func.count()).select_from(Contact)) == 4 + 3
+        )  # self, spouse, emergency, employer; biz: no spouse
 
 
 BAD_ROWS = [
@@ -213,8 +291,12 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize(("override", "column", "reason"), BAD_ROWS)
 def test_each_kind_of_bad_row_is_reported_and_nothing_written(
-    engine: Engine, good_files: list[Path], tmp_path: Path,
-    override: dict[str, str], column: str | None, reason: str | None,
+    engine: Engine,
+    good_files: list[Path],
+    tmp_path: Path,
+    override: dict[str, str],
+    column: str | None,
+    reason: str | None,
 ) -> None:
     override = {k: v for k, v in override.items() if k != "plate_nev"}
     loans = write_csv(tmp_path / "loans.csv", LOANS, [loan_row(**override)])
@@ -249,12 +331,19 @@ def test_every_bad_row_is_reported(engine: Engine, good_files: list[Path], tmp_p
     ]
     loans = write_csv(tmp_path / "loans.csv", LOANS, rows)
     payments = write_csv(
-        tmp_path / "payments.csv", PAYMENTS,
-        [*payment_rows(), {"txn_ref": "P9", "contract_no": "HF-2", "paid_on": "2023-08-15",
-                           "amount": "10"},
-         {"txn_ref": "P10", "contract_no": "NOPE", "paid_on": "2023-08-15", "amount": "10"},
-         {"txn_ref": "P0001", "contract_no": "HF-SZ01-0001", "paid_on": "2023-08-15",
-          "amount": "1"}],
+        tmp_path / "payments.csv",
+        PAYMENTS,
+        [
+            *payment_rows(),
+            {"txn_ref": "P9", "contract_no": "HF-2", "paid_on": "2023-08-15", "amount": "10"},
+            {"txn_ref": "P10", "contract_no": "NOPE", "paid_on": "2023-08-15", "amount": "10"},
+            {
+                "txn_ref": "P0001",
+                "contract_no": "HF-SZ01-0001",
+                "paid_on": "2023-08-15",
+                "amount": "1",
+            },
+        ],
     )
     report = import_files(engine, [*good_files[1:3], loans, payments])
     assert not report.ok
@@ -275,14 +364,32 @@ def test_every_bad_row_is_reported(engine: Engine, good_files: list[Path], tmp_p
 def test_bad_reversals_are_refused(engine: Engine, good_files: list[Path], tmp_path: Path) -> None:
     assert import_files(engine, good_files).ok
     payments = write_csv(
-        tmp_path / "more.csv", PAYMENTS,
+        tmp_path / "more.csv",
+        PAYMENTS,
         [
-            {"txn_ref": "R1", "contract_no": "HF-SZ01-0001", "paid_on": "2023-09-20",
-             "amount": "5985.37", "payment_type": "冲正", "reverses_txn_ref": "P0002"},
-            {"txn_ref": "R2", "contract_no": "HF-SZ01-0001", "paid_on": "2023-09-20",
-             "amount": "1.00", "payment_type": "冲正", "reverses_txn_ref": "P0001"},
-            {"txn_ref": "R3", "contract_no": "HF-SZ01-0001", "paid_on": "2023-09-20",
-             "amount": "5985.37", "payment_type": "冲正"},
+            {
+                "txn_ref": "R1",
+                "contract_no": "HF-SZ01-0001",
+                "paid_on": "2023-09-20",
+                "amount": "5985.37",
+                "payment_type": "冲正",
+                "reverses_txn_ref": "P0002",
+            },
+            {
+                "txn_ref": "R2",
+                "contract_no": "HF-SZ01-0001",
+                "paid_on": "2023-09-20",
+                "amount": "1.00",
+                "payment_type": "冲正",
+                "reverses_txn_ref": "P0001",
+            },
+            {
+                "txn_ref": "R3",
+                "contract_no": "HF-SZ01-0001",
+                "paid_on": "2023-09-20",
+                "amount": "5985.37",
+                "payment_type": "冲正",
+            },
         ],
     )
     report = import_files(engine, [payments])

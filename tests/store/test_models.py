@@ -25,24 +25,54 @@ from huifang.store.models import (
 
 def _book(session) -> Loan:  # type: ignore[no-untyped-def]
     branch = Branch(code="SZ01", name="深圳南山支行", province="广东", city="深圳")
-    product = Product(code="EI36", name="等额本息36期", repayment_method="equal-installment",
-                      annual_rate=Decimal("0.049"), min_term_months=12, max_term_months=60)
-    borrower = Borrower(kind="individual", name="张伟", id_type="resident-id",
-                        id_number="11010519491231002X", mobile="13812345678",
-                        monthly_income=Decimal("23456.78"), branch=branch,
-                        birth_date=date(1949, 12, 31), gender="F")
+    product = Product(
+        code="EI36",
+        name="等额本息36期",
+        repayment_method="equal-installment",
+        annual_rate=Decimal("0.049"),
+        min_term_months=12,
+        max_term_months=60,
+    )
+    borrower = Borrower(
+        kind="individual",
+        name="张伟",
+        id_type="resident-id",
+        id_number="11010519491231002X",
+        mobile="13812345678",
+        monthly_income=Decimal("23456.78"),
+        branch=branch,
+        birth_date=date(1949, 12, 31),
+        gender="F",
+    )
     borrower.contacts.append(Contact(relation="spouse", name="李娜", phone="13912345678"))
-    vehicle = Vehicle(vin="1M8GDM9AXKP042788", plate="粤BD12345", brand="比亚迪", model="汉",
-                      condition="new", fuel_type="bev", price=Decimal("259800.00"))
-    loan = Loan(contract_no="HF-0001", borrower=borrower, product=product, branch=branch,
-                vehicle=vehicle, principal=Decimal("999999999999.99"),
-                annual_rate=Decimal("0.123456"), term_months=36,
-                repayment_method="equal-installment", disbursement_date=date(2023, 7, 31),
-                repayment_day=31, down_payment=Decimal("0.01"),
-                vehicle_price=Decimal("259800.00"))
+    vehicle = Vehicle(
+        vin="1M8GDM9AXKP042788",
+        plate="粤BD12345",
+        brand="比亚迪",
+        model="汉",
+        condition="new",
+        fuel_type="bev",
+        price=Decimal("259800.00"),
+    )
+    loan = Loan(
+        contract_no="HF-0001",
+        borrower=borrower,
+        product=product,
+        branch=branch,
+        vehicle=vehicle,
+        principal=Decimal("999999999999.99"),
+        annual_rate=Decimal("0.123456"),
+        term_months=36,
+        repayment_method="equal-installment",
+        disbursement_date=date(2023, 7, 31),
+        repayment_day=31,
+        down_payment=Decimal("0.01"),
+        vehicle_price=Decimal("259800.00"),
+    )
     loan.guarantors.append(Guarantor(kind="individual", name="王芳", mobile="13700000000"))
-    loan.payments.append(Payment(txn_ref="T1", paid_on=date(2023, 8, 31),
-                                 amount=Decimal("1234567.89")))
+    loan.payments.append(
+        Payment(txn_ref="T1", paid_on=date(2023, 8, 31), amount=Decimal("1234567.89"))
+    )
     session.add(loan)
     return loan
 

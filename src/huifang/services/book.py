@@ -10,7 +10,6 @@ from sqlalchemy import Engine, case, func, select
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Branch, Guarantor, Loan, Payment, Product, Vehicle
 
-
 # A reversal undoes the payment it points at, so it counts negative.
 _signed_amount = case((Payment.payment_type == "reversal", -Payment.amount), else_=Payment.amount)
 
@@ -34,7 +33,9 @@ class BookSummary:
 
 def book_summary(engine: Engine) -> BookSummary:
     with transaction(engine) as s:
-        def grouped(column, value=func.count()):  # type: ignore[no-untyped-def]
+
+        def grouped(column, value=None):  # type: ignore[no-untyped-def]
+            value = func.count() if value is None else value
             return {k: v for k, v in s.execute(select(column, value).group_by(column)).all()}
 
         return BookSummary(

@@ -241,7 +241,9 @@ class _Run:
                 self.report.counts["loans.unchanged"] += 1
             elif not self.update_existing:
                 self.error(
-                    table, row, "contract_no",
+                    table,
+                    row,
+                    "contract_no",
                     "合同编号已存在且内容不同; 如需更新请使用 --update (contract exists with "
                     "different content; use --update)",
                 )
@@ -252,15 +254,20 @@ class _Run:
         borrower_ids = self.upsert_borrowers(table, [r for r, _ in to_write])
         vehicle_ids = self.upsert_vehicles(table, to_write)
         writable = [
-            (r, old) for r, old in to_write
+            (r, old)
+            for r, old in to_write
             if r.values["id_number"] in borrower_ids and r.values["vin"] in vehicle_ids
         ]
         new_rows = [r for r, old in writable if old is None]
         if new_rows:
-            ids_ = s.execute(
-                insert(Loan).returning(Loan.id, sort_by_parameter_order=True),
-                [self.loan_fields(r, borrower_ids, vehicle_ids) for r in new_rows],
-            ).scalars().all()
+            ids_ = (
+                s.execute(
+                    insert(Loan).returning(Loan.id, sort_by_parameter_order=True),
+                    [self.loan_fields(r, borrower_ids, vehicle_ids) for r in new_rows],
+                )
+                .scalars()
+                .all()
+            )
             for r, loan_id in zip(new_rows, ids_, strict=True):
                 r.values["loan_id"] = loan_id
             self.report.counts["loans.created"] += len(new_rows)
@@ -320,7 +327,9 @@ class _Run:
         elif v["principal"] > 0:
             purpose = v["loan_purpose"] or "self-use"
             limit = lending_rules.max_ltv(
-                purpose, v["vehicle_condition"], v["fuel_type"],
+                purpose,
+                v["vehicle_condition"],
+                v["fuel_type"],
                 product.max_ltv if product else None,
             )
             if v["principal"] > v["vehicle_price"] * limit:
@@ -384,7 +393,9 @@ class _Run:
                 new.append((number, fields))
             elif old.name != fields["name"]:
                 self.error(
-                    table, row, "borrower_name",
+                    table,
+                    row,
+                    "borrower_name",
                     f"证件号码已登记在借款人「{old.name}」名下, 姓名不一致",
                 )
                 for r in rows:
@@ -394,10 +405,14 @@ class _Run:
                 changed.append({"id": old.id, **fields})
                 result[number] = old.id
         if new:
-            new_ids = s.execute(
-                insert(Borrower).returning(Borrower.id, sort_by_parameter_order=True),
-                [f for _, f in new],
-            ).scalars().all()
+            new_ids = (
+                s.execute(
+                    insert(Borrower).returning(Borrower.id, sort_by_parameter_order=True),
+                    [f for _, f in new],
+                )
+                .scalars()
+                .all()
+            )
             result.update({number: i for (number, _), i in zip(new, new_ids, strict=True)})
             self.report.counts["borrowers.created"] += len(new)
         if changed:
@@ -407,7 +422,9 @@ class _Run:
             touched = [result[n] for n in latest if n in result]
             s.execute(delete(Contact).where(Contact.borrower_id.in_(touched)))
             contacts = [
-                c for n, row in latest.items() if n in result
+                c
+                for n, row in latest.items()
+                if n in result
                 for c in self.contact_fields(result[n], row)
             ]
             if contacts:
@@ -454,10 +471,14 @@ class _Run:
             changed.append({"id": known.id, **fields})
             result[vin] = known.id
         if new:
-            new_ids = s.execute(
-                insert(Vehicle).returning(Vehicle.id, sort_by_parameter_order=True),
-                [f for _, f in new],
-            ).scalars().all()
+            new_ids = (
+                s.execute(
+                    insert(Vehicle).returning(Vehicle.id, sort_by_parameter_order=True),
+                    [f for _, f in new],
+                )
+                .scalars()
+                .all()
+            )
             result.update({vin: i for (vin, _), i in zip(new, new_ids, strict=True)})
             self.report.counts["vehicles.created"] += len(new)
         if changed:
@@ -490,18 +511,45 @@ class _Run:
     @staticmethod
     def contact_fields(borrower_id: int, row: _Row) -> list[dict[str, Any]]:
         v = row.values
-        out = [{"borrower_id": borrower_id, "relation": "self", "name": v["borrower_name"],
-                "phone": v["mobile"], "note": None}]
+        out = [
+            {
+                "borrower_id": borrower_id,
+                "relation": "self",
+                "name": v["borrower_name"],
+                "phone": v["mobile"],
+                "note": None,
+            }
+        ]
         if v["spouse_mobile"]:
-            out.append({"borrower_id": borrower_id, "relation": "spouse",
-                        "name": v["spouse_name"], "phone": v["spouse_mobile"], "note": None})
+            out.append(
+                {
+                    "borrower_id": borrower_id,
+                    "relation": "spouse",
+                    "name": v["spouse_name"],
+                    "phone": v["spouse_mobile"],
+                    "note": None,
+                }
+            )
         if v["emergency_mobile"]:
-            out.append({"borrower_id": borrower_id, "relation": "emergency",
-                        "name": v["emergency_name"], "phone": v["emergency_mobile"],
-                        "note": v["emergency_relation"]})
+            out.append(
+                {
+                    "borrower_id": borrower_id,
+                    "relation": "emergency",
+                    "name": v["emergency_name"],
+                    "phone": v["emergency_mobile"],
+                    "note": v["emergency_relation"],
+                }
+            )
         if v["employer_phone"]:
-            out.append({"borrower_id": borrower_id, "relation": "employer",
-                        "name": v["employer"], "phone": v["employer_phone"], "note": None})
+            out.append(
+                {
+                    "borrower_id": borrower_id,
+                    "relation": "employer",
+                    "name": v["employer"],
+                    "phone": v["employer_phone"],
+                    "note": None,
+                }
+            )
         return out
 
     @staticmethod
@@ -579,7 +627,10 @@ class _Run:
             p.txn_ref: p
             for p in s.execute(
                 select(
-                    Payment.txn_ref, Payment.loan_id, Payment.paid_on, Payment.amount,
+                    Payment.txn_ref,
+                    Payment.loan_id,
+                    Payment.paid_on,
+                    Payment.amount,
                     Payment.payment_type,
                 ).where(Payment.txn_ref.in_(refs))
             )
@@ -616,13 +667,18 @@ class _Run:
             old = existing.get(ref)
             if old is not None:
                 same = (old.loan_id, old.paid_on, old.amount, old.payment_type) == (
-                    loan.id, v["paid_on"], v["amount"], kind,
+                    loan.id,
+                    v["paid_on"],
+                    v["amount"],
+                    kind,
                 )
                 if same:
                     self.report.counts["payments.unchanged"] += 1
                 else:
                     self.error(
-                        table, row, "txn_ref",
+                        table,
+                        row,
+                        "txn_ref",
                         "交易流水号已存在且内容不同; 已入账的交易只能冲正, 不能修改",
                     )
                 continue
@@ -656,8 +712,14 @@ class _Run:
         originals = {
             p.txn_ref: p
             for p in s.execute(
-                select(Payment.txn_ref, Payment.id, Payment.loan_id, Payment.amount,
-                       Payment.payment_type, Payment.paid_on).where(Payment.txn_ref.in_(targets))
+                select(
+                    Payment.txn_ref,
+                    Payment.id,
+                    Payment.loan_id,
+                    Payment.amount,
+                    Payment.payment_type,
+                    Payment.paid_on,
+                ).where(Payment.txn_ref.in_(targets))
             )
         }
         already = set(
@@ -716,8 +778,11 @@ def import_files(
             with transaction(engine) as session:
                 run = _Run(session, update_existing, report)
                 record = ImportRun(
-                    started_at=started, files=_describe(tables), status="committed",
-                    counts={}, actor=actor,
+                    started_at=started,
+                    files=_describe(tables),
+                    status="committed",
+                    counts={},
+                    actor=actor,
                 )
                 session.add(record)
                 session.flush()
@@ -738,8 +803,12 @@ def import_files(
         with transaction(engine) as session:
             session.add(
                 ImportRun(
-                    started_at=started, finished_at=datetime.now(UTC), files=_describe(tables),
-                    status="rejected", counts={"errors": len(report.errors)}, actor=actor,
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    files=_describe(tables),
+                    status="rejected",
+                    counts={"errors": len(report.errors)},
+                    actor=actor,
                 )
             )
         if write_reports:
@@ -778,8 +847,7 @@ def _import_table(run: _Run, table: TableFile, progress: Progress | None) -> Non
 
 def _describe(tables: list[TableFile]) -> list[dict[str, str]]:
     return [
-        {"file": str(t.path), "kind": t.layout.name, "sha256": _file_sha256(t.path)}
-        for t in tables
+        {"file": str(t.path), "kind": t.layout.name, "sha256": _file_sha256(t.path)} for t in tables
     ]
 
 
