@@ -22,6 +22,6 @@ command -v "$PY" >/dev/null || PY=python3
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check src tests $(ls -d bench 2>/dev/null || true)
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

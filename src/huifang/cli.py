@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from huifang import cli_loans
 from huifang.domain.money import format_cny
 from huifang.services.book import BookSummary, book_summary
 from huifang.services.demo_data import DemoFiles, write_demo_files
@@ -242,6 +243,8 @@ def _parse_date(text: str | None) -> date:
     except ValueError:
         raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {text}") from None
 
+
+cli_loans.register(app)
 
 if __name__ == "__main__":
     app()

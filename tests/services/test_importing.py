@@ -438,3 +438,40 @@ def test_gbk_encoded_csv(engine: Engine, tmp_path: Path) -> None:
     report = import_files(engine, [path])
     assert report.ok, report.errors
     assert report.counts["branches.created"] == 1
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_utf8_sniff_tolerates_a_character_cut_by_the_sample_end(
+    engine: Engine, tmp_path: Path, bom: bytes
+) -> None:
+    """The encoding sniff reads 64 KiB; a character split there must not look like GB18030."""
+    for pad in range(64):  # some padding puts the boundary inside a 3-byte character
+        rows = [f"B{n:04d},广州天河第{n}支行\n".encode() for n in range(4000)]
+        data = bom + "机构代码,机构名称\n".encode() + f"PAD0,{'x' * (pad + 1)}\n".encode()
+        data += b"".join(rows)
+        try:
+            data[: 1 << 16].decode("utf-8-sig")
+        except UnicodeDecodeError:
+            break
+    else:
+        pytest.fail("no padding split a character at 64 KiB")
+    path = tmp_path / "branches.csv"
+    path.write_bytes(data)
+    report = import_files(engine, [path])
+    assert report.ok, report.errors[:3]
+    assert report.counts["branches.created"] == 4001
+
+
+def test_all_digit_credit_code_is_a_business_id(engine: Engine, good_files: list[Path]) -> None:
+    """An all-digit USCC has a resident ID's shape; the check character decides."""
+    digits = next(
+        code for n in range(100) if (code := uscc("91440101", f"934567{n:02d}")).isdigit()
+    )
+    loans = good_files[3]
+    text = loans.read_text(encoding="utf-8-sig").replace(COMPANY, digits)
+    loans.write_text(text, encoding="utf-8-sig")
+    report = import_files(engine, good_files)
+    assert report.ok, report.errors
+    with transaction(engine) as s:
+        biz = s.scalars(select(Loan).where(Loan.contract_no == "HF-BJ01-0001")).one()
+        assert biz.borrower.id_number == digits and biz.borrower.id_type == "uscc"

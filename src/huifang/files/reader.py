@@ -5,6 +5,7 @@ Row numbers are the ones a clerk sees in Excel: the header is row 1, the first d
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 from collections.abc import Iterator
@@ -102,11 +103,12 @@ def _detect_encoding(path: Path) -> str:
     with path.open("rb") as fh:
         sample = fh.read(1 << 16)
     for encoding in CSV_ENCODINGS:
+        # An incremental decoder with final=False tolerates a character cut by the
+        # sample's end, and counts positions the same way with or without a BOM.
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            sample.decode(encoding)
-        except UnicodeDecodeError as err:
-            if err.start > len(sample) - 4:  # a character cut by the sample's end
-                return encoding
+            decoder.decode(sample, final=False)
+        except UnicodeDecodeError:
             continue
         return encoding
     raise FileProblem(f"{path.name}: 无法识别文件编码 (应为 UTF-8 或 GB18030)")

@@ -68,11 +68,41 @@ def parse_cell(column: Column, text: str) -> object:
 
 
 def parse_id_number(text: str) -> str:
-    """A resident ID (18 digits, last may be X) or a unified social credit code."""
+    """A resident ID (18 digits, last may be X) or a unified social credit code.
+
+    An all-digit USCC (e.g. 91440101…) has the shape of a resident ID, so shape alone
+    cannot decide: the number is accepted when either check passes, and the error
+    names the check that the number most resembles.
+    """
     cleaned = text.strip().upper()
-    if len(cleaned) == 18 and cleaned[:17].isdigit():
+    try:
         return ids.parse_resident_id(cleaned).number
-    return ids.validate_uscc(cleaned)
+    except ids.InvalidIdentifier as resident_error:
+        try:
+            return ids.validate_uscc(cleaned)
+        except ids.InvalidIdentifier as uscc_error:
+            looks_resident = (
+                len(cleaned) == 18 and cleaned[:17].isdigit() and cleaned[0] in "123456"
+            )
+            raise (resident_error if looks_resident else uscc_error) from None
+
+
+def is_resident_id(number: str) -> bool:
+    """Whether a number that passed `parse_id_number` is a valid resident ID."""
+    try:
+        ids.parse_resident_id(number)
+    except ids.InvalidIdentifier:
+        return False
+    return True
+
+
+def is_uscc(number: str) -> bool:
+    """Whether a number that passed `parse_id_number` is a valid unified social credit code."""
+    try:
+        ids.validate_uscc(number)
+    except ids.InvalidIdentifier:
+        return False
+    return True
 
 
 def parse_percent(text: str) -> Decimal:

@@ -30,7 +30,7 @@ from huifang.domain import identifiers as ids
 from huifang.domain import lending_rules
 from huifang.files.layout import BRANCHES, LOANS, PAYMENTS, PRODUCTS, FileLayout
 from huifang.files.reader import FileProblem, TableFile, open_table
-from huifang.files.values import parse_cell
+from huifang.files.values import is_resident_id, is_uscc, parse_cell
 from huifang.store.db import transaction
 from huifang.store.models import (
     Borrower,
@@ -304,10 +304,10 @@ class _Run:
         if v["balloon_pct"] is None and product is not None:
             v["balloon_pct"] = product.balloon_pct
         individual = v["borrower_type"] == "individual"
-        resident = len(v["id_number"]) == 18 and v["id_number"][:17].isdigit()
+        resident = is_resident_id(v["id_number"])
         if individual and not resident:
             err("id_number", "个人借款人的证件号码应为18位身份证号")
-        if not individual and resident:
+        if not individual and not is_uscc(v["id_number"]):
             err("id_number", "企业借款人的证件号码应为统一社会信用代码")
         if not individual and not v["legal_rep_name"]:
             err("legal_rep_name", "企业借款人必须填写法定代表人")
