@@ -146,8 +146,11 @@ class TableWriter:
                     f"XLSX 文件最多 {XLSX_MAX_DATA_ROWS:,} 行数据, "
                     f"{self.path.name} 行数超出; 请改用 CSV 或分成多个文件"
                 )
+            cells = [
+                make(get(name)) for make, name in zip(self._cell_makers, self._names, strict=True)
+            ]
             self._ws.append(
-                [make(get(name)) for make, name in zip(self._cell_makers, self._names, strict=True)]
+                [_string_cell(self._ws, c) if type(c) is _LiteralText else c for c in cells]
             )
         else:
             self._csv.writerow(
@@ -333,11 +336,19 @@ def _typed_cell(column: Column, language: Language) -> Callable[[object], object
     return _xlsx_text(fmt)
 
 
+class _LiteralText(str):
+    """Text that a spreadsheet would take for a formula; written as a plain string cell."""
+
+
 def _literal_text_cell(text: str) -> object:
+    return _LiteralText(text)
+
+
+def _string_cell(ws: Any, text: str) -> object:
     from openpyxl.cell import WriteOnlyCell
 
-    cell = WriteOnlyCell(None, value=None)
-    cell._value = text
+    cell = WriteOnlyCell(ws, value=None)
+    cell._value = str(text)
     cell.data_type = "s"
     return cell
 
@@ -347,7 +358,13 @@ def _discard_write_only(ws: Any) -> None:
     writer = getattr(ws, "_writer", None)
     if writer is None:
         return
-    # the sheet may be half written; only its temporary file matters here
+    # the sheet may be half written; only its temporary file matters here. The row
+    # generator is closed first, or it would try to finish the XML on a closed file
+    # when garbage-collected.
+    rows = getattr(ws, "_rows", None)
+    if rows is not None:
+        with contextlib.suppress(Exception):
+            rows.close()
     with contextlib.suppress(Exception):
         writer.close()
     with contextlib.suppress(Exception):
