@@ -252,3 +252,7 @@ class ImportRun(Base):
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
     actor: Mapped[str | None] = mapped_column(String(60))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+# Capability modules whose tables share this metadata (imported last: they use `Base`).
+from huifang.store import followup_models as followup_models  # noqa: E402
