@@ -167,6 +167,7 @@ class Correction(Base):
     reason: Mapped[str] = mapped_column(Text)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     needs_review: Mapped[bool] = mapped_column(Boolean)
+    reverify_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12))  # pending | approved | rejected | applied
     reviewer: Mapped[str | None] = mapped_column(String(60))
     reviewed_at: Mapped[datetime | None] = mapped_column(TZ)

@@ -247,6 +247,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("changes", sa.JSON(), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
+        sa.Column("reverify_requested", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("reviewer", sa.String(length=60), nullable=True),
         sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
