@@ -1,0 +1,926 @@
+"""Risk use cases: revalue collateral, record inspections, run the early-warning rules, work
+alerts through their lifecycle, and record tier changes.
+
+Each public function is one unit of work (one transaction; the whole-book runs commit per
+chunk of loans, and are idempotent, so a run that stops half-way is simply run again). The
+arithmetic is the domain's: `huifang.domain.collateral` values the car, `posting` folds the
+payments into the loan's position, `early_warning` evaluates the rules, `tiering` sets tiers.
+This module only loads rows, builds the domain inputs and stores the results.
+
+Inputs from elsewhere in the book:
+
+* outstanding principal for LTV: the position's outstanding principal less held credit
+  (溢缴款), e.g. a prepayment posted as a payment and not yet applied (docs/collateral.md);
+* findings: rows of `risk_events` (written by follow-up visits) whose `kind` is one of the
+  early-warning `EventKind` values (income-drop, job-loss, vehicle-sold,
+  vehicle-transferred, vehicle-damaged, health-event); other kinds are not rule inputs;
+* contact attempts: `followup_attempts` that were made (not refused by the compliance
+  guard); one that reached a conversation counts as a success, any other as a failure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
+
+from huifang.domain.collateral import (
+    Inspection,
+    LtvBand,
+    Valuation,
+    ValuationParameters,
+    VehicleCondition,
+    VehicleFacts,
+    latest_inspection,
+    ltv,
+    ltv_alert,
+    ltv_band,
+    months_between,
+    value_vehicle,
+)
+from huifang.domain.delinquency import days_past_due
+from huifang.domain.early_warning import (
+    FINDING_KINDS,
+    AlertHit,
+    AlertState,
+    AlertStatus,
+    EvaluationContext,
+    EventKind,
+    IndustryWatchlist,
+    InstallmentRecord,
+    LoanSnapshot,
+    RiskEvent,
+    RuleSet,
+    StoredAlert,
+    acknowledge,
+    evaluate,
+    plan_alerts,
+    resolve,
+)
+from huifang.domain.money import ZERO
+from huifang.domain.posting import Component, LoanPosition, PostingRules, Reversal, position_as_of
+from huifang.domain.posting import Payment as PaymentEvent
+from huifang.domain.schedule import (
+    DayCount,
+    InterestRounding,
+    LoanTerms,
+    RepaymentMethod,
+    ScheduleConventions,
+    build_schedule,
+)
+from huifang.domain.tiering import (
+    BehaviourScore,
+    RiskInputs,
+    RiskTier,
+    TierReason,
+    down_payment_ratio,
+    origination_tier,
+    risk_tier,
+)
+from huifang.risk_rules import TierSettings, load_rule_set, load_tier_settings, load_watchlist
+from huifang.store.db import transaction
+from huifang.store.followup_models import ContactAttempt
+from huifang.store.followup_models import RiskEvent as RiskEventRow
+from huifang.store.models import Loan, Payment
+from huifang.store.risk_models import (
+    CollateralValuation,
+    RiskAlert,
+    RiskTierChange,
+    VehicleInspection,
+)
+from huifang.valuation_params import load_valuation_params
+
+TZ = ZoneInfo("Asia/Shanghai")
+CHUNK = 200
+Progress = Callable[[int, int], None]
+
+
+class RiskError(ValueError):
+    """A request the risk services cannot carry out (bad input, missing record)."""
+
+
+class NotFound(RiskError, LookupError):
+    """No such loan or alert."""
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Every parameter the risk services use, each from its versioned file."""
+
+    valuation: ValuationParameters
+    rules: RuleSet
+    watchlist: IndustryWatchlist
+    tiers: TierSettings
+
+    @property
+    def context(self) -> EvaluationContext:
+        return EvaluationContext(self.valuation.ltv_bands, self.watchlist)
+
+
+def load_risk_config(
+    valuation: Path | None = None,
+    rules: Path | None = None,
+    watchlist: Path | None = None,
+    tiers: Path | None = None,
+) -> RiskConfig:
+    """The packaged parameter files, or the given ones; all validated on load."""
+    params = load_valuation_params(valuation)
+    return RiskConfig(
+        valuation=params,
+        rules=load_rule_set(rules, bands=params.ltv_bands),
+        watchlist=load_watchlist(watchlist),
+        tiers=load_tier_settings(tiers),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(TZ)
+
+
+# --- the loan's state from its rows ----------------------------------------------------------
+
+
+def _terms(loan: Loan) -> LoanTerms:
+    product = loan.product
+    method = RepaymentMethod(loan.repayment_method)
+    return LoanTerms(
+        principal=loan.principal,
+        annual_rate=loan.annual_rate,
+        term_months=loan.term_months,
+        method=method,
+        disbursement_date=loan.disbursement_date,
+        repayment_day=loan.repayment_day,
+        balloon_pct=(loan.balloon_pct or ZERO) if method is RepaymentMethod.BALLOON else ZERO,
+        conventions=ScheduleConventions(
+            interest_rounding=InterestRounding(product.interest_rounding or "per-period"),
+            day_count=DayCount(product.broken_period_day_count or "actual/360"),
+        ),
+    )
+
+
+def _events(payments: Sequence[Payment]) -> list[PaymentEvent | Reversal]:
+    events: list[PaymentEvent | Reversal] = []
+    for p in sorted(payments, key=lambda p: (p.paid_on, p.id)):
+        if p.payment_type == "reversal":
+            if p.reverses_id is not None:
+                events.append(Reversal(str(p.reverses_id), p.paid_on, "冲正 reversal"))
+        else:
+            events.append(PaymentEvent(str(p.id), p.paid_on, p.amount))
+    return events
+
+
+_PAID = frozenset(Component) - {Component.PENALTY, Component.FEE, Component.CREDIT}
+
+
+@dataclass(frozen=True)
+class LoanState:
+    """A loan's position on a date, as the risk rules need it."""
+
+    position: LoanPosition
+    dpd: int
+    exposure: Decimal  # outstanding principal less held credit, never below zero
+    installments: tuple[InstallmentRecord, ...]
+
+
+def loan_state(loan: Loan, as_of: date) -> LoanState:
+    """Fold the loan's schedule and payments as of `as_of` (see `huifang.domain.posting`)."""
+    schedule = build_schedule(_terms(loan))
+    rules = PostingRules(penalty_multiplier=loan.product.penalty_rate_multiplier or Decimal("1.5"))
+    position = position_as_of(schedule, _events(loan.payments), as_of, rules)
+    paid_by_due: dict[int, Decimal] = defaultdict(Decimal)
+    due = {i.period: i.due_date for i in position.installments}
+    for allocation in position.allocations:
+        for line in allocation.lines:
+            if (
+                line.period is not None
+                and line.component in _PAID
+                and allocation.posted_on <= due[line.period]
+            ):
+                paid_by_due[line.period] += line.amount
+    records = tuple(
+        InstallmentRecord(
+            period=i.period,
+            due_date=i.due_date,
+            amount_due=i.principal_due + i.interest_due,
+            paid_by_due=max(ZERO, paid_by_due[i.period]),
+            settled_on=i.settled_on,
+        )
+        for i in position.installments
+        if i.due_date <= as_of
+    )
+    exposure = max(ZERO, position.outstanding_principal - position.credit)
+    return LoanState(position, days_past_due(position), exposure, records)
+
+
+def vehicle_facts(loan: Loan) -> VehicleFacts:
+    """The financed car as the valuation sees it; the price is what this loan financed."""
+    v = loan.vehicle
+    return VehicleFacts(
+        price=loan.vehicle_price,
+        purchased_on=loan.disbursement_date,
+        fuel_type=v.fuel_type,
+        brand=v.brand,
+        segment=v.segment,
+        used=v.condition == "used",
+        first_registration=v.first_registration_date,
+        model_year=v.model_year,
+        mileage_km=v.mileage_km,
+    )
+
+
+def _inspection(row: VehicleInspection) -> Inspection:
+    return Inspection(
+        inspected_on=row.inspected_on,
+        inspector=row.inspector,
+        condition=VehicleCondition(row.condition),
+        mileage_km=row.mileage_km,
+        photos=tuple(row.photos or ()),
+        notes=row.notes or "",
+    )
+
+
+def _load_loans(s: Session, where: Iterable[object]) -> list[Loan]:
+    q = (
+        select(Loan)
+        .where(*where)
+        .options(
+            selectinload(Loan.vehicle),
+            selectinload(Loan.product),
+            selectinload(Loan.payments),
+            selectinload(Loan.borrower),
+        )
+        .order_by(Loan.id)
+    )
+    return list(s.scalars(q))
+
+
+def _loan(s: Session, contract_no: str) -> Loan:
+    found = _load_loans(s, [Loan.contract_no == contract_no])
+    if not found:
+        raise NotFound(f"没有合同 {contract_no} / no loan {contract_no}")
+    return found[0]
+
+
+def _book_ids(s: Session, as_of: date, contract_nos: Sequence[str] | None) -> list[int]:
+    q = select(Loan.id).where(Loan.status == "active", Loan.disbursement_date <= as_of)
+    if contract_nos is not None:
+        q = q.where(Loan.contract_no.in_(list(contract_nos)))
+    return list(s.scalars(q.order_by(Loan.id)))
+
+
+# --- valuation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValuationResult:
+    """A stored valuation with its LTV, band and any LTV alert it raised."""
+
+    contract_no: str
+    valuation: Valuation
+    outstanding_principal: Decimal
+    ltv: Decimal | None
+    band: LtvBand | None
+    ltv_alert: str | None = None
+
+
+def _previous_band(s: Session, loan_id: int, as_of: date) -> str | None:
+    return s.scalar(
+        select(CollateralValuation.ltv_band)
+        .where(
+            CollateralValuation.loan_id == loan_id,
+            CollateralValuation.as_of < as_of,
+        )
+        .order_by(CollateralValuation.as_of.desc(), CollateralValuation.id.desc())
+        .limit(1)
+    )
+
+
+def _revalue(s: Session, loan: Loan, as_of: date, config: RiskConfig) -> ValuationResult:
+    params = config.valuation
+    rows = list(
+        s.scalars(
+            select(VehicleInspection).where(
+                VehicleInspection.vehicle_id == loan.vehicle_id,
+                VehicleInspection.inspected_on <= as_of,
+            )
+        )
+    )
+    pairs = [(_inspection(r), r) for r in rows]
+    chosen = latest_inspection([i for i, _ in pairs], as_of)
+    chosen_row = next((r for i, r in reversed(pairs) if i is chosen), None)
+    valuation = value_vehicle(vehicle_facts(loan), as_of, params, chosen)
+    exposure = loan_state(loan, as_of).exposure if loan.status == "active" else ZERO
+    ratio = ltv(exposure, valuation) if valuation.value > 0 else None
+    bands = params.ltv_bands
+    band = ltv_band(ratio, bands) if ratio is not None else None
+    alert_text = None
+    if band is not None:
+        previous = _previous_band(s, loan.id, as_of)
+        alert = ltv_alert(bands.by_code(previous) if previous else None, band, bands)
+        alert_text = alert.zh if alert is not None else None
+    row = s.scalar(
+        select(CollateralValuation).where(
+            CollateralValuation.loan_id == loan.id,
+            CollateralValuation.as_of == as_of,
+            CollateralValuation.params_version == params.version,
+        )
+    )
+    if row is None:
+        row = CollateralValuation(loan_id=loan.id, as_of=as_of, params_version=params.version)
+        s.add(row)
+    row.vehicle_id = loan.vehicle_id
+    row.value = valuation.value
+    row.outstanding_principal = exposure
+    row.ltv = ratio
+    row.ltv_band = band.code if band is not None else None
+    row.curve = valuation.curve
+    row.age_months = valuation.age_months
+    row.mileage_km = valuation.mileage_km
+    row.mileage_source = valuation.mileage_source
+    row.base_retention = valuation.base_retention
+    row.mileage_factor = valuation.mileage_factor
+    row.condition = valuation.condition.value
+    row.condition_factor = valuation.condition_factor
+    row.inspection_id = chosen_row.id if chosen_row is not None else None
+    row.notes = [{"code": n.code, "zh": n.zh, "en": n.en} for n in valuation.notes]
+    s.flush()
+    return ValuationResult(loan.contract_no, valuation, exposure, ratio, band, alert_text)
+
+
+def revalue_loan(
+    engine: Engine, contract_no: str, as_of: date, config: RiskConfig | None = None
+) -> ValuationResult:
+    """Value one loan's car as of `as_of` and store it (again, if already valued that day)."""
+    config = config or load_risk_config()
+    with transaction(engine) as s:
+        loan = _loan(s, contract_no)
+        if as_of < loan.disbursement_date:
+            raise RiskError(f"估值日 {as_of} 早于放款日 {loan.disbursement_date}")
+        try:
+            return _revalue(s, loan, as_of, config)
+        except ValueError as exc:
+            raise RiskError(f"{contract_no}: {exc}") from None
+
+
+@dataclass
+class RevalueReport:
+    """What a whole-book revaluation did."""
+
+    as_of: date
+    valued: int = 0
+    by_band: dict[str, int] = field(default_factory=dict)
+    ltv_alerts: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def revalue_book(
+    engine: Engine,
+    as_of: date,
+    config: RiskConfig | None = None,
+    progress: Progress | None = None,
+    contract_nos: Sequence[str] | None = None,
+) -> RevalueReport:
+    """Revalue every active loan disbursed on or before `as_of` (or the given contracts).
+
+    Commits per chunk of loans; a loan whose car cannot be valued (e.g. a used car with no
+    registration date or model year) is reported in `failed` and the run goes on.
+    """
+    config = config or load_risk_config()
+    report = RevalueReport(as_of)
+    with transaction(engine) as s:
+        ids = _book_ids(s, as_of, contract_nos)
+    total = len(ids)
+    for start in range(0, total, CHUNK):
+        with transaction(engine) as s:
+            for loan in _load_loans(s, [Loan.id.in_(ids[start : start + CHUNK])]):
+                try:
+                    with s.begin_nested():
+                        result = _revalue(s, loan, as_of, config)
+                except ValueError as exc:
+                    report.failed.append((loan.contract_no, str(exc)))
+                    continue
+                report.valued += 1
+                if result.band is not None:
+                    code = result.band.code
+                    report.by_band[code] = report.by_band.get(code, 0) + 1
+                if result.ltv_alert:
+                    report.ltv_alerts.append((loan.contract_no, result.ltv_alert))
+        if progress is not None:
+            progress(min(start + CHUNK, total), total)
+    return report
+
+
+def record_inspection(
+    engine: Engine,
+    contract_no: str,
+    inspection: Inspection,
+    config: RiskConfig | None = None,
+) -> tuple[int, ValuationResult]:
+    """Store an inspection of the loan's car and revalue the car as of the inspection date.
+
+    Idempotent: the same inspection (vehicle, date, inspector) recorded again with the same
+    content is a no-op; with different content it is refused — an inspection record is
+    evidence and is corrected by a new record, not overwritten.
+    """
+    config = config or load_risk_config()
+    with transaction(engine) as s:
+        loan = _loan(s, contract_no)
+        if inspection.inspected_on < loan.disbursement_date:
+            raise RiskError(f"检查日 {inspection.inspected_on} 早于放款日 {loan.disbursement_date}")
+        if inspection.inspected_on > _now().date():
+            raise RiskError(f"检查日 {inspection.inspected_on} 在未来 / in the future")
+        row = s.scalar(
+            select(VehicleInspection).where(
+                VehicleInspection.vehicle_id == loan.vehicle_id,
+                VehicleInspection.inspected_on == inspection.inspected_on,
+                VehicleInspection.inspector == inspection.inspector,
+            )
+        )
+        if row is not None:
+            if _inspection(row) != inspection:
+                raise RiskError(
+                    f"{inspection.inspected_on} {inspection.inspector} 的检查记录已存在且内容不同"
+                    " / a different inspection by this inspector on this day is already recorded"
+                )
+        else:
+            row = VehicleInspection(
+                vehicle_id=loan.vehicle_id,
+                loan_id=loan.id,
+                inspected_on=inspection.inspected_on,
+                inspector=inspection.inspector,
+                mileage_km=inspection.mileage_km,
+                condition=inspection.condition.value,
+                photos=list(inspection.photos),
+                notes=inspection.notes or None,
+            )
+            s.add(row)
+            s.flush()
+        try:
+            result = _revalue(s, loan, inspection.inspected_on, config)
+        except ValueError as exc:
+            raise RiskError(f"{contract_no}: {exc}") from None
+        return row.id, result
+
+
+# --- early-warning alerts --------------------------------------------------------------------
+
+
+def _risk_events(s: Session, loan_ids: Sequence[int], as_of: date) -> dict[int, list[RiskEvent]]:
+    out: dict[int, list[RiskEvent]] = defaultdict(list)
+    kinds = [k.value for k in FINDING_KINDS]
+    for row in s.scalars(
+        select(RiskEventRow).where(
+            RiskEventRow.loan_id.in_(loan_ids),
+            RiskEventRow.kind.in_(kinds),
+            RiskEventRow.occurred_on <= as_of,
+        )
+    ):
+        detail = str((row.details or {}).get("detail") or (row.details or {}).get("reason") or "")
+        out[row.loan_id].append(
+            RiskEvent(EventKind(row.kind), row.occurred_on, f"risk-event:{row.id}", detail)
+        )
+    for attempt in s.scalars(
+        select(ContactAttempt).where(
+            ContactAttempt.loan_id.in_(loan_ids), ContactAttempt.status == "made"
+        )
+    ):
+        started = attempt.started_at
+        on = (started if started.tzinfo is None else started.astimezone(TZ)).date()
+        if on > as_of:
+            continue
+        kind = EventKind.CONTACT_SUCCEEDED if attempt.was_conversation else EventKind.CONTACT_FAILED
+        out[attempt.loan_id].append(RiskEvent(kind, on, f"attempt:{attempt.id}"))
+    return out
+
+
+def _ltv_history(
+    s: Session, loan_ids: Sequence[int], as_of: date
+) -> dict[int, list[tuple[date, Decimal]]]:
+    out: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+    rows = s.execute(
+        select(CollateralValuation.loan_id, CollateralValuation.as_of, CollateralValuation.ltv)
+        .where(
+            CollateralValuation.loan_id.in_(loan_ids),
+            CollateralValuation.as_of <= as_of,
+            CollateralValuation.ltv.is_not(None),
+        )
+        .order_by(CollateralValuation.as_of, CollateralValuation.id)
+    )
+    for loan_id, on, value in rows:
+        history = out[loan_id]
+        if history and history[-1][0] == on:
+            history[-1] = (on, value)  # two parameter versions on one day: the later row
+        else:
+            history.append((on, value))
+    return out
+
+
+def snapshot(
+    loan: Loan,
+    as_of: date,
+    events: Sequence[RiskEvent] = (),
+    ltv_history: Sequence[tuple[date, Decimal]] = (),
+) -> LoanSnapshot:
+    """The early-warning rules' view of a loan (`huifang.domain.early_warning.LoanSnapshot`)."""
+    state = loan_state(loan, as_of)
+    return LoanSnapshot(
+        contract_no=loan.contract_no,
+        as_of=as_of,
+        dpd=state.dpd,
+        oldest_overdue_due_date=state.position.oldest_overdue_due_date if state.dpd else None,
+        installments=state.installments,
+        ltv_history=tuple(ltv_history),
+        industry=loan.borrower.industry,
+        events=tuple(events),
+    )
+
+
+@dataclass
+class AlertRunReport:
+    """What an evaluation run did."""
+
+    as_of: date
+    rules_version: str
+    loans: int = 0
+    new: int = 0
+    refreshed: int = 0
+    already_resolved: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _store_hits(
+    s: Session,
+    loans: Mapping[str, int],
+    hits: Sequence[AlertHit],
+    as_of: date,
+    report: AlertRunReport,
+) -> None:
+    if not hits:
+        return
+    stored = list(
+        s.scalars(select(RiskAlert).where(RiskAlert.loan_id.in_(list(set(loans.values())))))
+    )
+    plan = plan_alerts(
+        hits,
+        [StoredAlert(a.key, a.contract_no, a.rule_id, AlertStatus(a.status)) for a in stored],
+    )
+    by_key = {a.key: a for a in stored}
+    now = _now()
+    for key, hit in plan.refresh:
+        row = by_key[key]
+        row.last_seen_on = max(row.last_seen_on, as_of)
+        row.facts = dict(hit.facts)
+        row.title_zh, row.title_en = hit.zh, hit.en
+        row.rule_version = hit.rule_version
+    for hit in plan.new:
+        s.add(
+            RiskAlert(
+                key=hit.key,
+                loan_id=loans[hit.contract_no],
+                contract_no=hit.contract_no,
+                rule_id=hit.rule_id,
+                rule_version=hit.rule_version,
+                episode=hit.episode,
+                severity=hit.severity.value,
+                actions=[a.value for a in hit.actions],
+                title_zh=hit.zh,
+                title_en=hit.en,
+                facts=dict(hit.facts),
+                status=AlertStatus.OPEN.value,
+                first_seen_on=as_of,
+                last_seen_on=as_of,
+                opened_at=now,
+            )
+        )
+        report.by_rule[hit.rule_id] = report.by_rule.get(hit.rule_id, 0) + 1
+    report.new += len(plan.new)
+    report.refreshed += len(plan.refresh)
+    report.already_resolved += len(plan.already_resolved)
+    s.flush()
+
+
+def evaluate_alerts(
+    engine: Engine,
+    as_of: date,
+    config: RiskConfig | None = None,
+    contract_nos: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> AlertRunReport:
+    """Run the early-warning rules over active loans as of `as_of` and upsert the alerts.
+
+    Idempotent: running it again on the same data changes nothing but `last_seen_on`; a
+    loan keeps at most one unresolved alert per rule (`huifang.domain.early_warning`).
+    """
+    config = config or load_risk_config()
+    report = AlertRunReport(as_of, config.rules.version)
+    with transaction(engine) as s:
+        ids = _book_ids(s, as_of, contract_nos)
+    total = len(ids)
+    ctx = config.context
+    for start in range(0, total, CHUNK):
+        chunk = ids[start : start + CHUNK]
+        with transaction(engine) as s:
+            loans = _load_loans(s, [Loan.id.in_(chunk)])
+            events = _risk_events(s, chunk, as_of)
+            history = _ltv_history(s, chunk, as_of)
+            hits: list[AlertHit] = []
+            for loan in loans:
+                try:
+                    snap = snapshot(loan, as_of, events[loan.id], history[loan.id])
+                except ValueError as exc:
+                    report.failed.append((loan.contract_no, str(exc)))
+                    continue
+                hits.extend(evaluate(config.rules, snap, ctx))
+                report.loans += 1
+            _store_hits(s, {loan.contract_no: loan.id for loan in loans}, hits, as_of, report)
+        if progress is not None:
+            progress(min(start + CHUNK, total), total)
+    return report
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as pages and the CLI show it."""
+
+    id: int
+    key: str
+    contract_no: str
+    rule_id: str
+    rule_version: str
+    severity: str
+    status: str
+    actions: tuple[str, ...]
+    title_zh: str
+    title_en: str
+    facts: Mapping[str, str]
+    first_seen_on: date
+    last_seen_on: date
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution_note: str | None
+
+
+def _view(row: RiskAlert) -> AlertView:
+    return AlertView(
+        id=row.id,
+        key=row.key,
+        contract_no=row.contract_no,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+        severity=row.severity,
+        status=row.status,
+        actions=tuple(row.actions or ()),
+        title_zh=row.title_zh,
+        title_en=row.title_en,
+        facts=dict(row.facts or {}),
+        first_seen_on=row.first_seen_on,
+        last_seen_on=row.last_seen_on,
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=row.acknowledged_at,
+        resolved_by=row.resolved_by,
+        resolved_at=row.resolved_at,
+        resolution_note=row.resolution_note,
+    )
+
+
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def list_alerts(
+    engine: Engine,
+    status: AlertStatus | None = None,
+    contract_no: str | None = None,
+) -> list[AlertView]:
+    """Alerts, most severe first, then oldest first."""
+    with transaction(engine) as s:
+        q = select(RiskAlert)
+        if status is not None:
+            q = q.where(RiskAlert.status == status.value)
+        if contract_no is not None:
+            q = q.where(RiskAlert.contract_no == contract_no)
+        rows = [_view(r) for r in s.scalars(q)]
+    return sorted(rows, key=lambda a: (_SEVERITY_ORDER.get(a.severity, 9), a.first_seen_on, a.id))
+
+
+def _state(row: RiskAlert) -> AlertState:
+    return AlertState(
+        status=AlertStatus(row.status),
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=row.acknowledged_at,
+        resolved_by=row.resolved_by,
+        resolved_at=row.resolved_at,
+        resolution_note=row.resolution_note,
+    )
+
+
+def _apply(row: RiskAlert, state: AlertState) -> None:
+    row.status = state.status.value
+    row.acknowledged_by = state.acknowledged_by
+    row.acknowledged_at = state.acknowledged_at
+    row.resolved_by = state.resolved_by
+    row.resolved_at = state.resolved_at
+    row.resolution_note = state.resolution_note
+
+
+def _alert_row(s: Session, alert_id: int) -> RiskAlert:
+    row = s.get(RiskAlert, alert_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"没有预警 {alert_id} / no alert {alert_id}")
+    return row
+
+
+def acknowledge_alert(
+    engine: Engine, alert_id: int, actor: str, at: datetime | None = None
+) -> AlertView:
+    """open → acknowledged (`huifang.domain.early_warning.acknowledge`)."""
+    with transaction(engine) as s:
+        row = _alert_row(s, alert_id)
+        _apply(row, acknowledge(_state(row), actor, at or _now()))
+        s.flush()
+        return _view(row)
+
+
+def resolve_alert(
+    engine: Engine, alert_id: int, actor: str, note: str, at: datetime | None = None
+) -> AlertView:
+    """open/acknowledged → resolved with a note (`huifang.domain.early_warning.resolve`)."""
+    with transaction(engine) as s:
+        row = _alert_row(s, alert_id)
+        _apply(row, resolve(_state(row), actor, at or _now(), note))
+        s.flush()
+        return _view(row)
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TierRunReport:
+    """What a tier assessment run recorded."""
+
+    as_of: date
+    loans: int = 0
+    changes: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+    by_tier: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _reasons(reasons: Sequence[TierReason]) -> list[dict[str, str]]:
+    return [{"code": r.code, "tier": r.tier.value, "zh": r.zh, "en": r.en} for r in reasons]
+
+
+def _last_tiers(s: Session, loan_ids: Sequence[int], as_of: date) -> dict[tuple[int, str], str]:
+    out: dict[tuple[int, str], str] = {}
+    rows = s.execute(
+        select(RiskTierChange.loan_id, RiskTierChange.kind, RiskTierChange.tier)
+        .where(RiskTierChange.loan_id.in_(loan_ids), RiskTierChange.as_of <= as_of)
+        .order_by(RiskTierChange.as_of, RiskTierChange.id)
+    )
+    for loan_id, kind, tier in rows:
+        out[(loan_id, kind)] = tier
+    return out
+
+
+def assess_tiers(
+    engine: Engine,
+    as_of: date,
+    config: RiskConfig | None = None,
+    behaviour: Mapping[str, BehaviourScore] | None = None,
+    contract_nos: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> TierRunReport:
+    """Set each active loan's origination and risk tier as of `as_of`; record changes only.
+
+    `behaviour` maps contract numbers to the behaviour model's scores (absent: the tier is
+    set without one, and the reasons say so). LTV is the latest stored valuation on or
+    before `as_of`; open alerts are those not resolved. Idempotent for a given date.
+    """
+    config = config or load_risk_config()
+    settings = config.tiers
+    scores = behaviour or {}
+    report = TierRunReport(as_of)
+    with transaction(engine) as s:
+        ids = _book_ids(s, as_of, contract_nos)
+    total = len(ids)
+    for start in range(0, total, CHUNK):
+        chunk = ids[start : start + CHUNK]
+        with transaction(engine) as s:
+            loans = _load_loans(s, [Loan.id.in_(chunk)])
+            last = _last_tiers(s, chunk, as_of)
+            history = _ltv_history(s, chunk, as_of)
+            severities: dict[int, list[str]] = defaultdict(list)
+            for loan_id, severity in s.execute(
+                select(RiskAlert.loan_id, RiskAlert.severity).where(
+                    RiskAlert.loan_id.in_(chunk),
+                    RiskAlert.status != AlertStatus.RESOLVED.value,
+                    RiskAlert.first_seen_on <= as_of,
+                )
+            ):
+                severities[loan_id].append(severity)
+            for loan in loans:
+                try:
+                    origination = origination_tier(
+                        loan.credit_score,
+                        down_payment_ratio(loan.down_payment, loan.vehicle_price),
+                        settings.origination,
+                    )
+                    state = loan_state(loan, as_of)
+                    ltv_now = history[loan.id][-1][1] if history[loan.id] else None
+                    assessment = risk_tier(
+                        RiskInputs(
+                            origination=origination.tier,
+                            months_on_book=int(months_between(loan.disbursement_date, as_of)),
+                            dpd=state.dpd,
+                            behaviour=scores.get(loan.contract_no),
+                            ltv=ltv_now,
+                            open_alert_severities=tuple(severities[loan.id]),
+                        ),
+                        settings.risk,
+                    )
+                except ValueError as exc:
+                    report.failed.append((loan.contract_no, str(exc)))
+                    continue
+                report.loans += 1
+                tier = assessment.tier.value
+                report.by_tier[tier] = report.by_tier.get(tier, 0) + 1
+                for kind, current, reasons in (
+                    ("origination", origination.tier, origination.reasons),
+                    ("risk", assessment.tier, assessment.reasons),
+                ):
+                    before = last.get((loan.id, kind))
+                    previous = RiskTier(before) if before else None
+                    if previous is current:
+                        continue
+                    s.add(
+                        RiskTierChange(
+                            loan_id=loan.id,
+                            kind=kind,
+                            as_of=as_of,
+                            previous_tier=before,
+                            tier=current.value,
+                            reasons=_reasons(reasons),
+                            settings_version=settings.version,
+                        )
+                    )
+                    report.changes.append((loan.contract_no, kind, before, current.value))
+            s.flush()
+        if progress is not None:
+            progress(min(start + CHUNK, total), total)
+    return report
+
+
+def tier_history(engine: Engine, contract_no: str) -> list[dict[str, object]]:
+    """A loan's recorded tier changes, oldest first."""
+    with transaction(engine) as s:
+        loan = _loan(s, contract_no)
+        rows = s.scalars(
+            select(RiskTierChange)
+            .where(RiskTierChange.loan_id == loan.id)
+            .order_by(RiskTierChange.as_of, RiskTierChange.id)
+        )
+        return [
+            {
+                "kind": r.kind,
+                "as_of": r.as_of,
+                "previous_tier": r.previous_tier,
+                "tier": r.tier,
+                "reasons": list(r.reasons),
+                "settings_version": r.settings_version,
+            }
+            for r in rows
+        ]
+
+
+__all__ = [
+    "AlertRunReport",
+    "AlertView",
+    "NotFound",
+    "RevalueReport",
+    "RiskConfig",
+    "RiskError",
+    "TierRunReport",
+    "ValuationResult",
+    "acknowledge_alert",
+    "assess_tiers",
+    "evaluate_alerts",
+    "list_alerts",
+    "load_risk_config",
+    "loan_state",
+    "record_inspection",
+    "resolve_alert",
+    "revalue_book",
+    "revalue_loan",
+    "snapshot",
+    "tier_history",
+    "vehicle_facts",
+]
