@@ -52,7 +52,7 @@ def inst(
     period: int, due: date, paid: str = "3000", settled: date | None = None
 ) -> InstallmentRecord:
     amount = D("3000")
-    paid_d = D(paid)
+    paid_d = D(paid)  # received in the installment's own period
     if settled is None and paid_d >= amount:
         settled = due
     return InstallmentRecord(period, due, amount, paid_d, settled)

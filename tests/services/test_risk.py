@@ -262,3 +262,28 @@ def test_tiers_record_changes_only(book: Engine) -> None:
         "behaviour-pd-high",
         "dpd-high",
     }
+
+
+def test_partial_payments_are_measured_in_cash_not_after_penalty(engine: Engine) -> None:
+    with transaction(engine) as s:
+        short = _loan(s, 2, "HF-SHORT", paid_periods=10)
+        exact = _loan(s, 3, "HF-EXACT", paid_periods=0)
+        schedule = build_schedule(_terms(short))
+        for inst in schedule.installments[10:12]:  # periods 11 and 12, each ¥500 short
+            s.add(Payment(loan_id=short.id, txn_ref=f"S{inst.period}", paid_on=inst.due_date,
+                          amount=inst.payment - 500))  # fmt: skip
+        # HF-EXACT pays every installment exactly, period 5 ten days late: the penalty
+        # interest then comes first out of later payments, but the borrower paid in full.
+        for inst in schedule.installments[:12]:
+            late = 10 if inst.period == 5 else 0
+            s.add(Payment(loan_id=exact.id, txn_ref=f"E{inst.period}",
+                          paid_on=date.fromordinal(inst.due_date.toordinal() + late),
+                          amount=inst.payment))  # fmt: skip
+        twelfth_due = schedule.installments[11].due_date
+    as_of = date.fromordinal(twelfth_due.toordinal() + 1)
+    report = evaluate_alerts(engine, as_of, CONFIG)
+    alerts = {(a.contract_no, a.rule_id): a for a in list_alerts(engine)}
+    assert ("HF-SHORT", "partial-payments") in alerts
+    assert alerts[("HF-SHORT", "partial-payments")].facts["periods"] == "11,12"
+    assert ("HF-EXACT", "partial-payments") not in alerts
+    assert report.loans == 2

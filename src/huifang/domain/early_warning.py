@@ -159,7 +159,7 @@ class DaysPastDueParams:
 @dataclass(frozen=True)
 class PartialPaymentsParams:
     """`in_a_row` consecutive installments, the last due within `lookback_days`, were each
-    paid in part (more than nothing, less than due) by their due date."""
+    paid in part (more than nothing, less than due) in their own period."""
 
     in_a_row: int = 2
     lookback_days: int = 120
@@ -359,24 +359,28 @@ class RiskEvent:
 class InstallmentRecord:
     """One installment due on or before the snapshot date.
 
-    `paid_by_due` is what had been paid towards it (principal and interest) by the end of
-    its due date; `settled_on` is when it was paid in full (None: not yet).
+    `received` is the cash the borrower paid in the installment's own period: after the
+    previous installment's due date (for the first, from disbursement) up to the end of
+    this one's. It is measured as cash, not as what the allocation order credited to the
+    installment, so that penalty interest taken first from an exact payment does not make
+    a borrower who paid in full look like one who paid in part. `settled_on` is when the
+    installment was paid in full (None: not yet).
     """
 
     period: int
     due_date: date
     amount_due: Decimal
-    paid_by_due: Decimal
+    received: Decimal
     settled_on: date | None = None
 
     def __post_init__(self) -> None:
-        if self.amount_due < 0 or self.paid_by_due < 0:
+        if self.amount_due < 0 or self.received < 0:
             raise ValueError("应还和已还金额不能为负")
 
     @property
     def partial(self) -> bool:
-        """Paid in part by the due date: more than nothing, less than due."""
-        return Decimal(0) < self.paid_by_due < self.amount_due
+        """Paid in part in its period: more than nothing, less than due."""
+        return Decimal(0) < self.received < self.amount_due
 
 
 @dataclass(frozen=True)
@@ -487,7 +491,7 @@ def _first_payment_default(
         f"first installment due {first.due_date} (¥{first.amount_due:,}) unpaid {days} days",
         first_due_date=first.due_date.isoformat(),
         days_past_due=str(days),
-        paid_by_due=str(first.paid_by_due),
+        received=str(first.received),
     )
 
 
@@ -522,7 +526,7 @@ def _partial_payments(
     if found is None:
         return None
     periods = "、".join(str(i.period) for i in found)
-    shown = ", ".join(f"{i.paid_by_due}/{i.amount_due}" for i in found)
+    shown = ", ".join(f"{i.received}/{i.amount_due}" for i in found)
     return _hit(
         rule,
         rules,

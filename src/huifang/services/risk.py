@@ -20,6 +20,7 @@ Inputs from elsewhere in the book:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ from huifang.domain.early_warning import (
     resolve,
 )
 from huifang.domain.money import ZERO
-from huifang.domain.posting import Component, LoanPosition, PostingRules, Reversal, position_as_of
+from huifang.domain.posting import LoanPosition, PostingRules, Reversal, position_as_of
 from huifang.domain.posting import Payment as PaymentEvent
 from huifang.domain.schedule import (
     DayCount,
@@ -176,9 +177,6 @@ def _events(payments: Sequence[Payment]) -> list[PaymentEvent | Reversal]:
     return events
 
 
-_PAID = frozenset(Component) - {Component.PENALTY, Component.FEE, Component.CREDIT}
-
-
 @dataclass(frozen=True)
 class LoanState:
     """A loan's position on a date, as the risk rules need it."""
@@ -194,22 +192,21 @@ def loan_state(loan: Loan, as_of: date) -> LoanState:
     schedule = build_schedule(_terms(loan))
     rules = PostingRules(penalty_multiplier=loan.product.penalty_rate_multiplier or Decimal("1.5"))
     position = position_as_of(schedule, _events(loan.payments), as_of, rules)
-    paid_by_due: dict[int, Decimal] = defaultdict(Decimal)
-    due = {i.period: i.due_date for i in position.installments}
+    due_dates = [i.due_date for i in position.installments]
+    received: dict[int, Decimal] = defaultdict(Decimal)
     for allocation in position.allocations:
-        for line in allocation.lines:
-            if (
-                line.period is not None
-                and line.component in _PAID
-                and allocation.posted_on <= due[line.period]
-            ):
-                paid_by_due[line.period] += line.amount
+        if allocation.amount <= 0:
+            continue  # held credit applied later is not new cash
+        # the installment whose period (previous due date, due date] holds the payment
+        index = bisect_left(due_dates, allocation.posted_on)
+        if index < len(due_dates):
+            received[position.installments[index].period] += allocation.amount
     records = tuple(
         InstallmentRecord(
             period=i.period,
             due_date=i.due_date,
             amount_due=i.principal_due + i.interest_due,
-            paid_by_due=max(ZERO, paid_by_due[i.period]),
+            received=received[i.period],
             settled_on=i.settled_on,
         )
         for i in position.installments
