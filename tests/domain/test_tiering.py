@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from huifang.domain.tiering import (
     DEFAULT_RISK_TIER_RULES,
@@ -159,3 +161,37 @@ def test_tier_change_records_only_changes() -> None:
     assert down is not None and down.direction == "down" and down.current is LOW
     up = tier_change(LOW, high)
     assert up is not None and up.direction == "up" and "逾期 40 天" in up.zh
+
+
+@settings(max_examples=200)
+@given(
+    origination=st.sampled_from(list(RiskTier)),
+    months=st.integers(0, 120),
+    dpd=st.integers(0, 400),
+    more_dpd=st.integers(0, 100),
+    ltv=st.none() | st.decimals(0, 3, places=4),
+    more_ltv=st.decimals(0, 1, places=4),
+    pd=st.none() | st.decimals(0, 1, places=4),
+)
+def test_worse_inputs_never_give_a_better_tier(
+    origination: RiskTier,
+    months: int,
+    dpd: int,
+    more_dpd: int,
+    ltv: Decimal | None,
+    more_ltv: Decimal,
+    pd: Decimal | None,
+) -> None:
+    score = BehaviourScore(pd) if pd is not None else None
+    base = risk_tier(RiskInputs(origination, months, dpd, score, ltv))
+    worse = risk_tier(
+        RiskInputs(
+            origination,
+            months,
+            dpd + more_dpd,
+            score,
+            None if ltv is None else ltv + more_ltv,
+            ("medium",),
+        )
+    )
+    assert worse.tier.rank >= base.tier.rank
