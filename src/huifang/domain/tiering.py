@@ -248,7 +248,9 @@ class RiskTierRules:
       than the application did.
     * behaviour: PD ≥ `pd_high_at` → high, ≥ `pd_medium_at` → medium; or points below
       `points_high_below` → high, below `points_medium_below` → medium; absent:
-      `missing_behaviour_tier`.
+      `missing_behaviour_tier`. The point defaults are the PD thresholds on the behaviour
+      scorecard's scale (600 points at 50:1 good:bad odds, 20 points to double them):
+      PD 15 % ≈ 537.2 points, PD 5 % ≈ 572.1 points.
     * DPD ≥ `dpd_high_from` → high (default 31, M2), ≥ `dpd_medium_from` → medium (1, M1).
     * LTV > `ltv_high_above` → high (default 1.00: the car no longer covers the loan),
       > `ltv_medium_above` → medium (0.80, the self-use ceiling). No valuation: no reason.
@@ -259,8 +261,8 @@ class RiskTierRules:
     seasoning_months: int = 12
     pd_high_at: Decimal = Decimal("0.15")
     pd_medium_at: Decimal = Decimal("0.05")
-    points_high_below: int = 500
-    points_medium_below: int = 580
+    points_high_below: int = 538
+    points_medium_below: int = 573
     missing_behaviour_tier: RiskTier = RiskTier.LOW
     dpd_high_from: int = 31
     dpd_medium_from: int = 1
