@@ -33,8 +33,10 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
+from huifang.batch import fold
 from huifang.batch.templates import KEY_SQL, TemplateCache, compute_templates
 from huifang.domain.delinquency import Bucket, ClassificationRules
 
@@ -75,12 +77,9 @@ CREATE OR REPLACE MACRO hf_add_months(d0, k, rday) AS make_date(
 CREATE OR REPLACE MACRO hf_days(d) AS (d - DATE '1970-01-01')::INTEGER;
 CREATE OR REPLACE MACRO hf_month_index(d) AS (year(d) * 12 + month(d) - 1)::INTEGER;
 -- a / b rounded to an integer (a >= 0, b > 0): half-up, or half-even when even is true
-CREATE OR REPLACE MACRO hf_div(a, b, even) AS (
-    (a // b) + CASE
-        WHEN 2 * (a % b) > b THEN 1
-        WHEN 2 * (a % b) < b THEN 0
-        WHEN even AND (a // b) % 2 = 0 THEN 0
-        ELSE 1 END);
+CREATE OR REPLACE MACRO hf_div2(a2b, b2, even) AS (
+    a2b // b2 - CASE WHEN even AND a2b % b2 = 0 AND (a2b // b2) % 2 = 1 THEN 1 ELSE 0 END);
+CREATE OR REPLACE MACRO hf_div(a, b, even) AS hf_div2(2 * (a) + (b), 2 * (b), even);
 """
 
 
@@ -130,105 +129,6 @@ def _prepare_loans_sql(as_of: date) -> str:
     """
 
 
-# The fold. State: cur (cursor day), cple (scheduled principal due on or before the cursor),
-# w (Σ overdue principal fen × days), i/p (cumulative interest/principal paid, fen), pp
-# (penalty paid), cr (credit), cl (closing day, -1 while open). Captured per-loan columns:
-# n, dl (due days), sl (period start days), il (interest per period), pl, cp0/ci0
-# (cumulative principal/interest with a leading 0: cp0[k+1] = sum of the first k).
-_PEN = "hf_div(({w}) * pen_rate, 360000000000000, even)"
-
-
-def _fold_sql() -> str:
-    c_lt = (
-        "greatest(0, least(n, CASE WHEN e.mi - mi0 BETWEEN 1 AND n "
-        "AND dl[e.mi - mi0] < e.t THEN e.mi - mi0 ELSE e.mi - mi0 - 1 END))"
-    )
-    c_le = (
-        "greatest(0, least(n, CASE WHEN e.mi - mi0 BETWEEN 1 AND n "
-        "AND dl[e.mi - mi0] <= e.t THEN e.mi - mi0 ELSE e.mi - mi0 - 1 END))"
-    )
-    # stage 1: penalty accrual and cursor (ticks only), plus per-event schedule lookups
-    s1 = f"""{{
-        'cur': CASE WHEN e.k <= 1 THEN e.t ELSE acc.cur END,
-        'cple': CASE WHEN e.k <= 1 THEN cp0[{c_le} + 1] ELSE acc.cple END,
-        'w': acc.w + CASE WHEN e.k <= 1 AND acc.cl < 0 AND e.t > acc.cur
-                     THEN greatest(0, acc.cple - acc.p)::HUGEINT * (e.t - acc.cur)
-                     ELSE 0 END,
-        'i': acc.i, 'p': acc.p, 'pp': acc.pp, 'cr': acc.cr, 'cl': acc.cl,
-        'c': {c_lt}, 'k': e.k, 't': e.t, 'a': e.a}}"""
-    # stage 2: sizes of the five allocation buckets and the payoff total
-    s2 = f"""{{
-        'v': v,
-        'pd': {_PEN.format(w="v.w")} - v.pp,
-        'oi': greatest(0, ci0[v.c + 1] - v.i),
-        'op': greatest(0, cp0[v.c + 1] - v.p),
-        'i2': greatest(v.i, ci0[v.c + 1]),
-        'p2': greatest(v.p, cp0[v.c + 1]),
-        'earned': CASE WHEN v.c >= n OR v.t <= sl[v.c + 1] THEN 0
-                       WHEN v.t >= dl[v.c + 1] THEN il[v.c + 1]
-                       ELSE hf_div(il[v.c + 1]::HUGEINT * (v.t - sl[v.c + 1]),
-                                   dl[v.c + 1] - sl[v.c + 1], even)::BIGINT END,
-        'amount': CASE WHEN v.k = 1 AND v.cr > 0 AND v.cl < 0 THEN v.cr
-                       WHEN v.k >= 2 AND v.cl < 0 THEN v.a ELSE 0 END}}"""
-    # the current installment: c + 1, unless it is already settled (paid ahead)
-    m = """CASE WHEN x.v.c >= n THEN n + 1
-                WHEN x.i2 >= ci0[x.v.c + 2] AND x.p2 >= cp0[x.v.c + 2]
-                THEN least(len(list_filter(cp0, lambda q: q <= x.p2)),
-                           len(list_filter(ci0, lambda q: q <= x.i2)))
-                ELSE x.v.c + 1 END"""
-    s3 = f"""{{
-        'x': x, 'm': {m},
-        'total': x.pd + ci0[x.v.c + 1] + x.earned - x.v.i + p_total - x.v.p}}"""
-    # stage 4: allocate (cascade) or close
-    cur_i = "CASE WHEN y.m <= n THEN greatest(0, ci0[y.m + 1] - y.x.i2) ELSE 0 END"
-    s4 = f"""{{
-        'y': y,
-        'payoff': y.x.v.k = 3 AND y.x.v.cl < 0
-                  AND y.x.v.a >= greatest(0, y.total - y.x.v.cr),
-        'a1': least(y.x.amount, y.x.pd),
-        'a2': least(greatest(y.x.amount - y.x.pd, 0), y.x.oi),
-        'a3': least(greatest(y.x.amount - y.x.pd - y.x.oi, 0), y.x.op),
-        'a4': least(greatest(y.x.amount - y.x.pd - y.x.oi - y.x.op, 0), {cur_i}),
-        'rest': y.x.amount - y.x.pd - y.x.oi - y.x.op - ({cur_i})}}"""
-    # stage 5: current principal. Like the domain, "current" is looked up again after the
-    # current interest is paid: when that settled the installment (no principal left in
-    # it), the principal goes to the next unsettled installment.
-    m2 = """CASE WHEN z0.y.m <= n AND z0.rest >= 0 AND cp0[z0.y.m + 1] <= z0.y.x.p2
-                 THEN least(len(list_filter(cp0, lambda q: q <= z0.y.x.p2)),
-                            len(list_filter(ci0, lambda q: q <= z0.y.x.i2 + z0.a4)))
-                 ELSE z0.y.m END"""
-    s5 = f"""{{
-        'y': z0.y, 'payoff': z0.payoff, 'a1': z0.a1, 'a2': z0.a2, 'a3': z0.a3, 'a4': z0.a4,
-        'a5': list_transform([{m2}], lambda m2: CASE WHEN m2 <= n
-            THEN least(greatest(z0.rest, 0), greatest(0, cp0[m2 + 1] - z0.y.x.p2))
-            ELSE 0 END)[1]}}"""
-    final = """CASE WHEN z.payoff THEN {
-            'cur': z.y.x.v.cur, 'cple': z.y.x.v.cple, 'w': z.y.x.v.w,
-            'i': ci0[z.y.x.v.c + 1] + z.y.x.earned, 'p': p_total,
-            'pp': z.y.x.v.pp + z.y.x.pd,
-            'cr': z.y.x.v.a + z.y.x.v.cr - z.y.total, 'cl': z.y.x.v.t}
-        ELSE {
-            'cur': z.y.x.v.cur, 'cple': z.y.x.v.cple, 'w': z.y.x.v.w,
-            'i': z.y.x.v.i + z.a2 + z.a4, 'p': z.y.x.v.p + z.a3 + z.a5,
-            'pp': z.y.x.v.pp + z.a1,
-            'cr': CASE WHEN z.y.x.v.k = 1
-                       THEN z.y.x.v.cr - (z.a1 + z.a2 + z.a3 + z.a4 + z.a5)
-                       WHEN z.y.x.v.k >= 2
-                       THEN z.y.x.v.cr + z.y.x.v.a - (z.a1 + z.a2 + z.a3 + z.a4 + z.a5)
-                       ELSE z.y.x.v.cr END,
-            'cl': z.y.x.v.cl} END"""
-
-    def let(name: str, value: str, body: str) -> str:
-        return f"list_transform([{value}], lambda {name}: {body})[1]"
-
-    body = let("v", s1, let("x", s2, let("y", s3, let("z0", s4, let("z", s5, final)))))
-    init = (
-        "{'cur': t0, 'cple': 0::BIGINT, 'w': 0::HUGEINT, 'i': 0::BIGINT, 'p': 0::BIGINT, "
-        "'pp': 0::BIGINT, 'cr': 0::BIGINT, 'cl': -1}"
-    )
-    return f"list_reduce(events, lambda acc, e: {body}, {init})"
-
-
 def compute_partition(
     loans: pa.Table,
     payments: pa.Table,
@@ -267,6 +167,16 @@ def compute_partition(
                 lambda j: list_sum(t.interest_fen[1:j])::BIGINT)) AS ci0
         FROM k JOIN templates_in t USING (key)
         """)
+        # nz[j]: the first installment from j on with something to pay (n + 1 if none).
+        con.execute("""
+        CREATE OR REPLACE TEMP TABLE hf_loans AS
+        SELECT *, range(1, n + 2) AS nz FROM hf_loans
+        WHERE NOT list_contains(list_transform(range(1, n + 1), lambda j: pl[j] + il[j]), 0)
+        UNION ALL BY NAME
+        SELECT *, list_transform(range(1, n + 2), lambda j: coalesce(list_min(list_filter(
+            range(j, n + 1), lambda q: pl[q] + il[q] > 0)), n + 1)) AS nz FROM hf_loans
+        WHERE list_contains(list_transform(range(1, n + 1), lambda j: pl[j] + il[j]), 0)
+        """)
         missing = con.execute(
             "SELECT count(*) FROM loans_in WHERE status = 'active' "
             "AND loan_id NOT IN (SELECT loan_id FROM hf_loans)"
@@ -302,23 +212,104 @@ def compute_partition(
             SELECT loan_id, t, 0 AS seq, CASE WHEN is_due THEN 1 ELSE 0 END AS k,
                    0::BIGINT AS a FROM ticks
             UNION ALL SELECT loan_id, t, seq, k, a FROM hf_pay
+        ),
+        pos AS (
+            SELECT ev.*, l.n, hf_month_index(DATE '1970-01-01' + ev.t) - l.mi0 AS j0,
+                hf_days(hf_add_months(l.d0, hf_month_index(DATE '1970-01-01' + ev.t) - l.mi0,
+                                      l.rday)) AS due
+            FROM ev JOIN (SELECT loan_id, n, mi0, d0, rday FROM hf_loans) l USING (loan_id)
         )
-        SELECT loan_id, list({{'t': t,
-            'mi': hf_month_index(DATE '1970-01-01' + t), 'k': k, 'a': a}}
-            ORDER BY t, seq) AS events
-        FROM ev GROUP BY loan_id
+        SELECT loan_id, t, seq, k, a,
+            least(n, greatest(0, j0 - CASE WHEN due >= t THEN 1 ELSE 0 END)) AS c,
+            least(n, greatest(0, j0 - CASE WHEN due > t THEN 1 ELSE 0 END)) AS cle
+        FROM pos
         """)
-        con.execute(f"""
+        state = _run_fold(con)
+        con.register("hf_fold", state)
+        con.execute("""
         CREATE OR REPLACE TEMP TABLE hf_state AS
-        SELECT l.*, {_fold_sql()} AS s
-        FROM hf_loans l JOIN hf_events USING (loan_id)
+        SELECT l.*, {'cur': f.cur::INTEGER, 'cple': f.cple, 'w': f.w, 'i': f.i, 'p': f.p,
+                     'pp': f.pp, 'cr': f.cr, 'cl': f.cl::INTEGER, 'h': f.h} AS s
+        FROM hf_loans l JOIN hf_fold f USING (loan_id)
         """)
+        con.unregister("hf_fold")
         return con.sql(_output_sql(as_of, rules)).to_arrow_table().cast(STATE_SCHEMA)
     finally:
         for name in ("loans_in", "payments_in", "templates_in"):
             con.unregister(name)
         if own:
             con.close()
+
+
+def _run_fold(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Hand the schedules and events to `fold.fold`; the final states as an Arrow table."""
+    loans = con.sql("""
+        SELECT loan_id, n, p_total, pen_rate::BIGINT AS pen_rate, even, t0,
+            list_append(cp0, cp0[n + 1]) AS cp, list_append(ci0, ci0[n + 1]) AS ci,
+            list_append(list_prepend(0, il), 0) AS il,
+            list_append(list_prepend(0, sl), 0) AS sl,
+            list_append(list_prepend(0, dl), 0) AS dl,
+            list_prepend(0::BIGINT, nz) AS nz
+        FROM hf_loans ORDER BY loan_id""").to_arrow_table()
+    events = con.sql(
+        "SELECT loan_id, t, k, a, c, cle FROM hf_events ORDER BY loan_id, t, seq"
+    ).to_arrow_table()
+
+    def flat(name: str) -> np.ndarray:
+        col = loans.column(name).combine_chunks()
+        return col.flatten().to_numpy().astype(np.int64)
+
+    n = loans.column("n").to_numpy().astype(np.int64)
+    base = np.zeros(len(n), np.int64)
+    np.cumsum(n[:-1] + 2, out=base[1:])
+    pen_rate = loans.column("pen_rate").to_numpy().astype(np.int64)
+    den = np.full(len(n), 360 * 10**12, np.int64)
+    g = np.gcd(pen_rate, den)
+    schedules = fold.Schedules(
+        n=n,
+        base=base,
+        cp=flat("cp"),
+        ci=flat("ci"),
+        il=flat("il"),
+        sl=flat("sl"),
+        dl=flat("dl"),
+        nz=flat("nz"),
+        p_total=loans.column("p_total").to_numpy().astype(np.int64),
+        num=pen_rate // g,
+        den=den // g,
+        even=loans.column("even").to_numpy(zero_copy_only=False).astype(bool),
+        t0=loans.column("t0").to_numpy().astype(np.int64),
+    )
+    loan_ids = loans.column("loan_id").to_numpy()
+    ev_loan = events.column("loan_id").to_numpy()
+    owner = np.searchsorted(loan_ids, ev_loan)
+    count = np.bincount(owner, minlength=len(n)).astype(np.int64)
+    start = np.zeros(len(n), np.int64)
+    np.cumsum(count[:-1], out=start[1:])
+    ev = fold.Events(
+        start=start,
+        count=count,
+        t=events.column("t").to_numpy().astype(np.int64),
+        k=events.column("k").to_numpy().astype(np.int64),
+        a=events.column("a").to_numpy().astype(np.int64),
+        c=events.column("c").to_numpy().astype(np.int64),
+        cle=events.column("cle").to_numpy().astype(np.int64),
+    )
+    st = fold.fold(schedules, ev)
+    return pa.table(
+        {
+            "loan_id": loan_ids,
+            "cur": st.cur,
+            "cple": st.cple,
+            "w": st.w,
+            "i": st.i,
+            "p": st.p,
+            "pp": st.pp,
+            "cr": st.cr,
+            "cl": st.cl,
+            "h": st.h,
+        }
+    )
 
 
 def _check_supported(con: duckdb.DuckDBPyConnection) -> None:
@@ -359,7 +350,7 @@ def _output_sql(as_of: date, rules: ClassificationRules) -> str:
     c AS (
         SELECT *,
             CASE WHEN closed OR u > ca THEN 0 ELSE {ta} - dl[u] END AS dpd,
-            {_PEN.format(w="s.w")} AS pen
+            hf_div(s.w::HUGEINT * pen_rate, 360000000000000, even) AS pen
         FROM b
     )
     SELECT
@@ -398,8 +389,8 @@ def _output_sql(as_of: date, rules: ClassificationRules) -> str:
         ((p_total - s.p) / 100)::DECIMAL(18,2) AS outstanding_principal,
         (s.cr / 100)::DECIMAL(18,2) AS credit,
         CASE WHEN closed OR cle >= n THEN NULL
-             ELSE DATE '1970-01-01' + dl[cle + 1] END AS next_due_date,
-        CASE WHEN closed THEN DATE '1970-01-01' + s.cl END AS closed_on
+             ELSE DATE '1970-01-01' + dl[cle + 1]::INTEGER END AS next_due_date,
+        CASE WHEN closed THEN DATE '1970-01-01' + s.cl::INTEGER END AS closed_on
     FROM c
     ORDER BY loan_id
     """
