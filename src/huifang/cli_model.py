@@ -22,6 +22,9 @@ console = Console()
 model_app = typer.Typer(help="行为评分模型 / behaviour model", no_args_is_help=True)
 
 
+_TRENDS = ("auto_asc_desc", "auto", "ascending", "descending", "peak", "valley")
+
+
 class Format(StrEnum):
     JSON = "json"
     TABLE = "table"
@@ -65,17 +68,38 @@ def validate_command(
         bool, typer.Option("--gbm/--no-gbm", help="同时验证梯度提升对照模型 / GBM benchmark")
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="分折随机种子 / fold seed")] = 0,
+    trend: Annotated[
+        str,
+        typer.Option(
+            "--trend",
+            help="分箱趋势: auto_asc_desc (单调, 默认) | auto (允许单峰) | ascending | descending",
+        ),
+    ] = "auto_asc_desc",
+    min_bin_share: Annotated[
+        float, typer.Option("--min-bin-share", min=0.01, max=0.5, help="最小箱占比")
+    ] = 0.05,
+    max_bins: Annotated[int, typer.Option("--max-bins", min=2, max=20, help="最多箱数")] = 8,
+    min_iv: Annotated[float, typer.Option("--min-iv", min=0.0, help="入模最低 IV")] = 0.02,
+    c: Annotated[float, typer.Option("--c", min=1e-6, help="逻辑回归 L2 参数 C")] = 0.1,
     fmt: Annotated[Format, typer.Option("--format", help="json | table")] = Format.TABLE,
 ) -> None:
     """对任意 CSV 分箱、拟合并交叉验证评分卡 / bin, fit and cross-validate a scorecard."""
+    from huifang.model.binning import BinningSettings
     from huifang.model.gbm import GbmSettings
     from huifang.model.scorecard import ScorecardSettings, fit_scorecard
     from huifang.model.validation import cross_validate, dataset_from_frame, read_csv
 
+    if trend not in _TRENDS:
+        raise typer.BadParameter(f"--trend 只能是 {', '.join(_TRENDS)}: {trend!r}")
     try:
         frame = read_csv(csv)
         data = dataset_from_frame(frame, target, bad_value, tuple(drop or ()))
-        settings = ScorecardSettings()
+        settings = ScorecardSettings(
+            binning=BinningSettings(
+                min_bin_share=min_bin_share, max_bins=max_bins, monotonic=trend, min_iv=min_iv
+            ),
+            c=c,
+        )
         cv = cross_validate(data, folds, settings, seed, GbmSettings() if gbm else None)
         full = fit_scorecard(data.features, data.target, settings)
     except ValueError as exc:
@@ -88,6 +112,13 @@ def validate_command(
         "bads": int(data.target.sum()),
         "folds_k": folds,
         "seed": seed,
+        "settings": {
+            "trend": trend,
+            "min_bin_share": min_bin_share,
+            "max_bins": max_bins,
+            "min_iv": min_iv,
+            "c": c,
+        },
         **cv.to_json(),
         "features_used": [f.name for f in full.features],
         "features_dropped": full.dropped,

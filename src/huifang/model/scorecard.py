@@ -48,10 +48,14 @@ class Scaling:
 
 @dataclass(frozen=True)
 class ScorecardSettings:
-    """Binning settings, the regression's L2 strength (C, sklearn's inverse) and scaling."""
+    """Binning settings, the regression's L2 strength (C, sklearn's inverse) and scaling.
+
+    C = 0.1 (stronger shrinkage than sklearn's 1.0) measured better on both public data sets
+    under 5-fold CV (docs/model.md); WoE features are few and correlated.
+    """
 
     binning: BinningSettings = field(default_factory=BinningSettings)
-    c: float = 1.0
+    c: float = 0.1
     scaling: Scaling = field(default_factory=Scaling)
 
 
