@@ -33,9 +33,11 @@ installments 1-45 days late, sometimes in two parts, catching up; defaulters (~7
 paying at a point chosen so that their days past due on `as_of` spread over every bucket
 M1-M6+ (some make small partial payments afterwards, some of the oldest are written off);
 early repayers (~8 %) pay off the outstanding principal plus that period's interest in one
-`prepayment` after the lock-in period and are closed. Late payments carry no penalty
-interest and prepayments no fee (treated as waived). A loan whose every installment is paid
-is closed with the date of its last payment.
+`prepayment` after the lock-in period and are closed. A late payment includes the
+penalty interest (罚息, contract rate × 1.5 a year, days / 360) on what was overdue, rounded
+up to the yuan as people pay; the few fen over are held as credit by the posting rules, so a
+late payer who has caught up is current again. Prepayments carry no fee (treated as
+waived). A loan whose every installment is paid is closed with the date of its last payment.
 
 Speed: schedules are cached by their amounts' inputs (principal, rate, term, method,
 balloon) and due dates by disbursement date; with `repayment_day` equal to the disbursement
@@ -467,6 +469,7 @@ _DPD_CUM = _cumulative([d[2] for d in _DEFAULT_DPD])
 _PRODUCT_TERMS = tuple(
     (tuple(t for t, _ in p.terms), _cumulative([w for _, w in p.terms])) for p in _PRODUCTS
 )
+_PENALTY_MULTIPLIER = Decimal("1.5")  # every demo product's penalty_rate_multiplier
 _DAYS = tuple(timedelta(days=k) for k in range(HISTORY_YEARS * 366 + 800))
 
 
@@ -583,7 +586,7 @@ def _product_rows() -> list[dict[str, object]]:
                 "annual_rate": Decimal(p.rate),
                 "min_term_months": min(terms),
                 "max_term_months": max(terms),
-                "penalty_rate_multiplier": Decimal("1.5"),
+                "penalty_rate_multiplier": _PENALTY_MULTIPLIER,
                 "balloon_pct": Decimal(p.balloon_pct) if p.balloon_pct else None,
                 "lock_in_months": p.lock_in,
                 "prepayment_fee_basis": p.fee_basis,
@@ -996,6 +999,7 @@ class _Factory:
             term,
             target_dpd,
             product.lock_in,
+            float(rate),
         )
         row["status"] = status
         row["closed_date"] = closed
@@ -1144,6 +1148,7 @@ class _Factory:
         term: int,
         target_dpd: int,
         lock_in: int,
+        annual_rate: float,
     ) -> tuple[list[dict[str, object]], str, date | None]:
         """Payment rows, status and closed date of one loan up to `as_of`."""
         r = self._rng.random
@@ -1265,6 +1270,11 @@ class _Factory:
             while j < stop and dues[j] <= paid:
                 j += 1  # catching up: everything due by then in one go
             fen = sum(pay_fen[k:j])
+            # penalty on the overdue installments (an upper bound: charged on the whole
+            # installment, the rules charge it on principal), rounded up to the yuan
+            daily = annual_rate * float(_PENALTY_MULTIPLIER) / 360
+            overdue_days_fen = sum(pay_fen[i] * (paid - dues[i]).days for i in range(k, j))
+            fen += -(-int(overdue_days_fen * daily + 1) // 100) * 100
             via = channel if r() < 0.4 else ("线上", "柜面")[int(r() * 2)]
             if delay >= 3 and r() < 0.25:  # two partial payments
                 first_part = int(fen * (0.3 + 0.4 * r()) / 1000) * 1000
