@@ -35,10 +35,11 @@ from datetime import date
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from huifang.batch import fold
 from huifang.batch.templates import KEY_SQL, TemplateCache, compute_templates
-from huifang.domain.delinquency import Bucket, ClassificationRules
+from huifang.domain.delinquency import Bucket, ClassificationRules, LoanClass
 
 MONEY = pa.decimal128(18, 2)
 
@@ -67,6 +68,7 @@ STATE_SCHEMA = pa.schema(
     ]
 )
 
+PAYMENT_TYPES = ("repayment", "prepayment", "reversal")
 SUPPORTED_METHODS = ("equal-installment", "equal-principal", "interest-first", "balloon")
 
 _MACROS = """
@@ -129,6 +131,22 @@ def _prepare_loans_sql(as_of: date) -> str:
     """
 
 
+def template_arrays(templates: pa.Table) -> tuple[fold.Templates, pa.Table]:
+    """The templates as flat arrays, and a (key, tid) table to join loans to them."""
+    principal = templates.column("principal_fen").combine_chunks()
+    interest = templates.column("interest_fen").combine_chunks()
+    n = pc.list_value_length(principal).to_numpy(zero_copy_only=False).astype(np.int64)
+    arrays = fold.build_templates(
+        n,
+        principal.flatten().to_numpy().astype(np.int64),
+        interest.flatten().to_numpy().astype(np.int64),
+    )
+    keys = pa.table(
+        {"key": templates.column("key"), "tid": pa.array(np.arange(len(n), dtype=np.int64))}
+    )
+    return arrays, keys
+
+
 def compute_partition(
     loans: pa.Table,
     payments: pa.Table,
@@ -136,179 +154,239 @@ def compute_partition(
     as_of: date,
     con: duckdb.DuckDBPyConnection | None = None,
     rules: ClassificationRules | None = None,
+    prepared: tuple[fold.Templates, pa.Table] | None = None,
 ) -> pa.Table:
     """Loan states as of `as_of` for the active loans of `loans` (schema STATE_SCHEMA).
 
-    `templates` must hold the amount key of every active loan (see `ensure_templates`).
+    `templates` must hold the amount key of every active loan (see `ensure_templates`);
+    `prepared` is `template_arrays(templates)` when the caller already has it.
     """
     rules = rules or ClassificationRules()
     own = con is None
     con = con or _conn()
+    tp, keys = prepared or template_arrays(templates)
     try:
         con.register("loans_in", loans)
         con.register("payments_in", payments)
-        con.register("templates_in", templates)
+        con.register("template_keys", keys)
         _check_supported(con)
-        asof = f"DATE '{as_of.isoformat()}'"
-        con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE hf_loans AS
-        WITH l AS ({_prepare_loans_sql(as_of)}),
-        k AS (SELECT *, {KEY_SQL} AS key FROM l)
-        SELECT k.loan_id, k.n, k.d0, k.rday, k.even, k.p_total, k.pen_rate, k.mi0, k.t0,
-            list_transform(range(1, k.n + 1), lambda j: hf_days(hf_add_months(k.d0, j, k.rday)))
-                AS dl,
-            list_transform(range(1, k.n + 1),
-                lambda j: CASE WHEN j = 1 THEN k.t0
-                               ELSE hf_days(hf_add_months(k.d0, j - 1, k.rday)) END) AS sl,
-            t.principal_fen AS pl, t.interest_fen AS il,
-            list_prepend(0::BIGINT, list_transform(range(1, k.n + 1),
-                lambda j: list_sum(t.principal_fen[1:j])::BIGINT)) AS cp0,
-            list_prepend(0::BIGINT, list_transform(range(1, k.n + 1),
-                lambda j: list_sum(t.interest_fen[1:j])::BIGINT)) AS ci0
-        FROM k JOIN templates_in t USING (key)
-        """)
-        # nz[j]: the first installment from j on with something to pay (n + 1 if none).
-        con.execute("""
-        CREATE OR REPLACE TEMP TABLE hf_loans AS
-        SELECT *, range(1, n + 2) AS nz FROM hf_loans
-        WHERE NOT list_contains(list_transform(range(1, n + 1), lambda j: pl[j] + il[j]), 0)
-        UNION ALL BY NAME
-        SELECT *, list_transform(range(1, n + 2), lambda j: coalesce(list_min(list_filter(
-            range(j, n + 1), lambda q: pl[q] + il[q] > 0)), n + 1)) AS nz FROM hf_loans
-        WHERE list_contains(list_transform(range(1, n + 1), lambda j: pl[j] + il[j]), 0)
-        """)
-        missing = con.execute(
-            "SELECT count(*) FROM loans_in WHERE status = 'active' "
-            "AND loan_id NOT IN (SELECT loan_id FROM hf_loans)"
-        ).fetchone()
-        if missing and missing[0]:
-            raise ValueError(f"{missing[0]} 笔贷款缺少还款计划模板 (templates)")
-        con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE hf_pay AS
-        SELECT p.loan_id, hf_days(p.paid_on) AS t, hf_month_index(p.paid_on) AS mi,
-            CASE WHEN p.payment_type = 'prepayment' THEN 3 ELSE 2 END AS k,
-            (p.amount * 100)::BIGINT AS a,
-            row_number() OVER (PARTITION BY p.loan_id ORDER BY p.paid_on, p.payment_id) AS seq
-        FROM payments_in p SEMI JOIN hf_loans l ON p.loan_id = l.loan_id
-        WHERE p.payment_type <> 'reversal' AND p.paid_on <= {asof}
-          AND NOT EXISTS (SELECT 1 FROM payments_in r WHERE r.payment_type = 'reversal'
-                          AND r.reverses_id = p.payment_id AND r.paid_on <= {asof})
-        """)
-        con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE hf_events AS
-        WITH dues AS (
-            SELECT loan_id, unnest(list_filter(dl, lambda d: d <= hf_days({asof}))) AS t,
-                   true AS is_due
-            FROM hf_loans
-        ),
-        ticks AS (
-            SELECT loan_id, t, bool_or(is_due) AS is_due FROM (
-                SELECT loan_id, t, is_due FROM dues
-                UNION ALL SELECT loan_id, t, false FROM hf_pay
-                UNION ALL SELECT loan_id, greatest(hf_days({asof}), t0), false FROM hf_loans
-            ) GROUP BY loan_id, t
-        ),
-        ev AS (
-            SELECT loan_id, t, 0 AS seq, CASE WHEN is_due THEN 1 ELSE 0 END AS k,
-                   0::BIGINT AS a FROM ticks
-            UNION ALL SELECT loan_id, t, seq, k, a FROM hf_pay
-        ),
-        pos AS (
-            SELECT ev.*, l.n, hf_month_index(DATE '1970-01-01' + ev.t) - l.mi0 AS j0,
-                hf_days(hf_add_months(l.d0, hf_month_index(DATE '1970-01-01' + ev.t) - l.mi0,
-                                      l.rday)) AS due
-            FROM ev JOIN (SELECT loan_id, n, mi0, d0, rday FROM hf_loans) l USING (loan_id)
-        )
-        SELECT loan_id, t, seq, k, a,
-            least(n, greatest(0, j0 - CASE WHEN due >= t THEN 1 ELSE 0 END)) AS c,
-            least(n, greatest(0, j0 - CASE WHEN due > t THEN 1 ELSE 0 END)) AS cle
-        FROM pos
-        """)
-        state = _run_fold(con)
-        con.register("hf_fold", state)
-        con.execute("""
-        CREATE OR REPLACE TEMP TABLE hf_state AS
-        SELECT l.*, {'cur': f.cur::INTEGER, 'cple': f.cple, 'w': f.w, 'i': f.i, 'p': f.p,
-                     'pp': f.pp, 'cr': f.cr, 'cl': f.cl::INTEGER, 'h': f.h} AS s
-        FROM hf_loans l JOIN hf_fold f USING (loan_id)
-        """)
-        con.unregister("hf_fold")
-        return con.sql(_output_sql(as_of, rules)).to_arrow_table().cast(STATE_SCHEMA)
+        book = con.sql(f"""
+            WITH l AS ({_prepare_loans_sql(as_of)})
+            SELECT l.loan_id, k.tid, l.n, l.p_total, l.pen_rate::BIGINT AS pen_rate, l.even,
+                l.rday, l.t0
+            FROM l LEFT JOIN template_keys k ON k.key = {KEY_SQL}
+            ORDER BY l.loan_id""").to_arrow_table()
+        if book.column("tid").null_count:
+            missing = book.column("tid").null_count
+            raise ValueError(f"{missing} 笔贷款缺少还款计划模板 (templates)")
     finally:
-        for name in ("loans_in", "payments_in", "templates_in"):
+        for name in ("loans_in", "payments_in", "template_keys"):
             con.unregister(name)
         if own:
             con.close()
+    return _compute(book, _payments(payments, book, as_of), tp, as_of, rules)
 
 
-def _run_fold(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Hand the schedules and events to `fold.fold`; the final states as an Arrow table."""
-    loans = con.sql("""
-        SELECT loan_id, n, p_total, pen_rate::BIGINT AS pen_rate, even, t0,
-            list_append(cp0, cp0[n + 1]) AS cp, list_append(ci0, ci0[n + 1]) AS ci,
-            list_append(list_prepend(0, il), 0) AS il,
-            list_append(list_prepend(0, sl), 0) AS sl,
-            list_append(list_prepend(0, dl), 0) AS dl,
-            list_prepend(0::BIGINT, nz) AS nz
-        FROM hf_loans ORDER BY loan_id""").to_arrow_table()
-    events = con.sql(
-        "SELECT loan_id, t, k, a, c, cle FROM hf_events ORDER BY loan_id, t, seq"
-    ).to_arrow_table()
+def _payments(payments: pa.Table, book: pa.Table, as_of: date) -> dict[str, np.ndarray]:
+    """The payments the fold posts: of the book's loans, up to as_of, not reversed by then,
+    ordered by id (the fold keeps that order within a day). Vectorized filters over the
+    Arrow columns: cheaper here than a DuckDB query with an ordered result."""
+    ids = payments.column("payment_id").to_numpy()
+    loan = payments.column("loan_id").to_numpy()
+    ta = (as_of - fold.EPOCH).days
+    day = payments.column("paid_on").cast(pa.int32()).to_numpy().astype(np.int64)
+    kind = payments.column("payment_type").combine_chunks().dictionary_encode()
+    names = kind.dictionary.to_pylist()
+    codes = kind.indices.to_numpy(zero_copy_only=False)
+    code = {name: names.index(name) if name in names else -1 for name in PAYMENT_TYPES}
+    reversal = (codes == code["reversal"]) & (day <= ta)
+    reversed_ids = payments.column("reverses_id").to_numpy(zero_copy_only=False)[reversal]
+    loan_ids = book.column("loan_id").to_numpy()
+    pos = np.minimum(np.searchsorted(loan_ids, loan), max(len(loan_ids) - 1, 0))
+    keep = (codes != code["reversal"]) & (day <= ta)
+    keep &= (loan_ids[pos] == loan) if len(loan_ids) else False
+    if len(reversed_ids):
+        keep &= ~np.isin(ids, reversed_ids.astype(ids.dtype))
+    sel = np.flatnonzero(keep)
+    if len(sel) > 1 and not (np.diff(ids[sel]) > 0).all():
+        sel = sel[np.argsort(ids[sel], kind="stable")]
+    amount = payments.column("amount").combine_chunks().cast(pa.decimal128(38, 2))
+    fen = _fen(amount)
+    return {
+        "owner": pos[sel],
+        "t": day[sel],
+        "k": np.where(codes[sel] == code["prepayment"], 3, 2).astype(np.int64),
+        "a": fen[sel],
+    }
 
-    def flat(name: str) -> np.ndarray:
-        col = loans.column(name).combine_chunks()
-        return col.flatten().to_numpy().astype(np.int64)
 
-    n = loans.column("n").to_numpy().astype(np.int64)
-    base = np.zeros(len(n), np.int64)
-    np.cumsum(n[:-1] + 2, out=base[1:])
-    pen_rate = loans.column("pen_rate").to_numpy().astype(np.int64)
+def _fen(amount: pa.Array) -> np.ndarray:
+    """DECIMAL(38, 2) amounts as int64 fen (the low word of the 128-bit unscaled value)."""
+    if amount.null_count:
+        raise ValueError("还款金额不能为空")
+    words = np.frombuffer(amount.buffers()[1], dtype=np.int64)
+    return words[2 * amount.offset : 2 * (amount.offset + len(amount)) : 2].copy()
+
+
+def _np(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy().astype(np.int64)
+
+
+def _compute(
+    book: pa.Table,
+    pays: dict[str, np.ndarray],
+    tp: fold.Templates,
+    as_of: date,
+    rules: ClassificationRules,
+) -> pa.Table:
+    """Events, fold and output columns for the loans of `book` (sorted by loan id)."""
+    loan_ids = book.column("loan_id").to_numpy()
+    t0 = _np(book, "t0")
+    n = _np(book, "n")
+    pen_rate = _np(book, "pen_rate")
     den = np.full(len(n), 360 * 10**12, np.int64)
     g = np.gcd(pen_rate, den)
-    schedules = fold.Schedules(
+    loans = fold.Loans(
+        tpl=_np(book, "tid"),
         n=n,
-        base=base,
-        cp=flat("cp"),
-        ci=flat("ci"),
-        il=flat("il"),
-        sl=flat("sl"),
-        dl=flat("dl"),
-        nz=flat("nz"),
-        p_total=loans.column("p_total").to_numpy().astype(np.int64),
+        mi0=fold.month_index(t0),
+        rday=_np(book, "rday"),
+        t0=t0,
+        p_total=_np(book, "p_total"),
         num=pen_rate // g,
         den=den // g,
-        even=loans.column("even").to_numpy(zero_copy_only=False).astype(bool),
-        t0=loans.column("t0").to_numpy().astype(np.int64),
+        even=book.column("even").to_numpy(zero_copy_only=False).astype(bool),
     )
-    loan_ids = loans.column("loan_id").to_numpy()
-    ev_loan = events.column("loan_id").to_numpy()
-    owner = np.searchsorted(loan_ids, ev_loan)
-    count = np.bincount(owner, minlength=len(n)).astype(np.int64)
-    start = np.zeros(len(n), np.int64)
+    n_loans = len(n)
+    ta = (as_of - fold.EPOCH).days
+    everyone = np.arange(n_loans, dtype=np.int64)
+    asof_t = np.full(n_loans, ta, np.int64)
+    ca, cle_a = fold.due_counts(loans, everyone, asof_t)
+    # events: due dates up to as_of (held credit is applied), payments, and as_of itself
+    due_owner = np.repeat(everyone, cle_a)
+    due_j = np.arange(len(due_owner), dtype=np.int64) - np.repeat(np.cumsum(cle_a) - cle_a, cle_a)
+    due_t = fold.due_day(loans, due_owner, due_j + 1)
+    pay_owner = pays["owner"]
+    pay_t = pays["t"]
+    tick_t = np.maximum(asof_t, t0)
+    zeros = np.zeros(n_loans, np.int64)
+    owner = np.concatenate([due_owner, pay_owner, everyone])
+    t = np.concatenate([due_t, pay_t, tick_t])
+    k = np.concatenate([np.ones(len(due_t), np.int64), pays["k"], zeros])
+    a = np.concatenate([np.zeros(len(due_t), np.int64), pays["a"], zeros])
+    j = np.concatenate([due_j + 1, np.zeros(len(pay_t) + n_loans, np.int64)])
+    # per loan by day; on a day the due date's credit goes first, payments in their order
+    # (three runs, each already sorted: the stable sort merges them)
+    order = np.argsort((owner << 22) | (t << 1) | (k >= 2), kind="stable")
+    count = np.bincount(owner, minlength=n_loans).astype(np.int64)
+    start = np.zeros(n_loans, np.int64)
     np.cumsum(count[:-1], out=start[1:])
-    ev = fold.Events(
-        start=start,
-        count=count,
-        t=events.column("t").to_numpy().astype(np.int64),
-        k=events.column("k").to_numpy().astype(np.int64),
-        a=events.column("a").to_numpy().astype(np.int64),
-        c=events.column("c").to_numpy().astype(np.int64),
-        cle=events.column("cle").to_numpy().astype(np.int64),
+    events = fold.Events(start=start, count=count, t=t[order], k=k[order], a=a[order], j=j[order])
+    del owner, t, k, a, j, order
+    st = fold.fold(tp, loans, events)
+    return _outputs(loan_ids, tp, loans, st, as_of, ca, cle_a, rules)
+
+
+def _first_unsettled(tp: fold.Templates, loans: fold.Loans, st: fold.State) -> np.ndarray:
+    """The first installment not fully paid (n + 1 if none): a vectorized binary search
+    for the longest prefix whose cumulative principal and interest are both covered."""
+    b = tp.base[loans.tpl]
+    lo = np.zeros(len(loans.n), np.int64)
+    step = 1 << int(loans.n.max(initial=1)).bit_length()
+    while step:
+        cand = lo + step
+        ok = cand <= loans.n
+        j = np.where(ok, cand, 0)
+        ok &= (tp.cp[b + j] <= st.p) & (tp.ci[b + j] <= st.i)
+        lo = np.where(ok, cand, lo)
+        step >>= 1
+    return lo + 1
+
+
+def _decimal(fen: np.ndarray) -> pa.Array:
+    """Fen (int64) as DECIMAL(18, 2), without going through floats."""
+    words = np.empty((len(fen), 2), np.int64)
+    words[:, 0] = fen
+    words[:, 1] = fen >> 63  # sign extension to 128 bits
+    return pa.Array.from_buffers(MONEY, len(fen), [None, pa.py_buffer(words.tobytes())])
+
+
+def _dates(days: np.ndarray, valid: np.ndarray) -> pa.Array:
+    return pa.array(days.astype(np.int32), type=pa.int32(), mask=~valid).cast(pa.date32())
+
+
+def _outputs(
+    loan_ids: np.ndarray,
+    tp: fold.Templates,
+    loans: fold.Loans,
+    st: fold.State,
+    as_of: date,
+    ca: np.ndarray,
+    cle: np.ndarray,
+    rules: ClassificationRules,
+) -> pa.Table:
+    """The output columns from the final states (what `reference.loan_state` reads)."""
+    n_loans = len(loan_ids)
+    everyone = np.arange(n_loans, dtype=np.int64)
+    ta = (as_of - fold.EPOCH).days
+    closed = st.cl >= 0
+    b = tp.base[loans.tpl]
+    n = loans.n
+    u = _first_unsettled(tp, loans, st)
+    dpd = np.where(closed | (u > ca), 0, ta - fold.due_day(loans, everyone, np.minimum(u, n)))
+    # installments due by as_of that are settled (rows with nothing to pay always are)
+    owner = np.repeat(everyone, cle)
+    j = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(cle) - cle, cle) + 1
+    bj = b[owner] + j
+    settled = ((tp.pl[bj] == 0) | (tp.cp[bj] <= st.p[owner])) & (
+        (tp.il[bj] == 0) | (tp.ci[bj] <= st.i[owner])
     )
-    st = fold.fold(schedules, ev)
+    paid = np.bincount(owner[settled], minlength=n_loans).astype(np.int64)
+    paid = np.where(closed, cle, paid)
+    op = np.where(closed, 0, np.maximum(tp.cp[b + ca] - st.p, 0))
+    oi = np.where(closed, 0, np.maximum(tp.ci[b + ca] - st.i, 0))
+    pen = fold.penalty_fen(st.w, loans.num, loans.den, loans.even)
+    pen_out = pen - st.pp
+    earned = fold.earned_interest(tp, loans, everyone, ca, np.full(n_loans, ta, np.int64))
+    nxt = np.minimum(ca + 1, n)
+    paid_running = np.clip(st.i - tp.ci[b + ca], 0, tp.il[b + nxt])
+    accrued = np.where(closed | (ca >= n), 0, np.maximum(earned - paid_running, 0))
+    grade = np.zeros(n_loans, np.int64)
+    for edge in (
+        rules.special_mention_over,
+        rules.substandard_over,
+        rules.doubtful_over,
+        rules.loss_over,
+    ):
+        grade += dpd > edge
+    classes = np.array([c.value for c in LoanClass], dtype=object)
+    buckets = np.array([bk.value for bk in Bucket], dtype=object)
+    bucket = np.where(dpd == 0, 0, np.minimum((dpd - 1) // 30 + 1, len(buckets) - 1))
+    next_due = fold.due_day(loans, everyone, np.minimum(cle + 1, n))
     return pa.table(
-        {
-            "loan_id": loan_ids,
-            "cur": st.cur,
-            "cple": st.cple,
-            "w": st.w,
-            "i": st.i,
-            "p": st.p,
-            "pp": st.pp,
-            "cr": st.cr,
-            "cl": st.cl,
-            "h": st.h,
-        }
+        [
+            pa.array(loan_ids, pa.int64()),
+            pa.array(np.full(n_loans, ta, np.int32)).cast(pa.date32()),
+            pa.array(cle.astype(np.int32)),
+            pa.array(paid.astype(np.int32)),
+            _decimal(tp.cp[b + cle] + tp.ci[b + cle]),
+            _decimal(st.p),
+            _decimal(st.i),
+            _decimal(op),
+            _decimal(oi),
+            _decimal(pen),
+            _decimal(pen_out),
+            _decimal(op + oi + pen_out),
+            pa.array(dpd.astype(np.int32)),
+            pa.array(buckets[bucket], pa.string()),
+            pa.array(classes[grade], pa.string()),
+            _decimal(accrued),
+            _decimal(loans.p_total - st.p),
+            _decimal(st.cr),
+            _dates(next_due, ~closed & (cle < n)),
+            _dates(st.cl, closed),
+        ],
+        schema=STATE_SCHEMA,
     )
 
 
@@ -322,78 +400,6 @@ def _check_supported(con: duckdb.DuckDBPyConnection) -> None:
         LIMIT 1""").fetchone()
     if bad:
         raise ValueError(f"批处理引擎暂不支持贷款 {bad[0]} 的{bad[1]}")
-
-
-def _output_sql(as_of: date, rules: ClassificationRules) -> str:
-    ta = f"hf_days(DATE '{as_of.isoformat()}')"
-    mi = f"hf_month_index(DATE '{as_of.isoformat()}')"
-    c_lt = (
-        f"greatest(0, least(n, CASE WHEN {mi} - mi0 BETWEEN 1 AND n "
-        f"AND dl[{mi} - mi0] < {ta} THEN {mi} - mi0 ELSE {mi} - mi0 - 1 END))"
-    )
-    c_le = (
-        f"greatest(0, least(n, CASE WHEN {mi} - mi0 BETWEEN 1 AND n "
-        f"AND dl[{mi} - mi0] <= {ta} THEN {mi} - mi0 ELSE {mi} - mi0 - 1 END))"
-    )
-    buckets = " ".join(
-        f"WHEN dpd <= {30 * (k + 1)} THEN '{b.value}'"
-        for k, b in enumerate((Bucket.M1, Bucket.M2, Bucket.M3, Bucket.M4, Bucket.M5, Bucket.M6))
-    )
-    return f"""
-    WITH b AS (
-        SELECT loan_id, n, even, p_total, pen_rate, dl, sl, pl, il, cp0, ci0, s,
-            {c_lt} AS ca, {c_le} AS cle, s.cl >= 0 AS closed,
-            least(len(list_filter(cp0, lambda q: q <= s.p)),
-                  len(list_filter(ci0, lambda q: q <= s.i))) AS u
-        FROM hf_state
-    ),
-    c AS (
-        SELECT *,
-            CASE WHEN closed OR u > ca THEN 0 ELSE {ta} - dl[u] END AS dpd,
-            hf_div(s.w::HUGEINT * pen_rate, 360000000000000, even) AS pen
-        FROM b
-    )
-    SELECT
-        loan_id, DATE '{as_of.isoformat()}' AS as_of,
-        cle::INTEGER AS installments_due,
-        CASE WHEN closed THEN cle ELSE len(list_filter(range(1, cle + 1),
-            lambda j: (pl[j] = 0 OR cp0[j + 1] <= s.p) AND (il[j] = 0 OR ci0[j + 1] <= s.i)))
-        END::INTEGER AS installments_paid,
-        ((cp0[cle + 1] + ci0[cle + 1]) / 100)::DECIMAL(18,2) AS amount_due,
-        (s.p / 100)::DECIMAL(18,2) AS principal_paid,
-        (s.i / 100)::DECIMAL(18,2) AS interest_paid,
-        (CASE WHEN closed THEN 0 ELSE greatest(0, cp0[ca + 1] - s.p) END / 100)::DECIMAL(18,2)
-            AS overdue_principal,
-        (CASE WHEN closed THEN 0 ELSE greatest(0, ci0[ca + 1] - s.i) END / 100)::DECIMAL(18,2)
-            AS overdue_interest,
-        (pen / 100)::DECIMAL(18,2) AS penalty_charged,
-        ((pen - s.pp) / 100)::DECIMAL(18,2) AS penalty_outstanding,
-        ((CASE WHEN closed THEN 0 ELSE greatest(0, cp0[ca + 1] - s.p)
-              + greatest(0, ci0[ca + 1] - s.i) END + pen - s.pp) / 100)::DECIMAL(18,2)
-            AS overdue_amount,
-        dpd::INTEGER AS dpd,
-        CASE WHEN dpd = 0 THEN 'M0' {buckets} ELSE 'M6+' END AS bucket,
-        CASE WHEN dpd > {rules.loss_over} THEN '损失'
-             WHEN dpd > {rules.doubtful_over} THEN '可疑'
-             WHEN dpd > {rules.substandard_over} THEN '次级'
-             WHEN dpd > {rules.special_mention_over} THEN '关注'
-             ELSE '正常' END AS loan_class,
-        (CASE WHEN closed OR ca >= n THEN 0
-              ELSE greatest(0,
-                  CASE WHEN {ta} <= sl[ca + 1] THEN 0
-                       WHEN {ta} >= dl[ca + 1] THEN il[ca + 1]
-                       ELSE hf_div(il[ca + 1]::HUGEINT * ({ta} - sl[ca + 1]),
-                                   dl[ca + 1] - sl[ca + 1], even)::BIGINT END
-                  - least(greatest(s.i - ci0[ca + 1], 0), il[ca + 1]))
-         END / 100)::DECIMAL(18,2) AS accrued_interest,
-        ((p_total - s.p) / 100)::DECIMAL(18,2) AS outstanding_principal,
-        (s.cr / 100)::DECIMAL(18,2) AS credit,
-        CASE WHEN closed OR cle >= n THEN NULL
-             ELSE DATE '1970-01-01' + dl[cle + 1]::INTEGER END AS next_due_date,
-        CASE WHEN closed THEN DATE '1970-01-01' + s.cl::INTEGER END AS closed_on
-    FROM c
-    ORDER BY loan_id
-    """
 
 
 def ensure_templates(

@@ -1,68 +1,158 @@
 """The posting fold over all loans at once: one vectorized step per event position.
 
-`position_as_of` is a fold: events in date order, each changing a small state. With the
-default allocation order (penalty → overdue interest → overdue principal → current
-interest → current principal → credit) interest and principal are each paid in
+`posting.position_as_of` is a fold: events in date order, each changing a small state.
+With the default allocation order (penalty → overdue interest → overdue principal →
+current interest → current principal → credit) interest and principal are each paid in
 installment order, so a loan's whole state is a handful of integers (fen):
 
 * `i`, `p`: cumulative interest and principal paid; which installments they settled
   follows from the schedule's cumulative sums;
 * `w`: the penalty accumulator Σ(overdue principal × days); penalty charged is
-  `round(w × contract rate × multiplier / 360)` in fen, exactly what the domain's exact
-  running total rounds to;
+  `round(w × contract rate × multiplier / 360)` in fen, what the domain's exact running
+  total rounds to;
 * `pp`, `cr`: penalty paid and held credit; `cl`: the day a payoff closed the loan (-1);
 * `cur`, `cple`: the last accrual day and the scheduled principal due by it;
 * `h`: the first unsettled installment whenever the last allocation cleared everything
   overdue (otherwise at most c + 1, which is all a later event needs).
 
-Every allocation is then a closed form - a cascade of `min/max` over the bucket sizes -
-and the fold runs position by position (the k-th event of every loan that has one) with
-NumPy int64 arrays: exact integer arithmetic, no floats, no per-loan Python. (A DuckDB
-`list_reduce` formulation of the same step measured 28 µs per event, the NumPy step about
-0.1 µs; docs/nightly-run.md.) The penalty product can exceed int64 for extreme amounts;
-those rows are computed with Python integers.
+Every allocation is then a closed form - a cascade of min/max over the bucket sizes - and
+the fold runs position by position (the k-th event of every loan that has one) over NumPy
+int64 arrays: exact integer arithmetic, no floats, no per-loan Python. The penalty
+product can exceed int64 for extreme amounts; those rows use Python integers.
+
+Days are integers (days since 1970-01-01). Due dates are computed, not stored: the
+repayment day of the loan's j-th month after disbursement, clamped to the month's end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
 I64 = np.int64
 _LIMIT = np.iinfo(np.int64).max
+EPOCH = date(1970, 1, 1)
+_FIRST_YEAR, _LAST_YEAR = 1900, 2300
+
+
+def _month_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    years = np.arange(_FIRST_YEAR, _LAST_YEAR + 1)
+    starts = np.array([(date(int(y), m, 1) - EPOCH).days for y in years for m in range(1, 13)], I64)
+    ends = np.append(starts[1:], (date(_LAST_YEAR + 1, 1, 1) - EPOCH).days)
+    month_of_day = np.repeat(np.arange(len(starts), dtype=I64), ends - starts)
+    return starts, ends - starts, month_of_day
+
+
+_MONTH_START, _MONTH_DAYS, _MONTH_OF_DAY = _month_tables()
+_DAY0 = int(_MONTH_START[0])
+
+
+def month_index(day: np.ndarray) -> np.ndarray:
+    """Months since January 1900 of day numbers."""
+    return _MONTH_OF_DAY[day - _DAY0]
+
+
+def month_day(mi: np.ndarray, rday: np.ndarray) -> np.ndarray:
+    """The day number of `rday` (clamped to the month's end) in month `mi`."""
+    return _MONTH_START[mi] + np.minimum(rday, _MONTH_DAYS[mi]) - 1
 
 
 @dataclass
-class Schedules:
-    """Flat schedule arrays; loan l's rows start at `base[l]` and have n[l] + 2 slots.
+class Templates:
+    """Schedule amounts per template, flat: template t's rows start at `base[t]`.
 
-    cp/ci[base + j]: principal/interest of the first j installments (j = 0..n, padded);
-    il/sl/dl[base + j]: interest, period start day and due day of installment j (1..n);
-    nz[base + j]: the first installment from j on with something to pay (n + 1 if none).
+    Each template has n + 2 slots, j = 0..n+1:
+    cp/ci[j]: principal/interest of the first j installments (slot n+1 repeats n);
+    pl/il[j]: principal/interest of installment j (0 at 0 and n+1);
+    nz[j]: the first installment from j on with something to pay (n + 1 if none).
     """
 
-    n: np.ndarray
     base: np.ndarray
+    n: np.ndarray
     cp: np.ndarray
     ci: np.ndarray
+    pl: np.ndarray
     il: np.ndarray
-    sl: np.ndarray
-    dl: np.ndarray
     nz: np.ndarray
+
+
+def build_templates(n: np.ndarray, principal: np.ndarray, interest: np.ndarray) -> Templates:
+    """`Templates` from installment counts and the installments' principal and interest
+    (fen), all templates' rows one after the other."""
+    count = len(n)
+    n = n.astype(I64)
+    base = np.zeros(count, I64)
+    if count:
+        np.cumsum(n[:-1] + 2, out=base[1:])
+    size = int((n + 2).sum())
+    pl = np.zeros(size, I64)
+    il = np.zeros(size, I64)
+    seg = np.repeat(np.arange(count, dtype=I64), n + 2)
+    j = np.arange(size, dtype=I64) - base[seg]
+    inner = (j >= 1) & (j <= n[seg])
+    pl[inner] = principal
+    il[inner] = interest
+
+    def cumulative(x: np.ndarray) -> np.ndarray:
+        total = np.cumsum(x)
+        return total - (total[base] - x[base])[seg]  # slot 0 holds 0
+
+    zero = inner & (pl == 0) & (il == 0)
+    # next slot from j on (within its template) with something to pay: a reversed running
+    # minimum; the template index keeps templates apart, slot n + 1 is the sentinel
+    m = n.max() + 2 if count else 2
+    value = np.where(inner & ~zero, j, n[seg] + 1) + seg * m
+    nz = np.minimum.accumulate(value[::-1])[::-1] - seg * m
+    return Templates(
+        base=base,
+        n=n,
+        cp=cumulative(pl),
+        ci=cumulative(il),
+        pl=pl,
+        il=il,
+        nz=nz,
+    )
+
+
+@dataclass
+class Loans:
+    """Per-loan columns (in loan order) the fold needs."""
+
+    tpl: np.ndarray  # template index
+    n: np.ndarray
+    mi0: np.ndarray  # month index of disbursement
+    rday: np.ndarray
+    t0: np.ndarray  # disbursement day
     p_total: np.ndarray
     num: np.ndarray  # penalty fen = round(w × num / den)
     den: np.ndarray
     even: np.ndarray  # half-even rounding (else half-up)
-    t0: np.ndarray  # disbursement day
+
+
+def due_day(loans: Loans, owner: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Due day of installment j (1-based) of loan `owner`; j = 0 gives the disbursement day."""
+    day = month_day(loans.mi0[owner] + j, loans.rday[owner])
+    return np.where(j <= 0, loans.t0[owner], day)
+
+
+def due_counts(loans: Loans, owner: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(installments due before day t, installments due on or before day t) per event."""
+    n = loans.n[owner]
+    j0 = month_index(t) - loans.mi0[owner]
+    due = month_day(loans.mi0[owner] + np.clip(j0, 0, None), loans.rday[owner])
+    c = np.clip(j0 - (due >= t), 0, n)
+    cle = np.clip(j0 - (due > t), 0, n)
+    return c, cle
 
 
 @dataclass
 class Events:
     """Events in (loan, day, order) order: `start[l]`..`start[l] + count[l]` are loan l's.
 
-    k: 0 accrual tick, 1 tick on a due date (held credit is applied), 2 payment, 3 payoff;
-    t: day number; a: amount (fen); c/cle: installments due before / on the day.
+    k: 0 accrual only, 1 a due date (held credit is applied), 2 payment, 3 payoff;
+    t: day; a: amount (fen); j: the installment falling due (due dates only, else 0).
     """
 
     start: np.ndarray
@@ -70,8 +160,7 @@ class Events:
     t: np.ndarray
     k: np.ndarray
     a: np.ndarray
-    c: np.ndarray
-    cle: np.ndarray
+    j: np.ndarray
 
 
 @dataclass
@@ -109,11 +198,24 @@ def penalty_fen(w: np.ndarray, num: np.ndarray, den: np.ndarray, even: np.ndarra
     return out
 
 
-def fold(s: Schedules, e: Events) -> State:
+def earned_interest(
+    tp: Templates, loans: Loans, owner: np.ndarray, c: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """Interest of the running installment (c + 1) earned by day t, pro rata by days."""
+    n = loans.n[owner]
+    nxt = np.minimum(c + 1, n)
+    il1 = tp.il[tp.base[loans.tpl[owner]] + nxt]
+    start = due_day(loans, owner, nxt - 1)
+    end = due_day(loans, owner, nxt)
+    part = div_round(il1 * np.maximum(t - start, 0), np.maximum(end - start, 1), loans.even[owner])
+    return np.where((c >= n) | (t <= start), 0, np.where(t >= end, il1, part))
+
+
+def fold(tp: Templates, loans: Loans, e: Events) -> State:
     """The state of every loan after all its events (arrays in loan order)."""
-    n_loans = len(s.n)
+    n_loans = len(loans.n)
     st = State(
-        cur=s.t0.astype(I64).copy(),
+        cur=loans.t0.astype(I64).copy(),
         cple=np.zeros(n_loans, I64),
         w=np.zeros(n_loans, I64),
         i=np.zeros(n_loans, I64),
@@ -123,33 +225,34 @@ def fold(s: Schedules, e: Events) -> State:
         cl=np.full(n_loans, -1, I64),
         h=np.ones(n_loans, I64),
     )
-    if n_loans == 0:
+    if n_loans == 0 or len(e.t) == 0:
         return st
-    # event-only lookups, for all events at once
-    owner = np.repeat(np.arange(n_loans), e.count)
-    base = s.base[owner]
-    n_ev = s.n[owner]
-    ci_c = s.ci[base + e.c]
-    cp_c = s.cp[base + e.c]
-    cple_e = s.cp[base + e.cle]
-    nxt = np.minimum(e.c + 1, n_ev)
-    il1, sl1, dl1 = s.il[base + nxt], s.sl[base + nxt], s.dl[base + nxt]
-    span = np.maximum(dl1 - sl1, 1)
-    earned = np.where(
-        (e.c >= n_ev) | (e.t <= sl1),
-        0,
-        np.where(
-            e.t >= dl1,
-            il1,
-            div_round(il1 * np.maximum(e.t - sl1, 0), span, s.even[owner]),
-        ),
-    )
+    # event-only lookups, for all events at once (due-date events know their position)
+    owner = np.repeat(np.arange(n_loans, dtype=I64), e.count)
+    tb = tp.base[loans.tpl[owner]]
+    c = e.j - 1
+    cle = e.j.copy()
+    other = np.flatnonzero(e.j == 0)
+    c[other], cle[other] = due_counts(loans, owner[other], e.t[other])
+    ci_c = tp.ci[tb + c]
+    cp_c = tp.cp[tb + c]
+    cple_e = tp.cp[tb + cle]
+    # interest earned in the running period: only a payoff needs it
+    earned = np.zeros(len(e.t), I64)
+    payoffs = np.flatnonzero(e.k == 3)
+    earned[payoffs] = earned_interest(tp, loans, owner[payoffs], c[payoffs], e.t[payoffs])
+    del owner, cle, tb
     # loans by event count, descending: the loans with a k-th event are a prefix
     order = np.argsort(-e.count, kind="stable")
     counts = e.count[order]
     starts = e.start[order]
-    n_o, base_o, p_total = s.n[order], s.base[order], s.p_total[order]
-    num, den, even = s.num[order], s.den[order], s.even[order]
+    n_o, b_o = loans.n[order], tp.base[loans.tpl[order]]
+    p_total, num, den, even = (
+        loans.p_total[order],
+        loans.num[order],
+        loans.den[order],
+        loans.even[order],
+    )
     cur, cple, w = st.cur[order], st.cple[order], st.w[order]
     i, p, pp, cr, cl, h = (
         st.i[order],
@@ -159,36 +262,34 @@ def fold(s: Schedules, e: Events) -> State:
         st.cl[order],
         st.h[order],
     )
-    for pos in range(int(counts[0]) if len(counts) else 0):
-        m_ = int(np.count_nonzero(counts > pos))
+    neg = -counts
+    for pos in range(int(counts[0])):
+        m_ = int(np.searchsorted(neg, -pos, side="left"))  # loans with more than pos events
         if m_ == 0:
             break
-        sl_ = slice(0, m_)
-        x = starts[sl_] + pos
-        k, t, a, c = e.k[x], e.t[x], e.a[x], e.c[x]
-        n, b = n_o[sl_], base_o[sl_]
-        ci_cx, cp_cx, earn = ci_c[x], cp_c[x], earned[x]
-        open_ = cl[sl_] < 0
-        i0, p0, pp0, cr0, h0 = i[sl_], p[sl_], pp[sl_], cr[sl_], h[sl_]
-        # (1) penalty accrual since the last tick, on principal overdue since then
-        tick = k <= 1
-        grow = tick & open_ & (t > cur[sl_])
-        w_new = w[sl_] + np.where(grow, np.maximum(cple[sl_] - p0, 0) * (t - cur[sl_]), 0)
-        cur[sl_] = np.where(tick, t, cur[sl_])
-        cple[sl_] = np.where(tick, cple_e[x], cple[sl_])
-        w[sl_] = w_new
-        # (2) bucket sizes
-        pd = penalty_fen(w_new, num[sl_], den[sl_], even[sl_]) - pp0
+        s_ = slice(0, m_)
+        x = starts[s_] + pos
+        k, t, a, cx = e.k[x], e.t[x], e.a[x], c[x]
+        n, b = n_o[s_], b_o[s_]
+        ci_cx, cp_cx = ci_c[x], cp_c[x]
+        open_ = cl[s_] < 0
+        i0, p0, pp0, cr0, h0 = i[s_], p[s_], pp[s_], cr[s_], h[s_]
+        # (1) penalty accrual since the last event, on the principal overdue since then
+        grow = open_ & (t > cur[s_])
+        w_new = w[s_] + np.where(grow, np.maximum(cple[s_] - p0, 0) * (t - cur[s_]), 0)
+        w[s_] = w_new
+        cur[s_] = np.maximum(cur[s_], t)
+        cple[s_] = cple_e[x]
+        # (2) bucket sizes; the current installment m is the first unsettled one due on or
+        # after the day
+        pd = penalty_fen(w_new, num[s_], den[s_], even[s_]) - pp0
         oi = np.maximum(ci_cx - i0, 0)
         op = np.maximum(cp_cx - p0, 0)
         i2 = np.maximum(i0, ci_cx)
         p2 = np.maximum(p0, cp_cx)
-        m = np.where(c >= n, n + 1, s.nz[b + np.minimum(np.maximum(c + 1, h0), n + 1)])
-        mi = np.minimum(m, n + 1)
-        cim, cpm = s.ci[b + mi], s.cp[b + mi]
-        mn = s.nz[b + np.minimum(mi + 1, n + 1)]
-        cimn, cpmn = s.ci[b + mn], s.cp[b + mn]
-        nzmn = s.nz[b + np.minimum(mn + 1, n + 1)]
+        m = np.where(cx >= n, n + 1, tp.nz[b + np.minimum(np.maximum(cx + 1, h0), n + 1)])
+        cim, cpm = tp.ci[b + m], tp.cp[b + m]
+        mn = tp.nz[b + np.minimum(m + 1, n + 1)]
         amount = np.where((k == 1) & (cr0 > 0) & open_, cr0, np.where((k >= 2) & open_, a, 0))
         cur_i = np.where(m <= n, np.maximum(cim - i2, 0), 0)
         # (3) the cascade: each bucket takes what is left after the ones before it
@@ -203,11 +304,11 @@ def fold(s: Schedules, e: Events) -> State:
         # current principal: "current" is looked up again after the current interest is
         # paid, like the domain; when that settled the installment (no principal left in
         # it), the principal goes to the next unsettled installment
-        nxt_ = (m <= n) & (r4 >= 0) & (cpm <= p2)
-        m2 = np.where(nxt_, mn, m)
-        cp_m2 = np.where(nxt_, cpmn, cpm)
-        ci_m2 = np.where(nxt_, cimn, cim)
-        nz_m2 = np.where(nxt_, nzmn, mn)
+        nxt = (m <= n) & (r4 >= 0) & (cpm <= p2)
+        m2 = np.where(nxt, mn, m)
+        cp_m2 = np.where(nxt, tp.cp[b + mn], cpm)
+        ci_m2 = np.where(nxt, tp.ci[b + mn], cim)
+        nz_m2 = tp.nz[b + np.minimum(m2 + 1, n + 1)]
         a5 = np.where(m2 <= n, np.minimum(np.maximum(r4, 0), np.maximum(cp_m2 - p2, 0)), 0)
         used = a1 + a2 + a3 + a4 + a5
         h_new = np.where(
@@ -225,14 +326,15 @@ def fold(s: Schedules, e: Events) -> State:
         )
         cr_new = np.where(k == 1, cr0 - used, np.where(k >= 2, cr0 + a - used, cr0))
         # (4) a payoff that covers everything owed closes the loan
-        total = pd + ci_cx + earn - i0 + p_total[sl_] - p0
+        earn = earned[x]
+        total = pd + ci_cx + earn - i0 + p_total[s_] - p0
         payoff = (k == 3) & open_ & (a >= np.maximum(total - cr0, 0))
-        i[sl_] = np.where(payoff, ci_cx + earn, i0 + a2 + a4)
-        p[sl_] = np.where(payoff, p_total[sl_], p0 + a3 + a5)
-        pp[sl_] = np.where(payoff, pp0 + pd, pp0 + a1)
-        cr[sl_] = np.where(payoff, a + cr0 - total, cr_new)
-        cl[sl_] = np.where(payoff, t, cl[sl_])
-        h[sl_] = np.where(payoff, n + 1, h_new)
+        i[s_] = np.where(payoff, ci_cx + earn, i0 + a2 + a4)
+        p[s_] = np.where(payoff, p_total[s_], p0 + a3 + a5)
+        pp[s_] = np.where(payoff, pp0 + pd, pp0 + a1)
+        cr[s_] = np.where(payoff, a + cr0 - total, cr_new)
+        cl[s_] = np.where(payoff, t, cl[s_])
+        h[s_] = np.where(payoff, n + 1, h_new)
     back = np.empty_like(order)
     back[order] = np.arange(n_loans)
     return State(
