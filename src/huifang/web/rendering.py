@@ -1,0 +1,69 @@
+"""Jinja2 rendering with the request's language, principal and CSRF token in every page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from huifang.domain.money import format_cny
+from huifang.web import i18n, pii
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _pct(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return ""
+    return f"{value * 100:.{places}f}%"
+
+
+def _local(at: datetime | None, tz: str = "Asia/Shanghai") -> str:
+    if at is None:
+        return ""
+    return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+TEMPLATES.env.filters["cny"] = format_cny
+TEMPLATES.env.filters["pct"] = _pct
+TEMPLATES.env.filters["local"] = _local
+TEMPLATES.env.globals["mask"] = pii.mask
+
+
+def lang_of(request: Request) -> str:
+    default = request.app.state.settings.language
+    return i18n.pick_lang(
+        request.query_params.get("lang"), request.cookies.get(i18n.COOKIE), default
+    )
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = lang_of(request)
+    principal = getattr(request.state, "principal", None)
+
+    def t(key: str, **values: object) -> str:
+        return i18n.translate(key, lang, **values)
+
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": t,
+            "principal": principal,
+            "csrf_token": getattr(request.state, "csrf_token", None),
+            **context,
+        },
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in i18n.LANGS:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    # Pages may hold personal data: never cache them in shared or browser caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,345 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as parameter defaults)
+"""HTML pages (Jinja2 + HTMX): login, role home, loan search, borrower 360°, payoff quote,
+audit log, user management. Each handler checks scope, calls one service, renders."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from huifang.domain.prepayment import PrepaymentRefused
+from huifang.security import accounts, audit
+from huifang.security.roles import Permission, Principal, Role
+from huifang.services import loan_views
+from huifang.web.deps import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    actor,
+    client_ip,
+    get_engine,
+    public,
+    require,
+    scope_of,
+)
+from huifang.web.rendering import lang_of, render
+from huifang.web.routes.common import (
+    guard_borrower,
+    guard_branch_filter,
+    guard_loan,
+    reveal_field,
+    today,
+)
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def _login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        status,
+        login_csrf=token,
+        error=error,
+        next=_safe_next(request.query_params.get("next")),
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        max_age=3600,
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, _: None = public()) -> Response:
+    return _login_form(request)
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=60)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=300)] = "/",
+    _: None = public(),
+) -> Response:
+    # Login CSRF: the form must echo the random value set in a cookie by the login page.
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, csrf_token):
+        return _login_form(request, "login.csrf", 403)
+    result = await run_in_threadpool(
+        accounts.login,
+        get_engine(request),
+        username,
+        password,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    if not result.ok or result.token is None:
+        return _login_form(request, "login.locked" if result.locked_until else "login.failed", 401)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        max_age=int(accounts.SESSION_MAX.total_seconds()),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, principal: Principal = require(Permission.AUTHENTICATED)) -> Response:
+    accounts.logout(get_engine(request), request.cookies.get(SESSION_COOKIE), ip=client_ip(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# Shortcuts on each role's home page: (label key, url, permission). Pages of later
+# capabilities (queue, alerts, dashboards) add their entries here.
+SHORTCUTS: list[tuple[str, str, Permission]] = [
+    ("nav.loans", "/loans", Permission.LOANS_READ),
+    ("nav.audit", "/audit", Permission.AUDIT_READ),
+    ("nav.users", "/admin/users", Permission.USERS_MANAGE),
+]
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.AUTHENTICATED),
+) -> Response:
+    guard_branch_filter(principal, branch)
+    scope = scope_of(principal) if not branch else frozenset({branch})
+    summary = loan_views.scope_summary(get_engine(request), scope)
+    shortcuts = [(k, url) for k, url, perm in SHORTCUTS if principal.can(perm)]
+    chart = {
+        "labels": [code for code, _name, _n in summary.branches],
+        "counts": [n for _c, _name, n in summary.branches],
+    }
+    return render(
+        request,
+        "home.html",
+        summary=summary,
+        shortcuts=shortcuts,
+        chart=chart,
+        role_label=principal.role.label_en if lang_of(request) == "en" else principal.role.label_zh,
+    )
+
+
+@router.get("/loans", response_class=HTMLResponse)
+def loans_page(
+    request: Request,
+    q: Annotated[str | None, Query(max_length=60)] = None,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=12)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    principal: Principal = require(Permission.LOANS_READ),
+) -> Response:
+    guard_branch_filter(principal, branch)
+    engine = get_engine(request)
+    rows, total = loan_views.search_loans(
+        engine,
+        scope_of(principal),
+        q=q,
+        branch=branch or None,
+        status=status or None,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    branches = principal.visible(loan_views.branch_codes(engine))
+    template = "_loan_rows.html" if request.headers.get("hx-request") else "loans.html"
+    return render(
+        request,
+        template,
+        rows=rows,
+        total=total,
+        q=q or "",
+        branch=branch or "",
+        status=status or "",
+        page=page,
+        pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
+        branches=branches,
+    )
+
+
+@router.get("/borrowers/{borrower_id}", response_class=HTMLResponse)
+def borrower_page(
+    request: Request,
+    borrower_id: int,
+    principal: Principal = require(Permission.LOANS_READ),
+) -> Response:
+    engine = get_engine(request)
+    branch = guard_borrower(engine, principal, borrower_id)
+    view = loan_views.borrower_360(engine, borrower_id, today(request))
+    audit.record_now(
+        engine,
+        actor(request, principal),
+        "read.borrower",
+        target_type="borrower",
+        target_id=borrower_id,
+        branch_code=branch,
+    )
+    return render(
+        request,
+        "borrower.html",
+        b=view,
+        can_reveal=principal.can(Permission.PII_REVEAL),
+        can_quote=principal.can(Permission.QUOTES_READ),
+        as_of=today(request),
+    )
+
+
+@router.post("/borrowers/{borrower_id}/reveal", response_class=HTMLResponse)
+def reveal_page(
+    request: Request,
+    borrower_id: int,
+    field: Annotated[str, Form(max_length=40)],
+    principal: Principal = require(Permission.PII_REVEAL),
+) -> Response:
+    try:
+        value = reveal_field(request, get_engine(request), principal, borrower_id, field)
+    except ValueError:
+        return render(request, "error.html", 400, status=400, message="unknown field")
+    return render(request, "_revealed.html", value=value, field=field)
+
+
+@router.get("/loans/{loan_id}/payoff", response_class=HTMLResponse)
+def payoff_page(
+    request: Request,
+    loan_id: int,
+    as_of: Annotated[date | None, Query()] = None,
+    principal: Principal = require(Permission.QUOTES_READ),
+) -> Response:
+    engine = get_engine(request)
+    branch = guard_loan(engine, principal, loan_id)
+    on = as_of or today(request)
+    refused = error = None
+    result = None
+    try:
+        result = loan_views.loan_payoff_quote(engine, loan_id, on)
+    except PrepaymentRefused as exc:
+        refused = exc.eligibility
+    except ValueError as exc:
+        error = str(exc)
+    loan = loan_views.loan_view(engine, loan_id, on)
+    audit.record_now(
+        engine,
+        actor(request, principal),
+        "read.payoff-quote",
+        target_type="loan",
+        target_id=loan_id,
+        branch_code=branch,
+        detail={"as_of": on.isoformat()},
+    )
+    return render(
+        request,
+        "payoff.html",
+        loan=loan,
+        result=result,
+        refused=refused,
+        error=error,
+        as_of=on,
+        status_code=200,
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    who: Annotated[str | None, Query(max_length=60)] = None,
+    action: Annotated[str | None, Query(max_length=40)] = None,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.AUDIT_READ),
+) -> Response:
+    guard_branch_filter(principal, branch)
+    engine = get_engine(request)
+    scope = {branch} if branch else scope_of(principal)
+    rows = audit.search(engine, actor=who or None, action=action or None, branches=scope)
+    chain = audit.verify_chain(engine)
+    return render(
+        request,
+        "audit.html",
+        rows=rows,
+        chain=chain,
+        who=who or "",
+        action=action or "",
+        branch=branch or "",
+    )
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(
+    request: Request, principal: Principal = require(Permission.USERS_MANAGE)
+) -> Response:
+    engine = get_engine(request)
+    return render(
+        request,
+        "users.html",
+        users=accounts.list_users(engine),
+        roles=list(Role),
+        message=None,
+        error=None,
+    )
+
+
+@router.post("/admin/users", response_class=HTMLResponse)
+def users_create(
+    request: Request,
+    username: Annotated[str, Form(max_length=60)],
+    password: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=12)],
+    display_name: Annotated[str, Form(max_length=100)] = "",
+    branches: Annotated[str, Form(max_length=500)] = "",
+    principal: Principal = require(Permission.USERS_MANAGE),
+) -> Response:
+    engine = get_engine(request)
+    codes = [c.strip() for c in branches.replace("，", ",").split(",") if c.strip()]
+    message = error = None
+    status = 200
+    try:
+        accounts.create_user(
+            engine,
+            username,
+            password,
+            role,
+            display_name=display_name or None,
+            branch_codes=[] if codes == ["*"] else codes,
+            all_branches=codes == ["*"],
+            actor=actor(request, principal),
+        )
+        message = username
+    except accounts.UserError as exc:
+        error, status = str(exc), 400
+    return render(
+        request,
+        "users.html",
+        status,
+        users=accounts.list_users(engine),
+        roles=list(Role),
+        message=message,
+        error=error,
+    )
