@@ -24,3 +24,11 @@ def test_reasons_name_the_bins_that_cost_most() -> None:
     # a row in every feature's best bin has no reasons
     best = {"dpd": 0.0, "income": 1e6, "industry": safe, "noise": 0.0}
     assert reasons_for(card, best) == []
+
+
+def test_every_book_feature_has_chinese_and_english_labels() -> None:
+    from huifang.model.book_features import FEATURES
+    from huifang.model.reasons import FEATURE_LABELS
+
+    assert set(FEATURES) <= set(FEATURE_LABELS)
+    assert all(zh and en and zh != en for zh, en in FEATURE_LABELS.values())
