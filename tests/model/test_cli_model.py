@@ -147,3 +147,33 @@ def test_train_report_and_score_on_a_demo_book(
     got = np.asarray(next(iter(sql_scores.values())))
     assert (got == art.card.score(frame)).all()
     assert (art.path / "score.sql").read_text().strip() == score_sql(art.card)
+
+
+def test_validate_copes_with_awkward_columns(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    x = rng.normal(size=n)
+    y = rng.random(n) < 1 / (1 + np.exp(-(1.5 * x - 1.5)))
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "all_missing": np.nan,
+            "flag": rng.random(n) < 0.5,
+            "day": pd.date_range("2020-01-01", periods=n).astype(str),  # 600 distinct texts
+            "constant": 1,
+            "target": np.where(y, "yes", "no"),
+        }
+    )
+    frame.loc[::7, "x"] = np.nan
+    path = tmp_path / "awkward.csv"
+    frame.to_csv(path, index=False)
+    code, out = _run(
+        "model", "validate", "--csv", str(path), "--target", "target", "--folds", "3",
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["bad_value"] == "yes"
+    assert data["features_used"] == ["x"]
+    assert {"all_missing", "day", "constant"} <= set(data["features_dropped"])
+    assert data["auc"] > 0.65 and data["gbm"]["auc"] > 0.6

@@ -50,13 +50,17 @@ def prepare(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None)
     return out
 
 
+MAX_CATEGORIES = 200  # the same limit as the binning; the trees take at most 255
+
+
 @dataclass
 class GbmModel:
     model: Any
     categories: dict[str, list[str]]
+    columns: list[str]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        x = prepare(frame, self.categories)
+        x = prepare(frame[self.columns], self.categories)
         return np.asarray(self.model.predict_proba(x)[:, 1], dtype=float)
 
 
@@ -65,6 +69,20 @@ def fit_gbm(frame: pd.DataFrame, y: np.ndarray, settings: GbmSettings | None = N
 
     settings = settings or GbmSettings()
     x = prepare(frame)
+    # a text column with hundreds of values is an identifier or a date, not a category
+    # and an empty column carries nothing (the tree binner rejects it)
+    columns = [
+        str(c)
+        for c in x.columns
+        if x[c].notna().any()
+        and (
+            not isinstance(x[c].dtype, pd.CategoricalDtype)
+            or len(x[c].cat.categories) <= MAX_CATEGORIES
+        )
+    ]
+    if not columns:
+        raise ValueError("没有可用于梯度提升模型的特征列 / no usable feature for the GBM")
+    x = x[columns]
     categories = {
         str(c): [str(v) for v in x[c].cat.categories]
         for c in x.columns
@@ -83,4 +101,4 @@ def fit_gbm(frame: pd.DataFrame, y: np.ndarray, settings: GbmSettings | None = N
         random_state=settings.seed,
     )
     model.fit(x, y)
-    return GbmModel(model, categories)
+    return GbmModel(model, categories, columns)
