@@ -1,0 +1,204 @@
+"""Understanding typed replies: yes/no, amounts, dates, choices, human requests, policy."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from huifang.voice.nlu import Action, Expectation, Intent, Policy, choices_from, decide, understand
+
+TODAY = date(2026, 11, 23)  # a Monday
+YES_NO = Expectation("yes_no", TODAY, question="请问您上个月按时还款了吗？")
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        ("是的", True),
+        ("对的", True),
+        ("对，是我本人", True),
+        ("没错", True),
+        ("没问题", True),
+        ("嗯", True),
+        ("yes", True),
+        ("Yeah, that's right", True),
+        ("Yes, I did.", True),
+        ("還了", True),  # traditional characters from ASR; echo of the question's verb
+        ("不是", False),
+        ("不是我", False),
+        ("没有", False),
+        ("没还", False),
+        ("not really", False),
+        ("No, I have not.", False),
+        ("nope", False),
+    ],
+)
+def test_yes_no(reply: str, value: bool) -> None:
+    u = understand(reply, YES_NO)
+    assert u.intent is Intent.ANSWER
+    assert u.value is value
+
+
+def test_a_bare_hum_is_confirmed_and_a_clear_yes_accepted() -> None:
+    assert decide(understand("嗯", YES_NO)) is Action.CONFIRM
+    assert decide(understand("是的", YES_NO)) is Action.ACCEPT
+
+
+def test_mixed_signals_are_confirmed() -> None:
+    u = understand("不是，是的", YES_NO)
+    assert u.value is False and decide(u) is Action.CONFIRM
+
+
+def test_unsure_is_unclear() -> None:
+    assert understand("我不知道", YES_NO).intent is Intent.UNCLEAR
+    assert understand("not sure", YES_NO).intent is Intent.UNCLEAR
+
+
+def test_asr_confidence_scales_the_answer() -> None:
+    assert understand("是的", YES_NO, asr_confidence=0.5).confidence == pytest.approx(0.485)
+    assert decide(understand("是的", YES_NO, asr_confidence=0.3)) is Action.REPROMPT
+
+
+@pytest.mark.parametrize(
+    ("reply", "amount"),
+    [
+        ("三千五", "3500.00"),
+        ("两万", "20000.00"),
+        ("一万二", "12000.00"),
+        ("5千块", "5000.00"),
+        ("3,500元", "3500.00"),
+        ("1.2万", "12000.00"),
+        ("两千五百块五毛", "2500.50"),
+        ("一千二百三十四块五毛六分", "1234.56"),
+        ("three thousand five hundred yuan", "3500.00"),
+        ("2k", "2000.00"),
+        ("一五零零", "1500.00"),
+        ("不是三千，是三千五", "3500.00"),
+    ],
+)
+def test_money(reply: str, amount: str) -> None:
+    u = understand(reply, Expectation("money", TODAY))
+    assert u.intent is Intent.ANSWER
+    assert u.value == Decimal(amount)
+
+
+def test_hedged_and_corrected_amounts_are_confirmed() -> None:
+    money = Expectation("money", TODAY)
+    assert decide(understand("大概三千吧", money)) is Action.CONFIRM
+    assert decide(understand("不是三千，是三千五", money)) is Action.CONFIRM
+    assert understand("我还不了", money).intent is Intent.UNCLEAR
+
+
+@pytest.mark.parametrize(
+    ("reply", "when"),
+    [
+        ("下个月15号", date(2026, 12, 15)),
+        ("下个月十五号吧", date(2026, 12, 15)),
+        ("15号", date(2026, 12, 15)),  # the 15th has passed this month
+        ("30号", date(2026, 11, 30)),
+        ("月底", date(2026, 11, 30)),
+        ("下个月底", date(2026, 12, 31)),
+        ("明天", date(2026, 11, 24)),
+        ("后天", date(2026, 11, 25)),
+        ("下周五", date(2026, 12, 4)),
+        ("周五", date(2026, 11, 27)),
+        ("三天后", date(2026, 11, 26)),
+        ("12月15日", date(2026, 12, 15)),
+        ("1月5号", date(2027, 1, 5)),
+        ("2026年12月20日", date(2026, 12, 20)),
+        ("next Friday", date(2026, 12, 4)),
+        ("tomorrow", date(2026, 11, 24)),
+        ("on the 15th", date(2026, 12, 15)),
+        ("end of the month", date(2026, 11, 30)),
+        ("in 3 days", date(2026, 11, 26)),
+        ("December 15", date(2026, 12, 15)),
+    ],
+)
+def test_dates(reply: str, when: date) -> None:
+    u = understand(reply, Expectation("date", TODAY))
+    assert (u.intent, u.value) == (Intent.ANSWER, when)
+
+
+def test_february_end_and_day_31_clamp() -> None:
+    feb = Expectation("date", date(2027, 2, 10))
+    assert understand("月底", feb).value == date(2027, 2, 28)
+    assert understand("31号", feb).value == date(2027, 2, 28)
+
+
+INCOME = Expectation(
+    "choice",
+    TODAY,
+    choices_from(
+        [
+            ("salary", ["工资收入", "工资", "salary"]),
+            ("business", ["经营收入", "生意", "business"]),
+            ("other", ["其他", "other"]),
+        ]
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        ("工资", "salary"),
+        ("我是做生意的", "business"),
+        ("第二个", "business"),
+        ("其他的", "other"),
+        ("business income", "business"),
+        ("the first one", "salary"),
+        ("公滋收入", "salary"),  # ASR error, same sound: matched by pinyin
+        ("经迎收入", "business"),
+    ],
+)
+def test_choices(reply: str, code: str) -> None:
+    u = understand(reply, INCOME)
+    assert (u.intent, u.value) == (Intent.ANSWER, code)
+
+
+def test_nothing_close_is_unclear() -> None:
+    assert understand("今天天气不错", INCOME).intent is Intent.UNCLEAR
+
+
+def test_free_text_is_verbatim() -> None:
+    u = understand("车子借给我弟弟开了", Expectation("free_text", TODAY))
+    assert u.value == "车子借给我弟弟开了" and decide(u) is Action.ACCEPT
+
+
+@pytest.mark.parametrize(
+    "reply", ["转人工", "我要人工服务", "找真人", "I want to talk to a real person"]
+)
+def test_human_requests_hand_over(reply: str) -> None:
+    u = understand(reply, YES_NO)
+    assert u.intent is Intent.HUMAN and decide(u) is Action.HANDOVER
+
+
+@pytest.mark.parametrize("reply", ["我真的活不下去了", "我爸住院了", "my husband passed away"])
+def test_distress_hands_over(reply: str) -> None:
+    u = understand(reply, Expectation("money", TODAY))
+    assert u.intent is Intent.DISTRESS and decide(u) is Action.HANDOVER
+
+
+@pytest.mark.parametrize(
+    ("reply", "intent"),
+    [
+        ("", Intent.SILENCE),
+        ("呃", Intent.SILENCE),
+        ("谢谢观看", Intent.NOISE),
+        ("♪ ♪", Intent.NOISE),
+    ],
+)
+def test_silence_and_noise_reprompt(reply: str, intent: Intent) -> None:
+    u = understand(reply, YES_NO)
+    assert u.intent is intent and decide(u) is Action.REPROMPT
+
+
+def test_repeat_request() -> None:
+    assert decide(understand("你说什么？没听清", YES_NO)) is Action.REPEAT
+
+
+def test_policy_thresholds() -> None:
+    strict = Policy(accept_at=0.99)
+    assert decide(understand("是的", YES_NO), strict) is Action.CONFIRM
