@@ -49,6 +49,21 @@ def _date(text: str | None) -> date | None:
         raise typer.BadParameter(f"日期应为 YYYY-MM-DD: {text!r}") from None
 
 
+def _periods(column: Any, cutoff: str) -> tuple[Any, Any]:
+    """The period column and the cutoff, compared as numbers when the column is numeric,
+    else as text (ISO dates and 2024Q1-style quarters sort correctly as text)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            return column.astype(float), float(cutoff)
+        except ValueError:
+            raise ValueError(f"--holdout-from 应为数字: {cutoff!r}") from None
+    if column.isna().any():
+        raise ValueError("时间列有空值 / the time column has empty cells")
+    return column.astype(str), cutoff
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -63,6 +78,14 @@ def validate_command(
     folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="交叉验证折数")] = 5,
     drop: Annotated[
         list[str] | None, typer.Option("--drop", help="不作为特征的列 (可重复) / not a feature")
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option("--time-column", help="时间列, 用于时间外验证 / period column for a holdout"),
+    ] = None,
+    holdout_from: Annotated[
+        str | None,
+        typer.Option("--holdout-from", help="此值及以后的行作验证期 / holdout from this period"),
     ] = None,
     gbm: Annotated[
         bool, typer.Option("--gbm/--no-gbm", help="同时验证梯度提升对照模型 / GBM benchmark")
@@ -87,13 +110,25 @@ def validate_command(
     from huifang.model.binning import BinningSettings
     from huifang.model.gbm import GbmSettings
     from huifang.model.scorecard import ScorecardSettings, fit_scorecard
-    from huifang.model.validation import cross_validate, dataset_from_frame, read_csv
+    from huifang.model.validation import (
+        cross_validate,
+        dataset_from_frame,
+        read_csv,
+        time_holdout,
+    )
 
     if trend not in _TRENDS:
         raise typer.BadParameter(f"--trend 只能是 {', '.join(_TRENDS)}: {trend!r}")
+    if (time_column is None) != (holdout_from is None):
+        raise typer.BadParameter("--time-column 与 --holdout-from 须同时给出 / give both")
     try:
         frame = read_csv(csv)
-        data = dataset_from_frame(frame, target, bad_value, tuple(drop or ()))
+        excluded = tuple(drop or ()) + ((time_column,) if time_column else ())
+        if time_column is not None and time_column not in frame.columns:
+            raise ValueError(f"找不到时间列 / no time column {time_column!r}")
+        if target in frame.columns:
+            frame = frame[frame[target].notna()].reset_index(drop=True)
+        data = dataset_from_frame(frame, target, bad_value, excluded)
         settings = ScorecardSettings(
             binning=BinningSettings(
                 min_bin_share=min_bin_share, max_bins=max_bins, monotonic=trend, min_iv=min_iv
@@ -102,6 +137,12 @@ def validate_command(
         )
         cv = cross_validate(data, folds, settings, seed, GbmSettings() if gbm else None)
         full = fit_scorecard(data.features, data.target, settings)
+        holdout = None
+        if time_column is not None and holdout_from is not None:
+            periods, cutoff = _periods(frame[time_column], holdout_from)
+            holdout, _ = time_holdout(
+                data, periods, cutoff, settings, GbmSettings() if gbm else None
+            )
     except ValueError as exc:
         raise _fail(str(exc)) from None
     result = {
@@ -124,6 +165,8 @@ def validate_command(
         "features_dropped": full.dropped,
         "iv": {f.name: round(f.bins.iv, 4) for f in full.features},
     }
+    if holdout is not None:
+        result["holdout"] = {"time_column": time_column, **holdout.to_json()}
     if fmt is Format.JSON:
         _print_json(result)
         return
@@ -145,6 +188,13 @@ def validate_command(
     )
     if "gbm" in result:
         console.print(f"梯度提升 GBM: AUC {result['gbm']['auc']:.4f}, KS {result['gbm']['ks']:.4f}")
+    if holdout is not None:
+        h = holdout.to_json()
+        console.print(
+            f"时间外验证 / holdout from {holdout_from}: AUC {h['test']['auc']:.4f}, "
+            f"KS {h['test']['ks']:.4f} ({h['test']['rows']:,} rows); "
+            f"PSI vs train {h['psi_test_vs_train']:.4f}"
+        )
 
 
 @model_app.command("export-public")

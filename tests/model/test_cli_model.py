@@ -57,6 +57,24 @@ def test_validate_prints_auc_ks_gini_and_folds(tmp_path: Path) -> None:
     assert "gbm" not in data
 
 
+def test_validate_with_a_time_holdout(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    frame = pd.read_csv(path)
+    frame["quarter"] = np.repeat(["2024Q1", "2024Q2", "2024Q3"], 500)
+    frame.to_csv(path, index=False)
+    args = ["model", "validate", "--csv", str(path), "--target", "status", "--bad-value", "违约"]
+    args += ["--folds", "2", "--drop", "id", "--no-gbm", "--time-column", "quarter"]
+    code, out = _run(*args, "--holdout-from", "2024Q3", "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert "quarter" not in data["features_used"]
+    holdout = data["holdout"]
+    assert holdout["train"]["rows"] == 1000 and holdout["test"]["rows"] == 500
+    assert holdout["test"]["auc"] > 0.7 and holdout["psi_test_vs_train"] < 0.1
+    code, out = _run(*args)
+    assert code == 2  # a time column needs its cutoff
+
+
 def test_validate_rejects_bad_input_clearly(tmp_path: Path) -> None:
     path = _csv(tmp_path)
     code, out = _run("model", "validate", "--csv", str(path), "--target", "nope")
