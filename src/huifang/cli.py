@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from huifang import cli_loans, cli_model, cli_risk
+from huifang import cli_loans, cli_model, cli_risk, cli_tasks
 from huifang.domain.money import format_cny
 from huifang.services.book import BookSummary, book_summary
 from huifang.services.demo_data import DemoFiles, write_demo_files
@@ -247,6 +247,7 @@ def _parse_date(text: str | None) -> date:
 cli_loans.register(app)
 cli_model.register(app)
 cli_risk.register(app)
+cli_tasks.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,305 @@
+"""`huifang tasks …` and `huifang simulate`: follow-up tasks from the command line.
+
+huifang tasks generate --as-of 2026-03-20     # idempotent: re-running creates nothing new
+huifang tasks route                           # to agents by branch, skill and load
+huifang tasks list --branch SZ01 --status open --format json
+huifang simulate --days 30                    # a month of follow-up on a copy of the DB
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from huifang.calendars import ChineseHolidayCalendar
+from huifang.domain.followup_metrics import Dimension
+from huifang.policy_files import PolicyFileError, load_followup_policy
+from huifang.services.followup import generate_tasks, list_tasks, route_tasks
+from huifang.services.followup_metrics import followup_metrics
+from huifang.services.followup_simulation import attempts_by_outcome, simulate
+from huifang.settings import load_settings
+from huifang.store.db import make_engine, upgrade
+
+# Piped output (reports, logs) gets room for the wide tables; a terminal keeps its width.
+console = Console(width=None if sys.stdout.isatty() else 132)
+tasks_app = typer.Typer(help="回访任务 / follow-up tasks", no_args_is_help=True)
+
+_PURPOSE_ZH = {
+    "first-visit": "首次回访",
+    "routine": "定期回访",
+    "missed-payment": "逾期回访",
+    "bucket-change": "逾期升级",
+    "ltv-breach": "抵押率超限",
+    "early-repayment": "提前还款确认",
+    "contact-change": "联系方式变更",
+    "risk-finding": "风险复访",
+    "flagged-industry": "关注行业",
+    "re-verification": "更正复核",
+    "pre-loan-verification": "贷前核实",
+    "disbursement-review": "贷时审查",
+}
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    engine = make_engine(load_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+def _date(text: str | None, default: date | None = None) -> date:
+    if text is None:
+        return default or date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {text}") from None
+
+
+def _policy(path: Path | None):  # type: ignore[no-untyped-def]
+    try:
+        return load_followup_policy(path)
+    except PolicyFileError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=2) from None
+
+
+def _pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tasks_app, name="tasks")
+    app.command("simulate")(simulate_command)
+
+
+@tasks_app.command("generate")
+def generate_command(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="日期 YYYY-MM-DD, 默认今天")] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="回访策略文件 / policy file (YAML)")
+    ] = None,
+) -> None:
+    """按回访策略生成到期任务 (幂等) / generate the tasks due (idempotent)."""
+    loaded = _policy(policy)
+    report = generate_tasks(_engine(), _date(as_of), policy=loaded)
+    console.print(
+        f"策略 {loaded.policy.name} v{loaded.version}: 检查 {report.loans:,} 笔贷款, "
+        f"新建 {report.created:,} 个任务, 已有未结任务 {report.already_open:,}, "
+        f"因贷款结清取消 {report.cancelled:,}"
+        f" / {report.created:,} created, {report.already_open:,} already open"
+    )
+    if report.by_purpose:
+        table = Table("回访目的 / purpose", "新建 / created")
+        for purpose, n in sorted(report.by_purpose.items()):
+            table.add_row(f"{_PURPOSE_ZH.get(purpose, purpose)} {purpose}", f"{n:,}")
+        console.print(table)
+
+
+@tasks_app.command("route")
+def route_command() -> None:
+    """把未分配任务派给本机构有技能、负荷最低的坐席 / route tasks to agents."""
+    report = route_tasks(_engine())
+    console.print(
+        f"已分配 {report.assigned:,}, 留在机构队列 {report.queued:,}"
+        f" / {report.assigned:,} assigned, {report.queued:,} left in branch queues"
+    )
+
+
+@tasks_app.command("list")
+def list_command(
+    branch: Annotated[str | None, typer.Option("--branch", help="机构代码 / branch code")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="open | escalated | done | cancelled | unreachable"),
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="坐席用户名 / agent")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """列出任务, 最紧急的在前 / list tasks, most urgent first."""
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format 应为 table 或 json")
+    rows = list_tasks(_engine(), branch=branch, status=status, agent=agent, limit=limit)
+    if fmt == "json":
+        typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"回访任务 / tasks ({len(rows)})")
+    for name in ("#", "合同", "机构"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("目的")
+    for name in ("到期", "时限"):
+        table.add_column(name, no_wrap=True)
+    for name in ("级", "风险", "状态", "坐席"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.contract_no,
+            r.branch,
+            _PURPOSE_ZH.get(r.purpose, r.purpose),
+            r.due_on.strftime("%y-%m-%d"),
+            r.deadline.strftime("%y-%m-%d"),
+            str(r.priority),
+            r.tier,
+            r.status,
+            r.claimed_by or r.assigned_to or "-",
+        )
+    console.print(table)
+
+
+def _simulation_copy(url: str, in_place: bool) -> tuple[str, Path | None]:
+    """The database the simulation writes: a copy of an embedded SQLite file, or (with
+    --in-place) the configured database itself."""
+    parsed = make_url(url)
+    if in_place:
+        return url, None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        console.print(
+            "[red]服务器数据库上的模拟会写入任务和回访记录; 确认请加 --in-place[/red]"
+            " / on a server database, pass --in-place to let the simulation write to it"
+        )
+        raise typer.Exit(code=2)
+    source = Path(parsed.database)
+    if not source.exists():
+        console.print("[red]数据库不存在, 请先运行 huifang demo[/red] / run `huifang demo` first")
+        raise typer.Exit(code=2)
+    folder = Path(tempfile.mkdtemp(prefix="huifang-sim-"))
+    target = folder / "simulation.db"
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return f"sqlite:///{target}", folder
+
+
+def simulate_command(
+    days: Annotated[int, typer.Option("--days", min=1, max=366, help="天数 / days")] = 30,
+    start: Annotated[
+        str | None, typer.Option("--start", help="开始日期, 默认今天往前 --days 天")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子 / seed")] = 2026,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="直接写入配置的数据库 / write to the database")
+    ] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="保留模拟数据库 / keep the copy")] = False,
+) -> None:
+    """模拟一个月的回访工作 (演示组合) / simulate a month of follow-up on the portfolio."""
+    first = _date(start, date.today() - timedelta(days=days))
+    url, folder = _simulation_copy(load_settings().database_url, in_place)
+    engine = make_engine(url)
+    upgrade(engine)
+    console.rule(f"回访模拟 / follow-up simulation · {first} 起 {days} 天 · seed {seed}")
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+        ) as bar:
+            task = bar.add_task("模拟 / simulating", total=days, info="")
+
+            def advance(done: int, s) -> None:  # type: ignore[no-untyped-def]
+                rate = f"{s.connected / s.attempts:.0%}" if s.attempts else "-"
+                bar.update(
+                    task,
+                    completed=done,
+                    info=f"{s.day} 拨打 {s.attempts} 接通率 {rate} 完成 {s.completed}",
+                )
+
+            report = simulate(
+                engine,
+                first,
+                days,
+                seed=seed,
+                calendar=ChineseHolidayCalendar(),
+                progress=advance,
+            )
+        _print_simulation(engine, report, first, days)
+    finally:
+        engine.dispose()
+        if folder is not None:
+            if keep:
+                console.print(f"模拟数据库 / simulation database: {folder / 'simulation.db'}")
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _print_simulation(engine, report, first: date, days: int) -> None:  # type: ignore[no-untyped-def]
+    console.print(
+        f"坐席 {report.agents} 人; 模拟历史回访 {report.baseline_visits:,} 条"
+        f" / {report.agents} agents; {report.baseline_visits:,} simulated past visits"
+    )
+    table = Table(title="每日回访 / daily follow-up")
+    table.add_column("日期", no_wrap=True)
+    for name in ("到期未结", "新任务", "拨打", "合规拦截", "接通", "本人", "完成", "升级", "失联"):
+        table.add_column(name, justify="right")
+    for d in report.days:
+        table.add_row(
+            d.day.strftime("%m-%d"),
+            f"{d.due_open:,}",
+            f"{d.created:,}",
+            f"{d.attempts:,}",
+            f"{d.refused_by_guard:,}",
+            f"{d.connected:,}",
+            f"{d.right_party:,}",
+            f"{d.completed:,}",
+            f"{d.escalations:,}",
+            f"{d.unreachable:,}",
+        )
+    table.add_row(
+        "合计",
+        "",
+        f"{report.total('created'):,}",
+        f"{report.total('attempts'):,}",
+        f"{report.total('refused_by_guard'):,}",
+        f"{report.total('connected'):,}",
+        f"{report.total('right_party'):,}",
+        f"{report.total('completed'):,}",
+        f"{report.total('escalations'):,}",
+        f"{report.total('unreachable'):,}",
+        style="bold",
+    )
+    console.print(table)
+    end = first + timedelta(days=days - 1)
+    metrics = Table(
+        "分组",
+        "到期",
+        "覆盖率",
+        "拨打",
+        "接通率",
+        "本人接通率",
+        "及时率",
+        "次数/完成",
+        title=f"指标 / metrics {first} – {end}",
+    )
+    for dim in (Dimension.TOTAL, Dimension.TIER, Dimension.CHANNEL, Dimension.BRANCH):
+        for m in followup_metrics(engine, first, end, dim):
+            metrics.add_row(
+                f"{dim.value}: {m.group}",
+                f"{m.due:,}",
+                _pct(m.coverage),
+                f"{m.attempts:,}",
+                _pct(m.connection_rate),
+                _pct(m.right_party_rate),
+                _pct(m.on_time_rate),
+                "-" if m.attempts_per_completion is None else str(m.attempts_per_completion),
+            )
+    console.print(metrics)
+    outcomes = attempts_by_outcome(engine, first)
+    console.print(
+        "结果分布 / outcomes: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1]))
+    )
