@@ -1,3 +1,3 @@
 """Storage adapters: SQLAlchemy 2 models, engine and sessions, repositories, migrations."""
 
-from huifang.store import security_models as security_models  # noqa: E402, F401
+from huifang.store import security_models as security_models
