@@ -1,0 +1,252 @@
+"""Browser journeys in headless Chromium (Playwright) against a real `huifang serve`
+(uvicorn) process on loopback over the test PostgreSQL database.
+
+Each role signs in through the login form and lands on its home page; the agent searches a
+loan, opens the borrower 360°, reveals a phone number (the auditor then finds that reveal
+in the audit log) and gets a payoff quote that equals `huifang prepay-quote` for the same
+loan. Screenshots go to $HUIFANG_TEST_ARTIFACTS (default: the test's tmp dir); with
+HUIFANG_UPDATE_SCREENSHOTS=1 the main ones are copied into docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+from web_helpers import PASSWORD, ROLES, seed
+
+from huifang.cli import app as cli_app
+from huifang.services import loan_views
+from huifang.store.db import make_engine, transaction
+from huifang.store.models import Loan
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+AS_OF = date(2026, 11, 1)  # the demo book's data date
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+MAIN_SHOTS = {
+    "login",
+    "agent-home",
+    "loans",
+    "borrower-360",
+    "payoff-quote",
+    "audit-log",
+    "manager-home-en",
+}
+
+
+@pytest.fixture(scope="module")
+def server(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("browser")
+    name = f"b_{uuid.uuid4().hex[:12]}"
+    with pg_server.janitor(name, template="huifang_template"):
+        url = pg_server.url(name)
+        engine = make_engine(url)
+        book = seed(engine, url, tmp)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "HUIFANG_DATABASE_URL": url, "HUIFANG_HOME": str(tmp / "home")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "huifang.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/login", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("huifang serve did not start")
+            yield base, book
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get("HUIFANG_TEST_ARTIFACTS")
+    out = Path(target) / "screenshots" if target else tmp_path_factory.mktemp("screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def snap(page, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    path = shots / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if name in MAIN_SHOTS and os.environ.get("HUIFANG_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / path.name)
+
+
+def login(browser, base: str, username: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{base}/")
+    assert "/login" in page.url
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#home-title")
+    return context, page
+
+
+def clean_loan(engine) -> int:  # type: ignore[no-untyped-def]
+    """A loan in SZ01, past its lock-in, with every installment due before AS_OF paid in full
+    on its due date (what `huifang prepay-quote` assumes by default)."""
+    with transaction(engine) as s:
+        ids = list(s.scalars(select(Loan.id).where(Loan.status == "active").order_by(Loan.id)))
+    for loan_id in ids:
+        if loan_views.loan_branch(engine, loan_id) != "SZ01":
+            continue
+        view = loan_views.loan_view(engine, loan_id, AS_OF)
+        due = [i for i in view.schedule.installments if i.due_date < AS_OF]
+        paid = [(p.paid_on, p.amount) for p in view.payments]
+        if due and paid == [(i.due_date, i.payment) for i in due]:
+            try:
+                loan_views.loan_payoff_quote(engine, loan_id, AS_OF)
+            except ValueError:
+                continue
+            return loan_id
+    pytest.skip("no loan paid exactly on schedule in the demo book")
+
+
+def cli_quote(engine, loan_id: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    with transaction(engine) as s:
+        loan = s.get(Loan, loan_id)
+        p = loan.product
+        args = [
+            "prepay-quote",
+            "--full",
+            "--principal",
+            str(loan.principal),
+            "--rate",
+            str(loan.annual_rate * 100),
+            "--months",
+            str(loan.term_months),
+            "--method",
+            loan.repayment_method,
+            "--start",
+            loan.disbursement_date.isoformat(),
+            "--as-of",
+            AS_OF.isoformat(),
+            "--repayment-day",
+            str(loan.repayment_day),
+            "--lock-in-months",
+            str(p.lock_in_months or 0),
+            "--fee-base",
+            p.prepayment_fee_basis or "prepaid-principal",
+        ]
+        if p.prepayment_fee_tiers:
+            args += ["--fee-tiers", p.prepayment_fee_tiers]
+        if loan.repayment_method == "balloon":
+            args += ["--balloon-pct", str(loan.balloon_pct * 100)]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_login_journey_for_every_role(server, browser, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    base, _book = server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    snap(page, shots, "login")
+    page.fill("#username", "agent")
+    page.fill("#password", "wrong-password-1")
+    page.click("#login-submit")
+    assert "用户名或密码错误" in page.inner_text("#login-error")
+    context.close()
+    for role in ROLES:
+        context, page = login(browser, base, role)
+        assert "欢迎" in page.inner_text("#home-title")
+        cookie = next(c for c in context.cookies() if c["name"] == "huifang_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        snap(page, shots, f"{role}-home")
+        if role == "manager":
+            page.click("#lang-switch")
+            page.wait_for_selector("text=Welcome")
+            snap(page, shots, "manager-home-en")
+        page.click("#logout")
+        page.wait_for_url("**/login")
+        page.goto(f"{base}/loans")
+        assert "/login" in page.url  # the session is gone
+        context.close()
+
+
+def test_agent_finds_borrower_reveals_phone_and_quote_matches_cli(  # type: ignore[no-untyped-def]
+    server, browser, shots: Path
+) -> None:
+    base, book = server
+    loan_id = clean_loan(book.engine)
+    with transaction(book.engine) as s:
+        contract = s.get(Loan, loan_id).contract_no
+    context, page = login(browser, base, "agent")
+    page.click("text=贷款查询")
+    page.fill("#q", contract)
+    page.click("#search")
+    page.wait_for_selector(f"#loan-table >> text={contract}")
+    snap(page, shots, "loans")
+    page.click(f"text={contract}")
+    page.wait_for_selector("#borrower-name")
+    masked = page.inner_text("#pii-mobile .masked")
+    assert "****" in masked
+    snap(page, shots, "borrower-360")
+    page.click("#pii-mobile .reveal")
+    page.wait_for_selector("#pii-mobile .revealed")
+    phone = page.inner_text("#pii-mobile .revealed")
+    assert phone.isdigit() and phone[:3] == masked[:3] and phone[-4:] == masked[-4:]
+    assert page.get_attribute("#pii-mobile a", "href") == f"tel:{phone}"
+    page.click(f"#loan-{loan_id} .payoff-link")
+    page.fill("#as_of", AS_OF.isoformat())
+    page.click("#quote-submit")
+    page.wait_for_selector("#quote-total")
+    snap(page, shots, "payoff-quote")
+    expected = cli_quote(book.engine, loan_id)
+    assert page.get_attribute("#quote-total", "data-amount") == expected["total"]
+    assert page.inner_text("#quote-valid") == expected["valid_until"]
+    context.close()
+
+    context, page = login(browser, base, "auditor")
+    page.click("text=审计日志")
+    page.wait_for_selector("#chain-status")
+    assert "哈希链完整" in page.inner_text("#chain-status")
+    assert "pii.reveal" in page.inner_text("#audit-table")
+    snap(page, shots, "audit-log")
+    context.close()
