@@ -1,0 +1,240 @@
+"""The nightly run as a sequence of stages over one context.
+
+A stage is a name and a function of the `RunContext`; the default stages read the inputs,
+fingerprint them, make sure every schedule template exists, compute the loan states
+partition by partition, summarize, and write - the write commits atomically (see
+`output`). Capabilities that later join the run (collateral revaluation, behaviour score
+and tier, early-warning alerts, due follow-up tasks) add stages after `compute`: they read
+`ctx.states` and the inputs and put their own tables into `ctx.extra` and their counts
+into `ctx.summary`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from huifang.batch import engine as duck
+from huifang.batch.inputs import BookInputs
+from huifang.batch.output import Previous, Sink
+from huifang.batch.templates import TemplateCache
+
+ENGINE_VERSION = "1"
+DEFAULT_PARTITION_LOANS = 250_000
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+@dataclass
+class RunContext:
+    as_of: date
+    load: Callable[[], BookInputs]
+    sink: Sink
+    cache: TemplateCache
+    engine: str = "duckdb"
+    force: bool = False
+    partition_loans: int = DEFAULT_PARTITION_LOANS
+    progress: Progress = lambda stage, done, total: None
+    spark_master: str | None = None
+    inputs: BookInputs | None = None
+    fingerprint: str = ""
+    states: pa.Table | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    previous: Previous | None = None
+    skipped: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, pa.Table] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # shown in the progress bar (Chinese / English)
+    run: Callable[[RunContext], None]
+
+
+def _read(ctx: RunContext) -> None:
+    ctx.inputs = ctx.load()
+    ctx.progress("read", 1, 1)
+
+
+def fingerprint(inputs: BookInputs, as_of: date, engine: str) -> str:
+    """sha256 over the inputs' content (order-independent row hashes) and the run's setup."""
+    con = duckdb.connect()
+    try:
+        con.register("loans_in", inputs.loans)
+        con.register("payments_in", inputs.payments)
+        parts = [
+            con.execute(
+                f"SELECT count(*), bit_xor(hash(t)), sum(hash(t) % 1000003) FROM {name} t"
+            ).fetchone()
+            for name in ("loans_in", "payments_in")
+        ]
+    finally:
+        con.close()
+    text = f"{parts}|{as_of.isoformat()}|{engine}|{ENGINE_VERSION}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fingerprint(ctx: RunContext) -> None:
+    assert ctx.inputs is not None
+    ctx.fingerprint = fingerprint(ctx.inputs, ctx.as_of, ctx.engine)
+    ctx.progress("fingerprint", 1, 1)
+
+
+def _templates(ctx: RunContext) -> None:
+    assert ctx.inputs is not None
+    duck.ensure_templates(ctx.inputs.loans, ctx.cache, ctx.as_of)
+    ctx.progress("templates", 1, 1)
+
+
+def partitions(loans: pa.Table, size: int) -> list[tuple[int, int]]:
+    """Loan-id ranges [lo, hi] of about `size` active loans each."""
+    active = loans.filter(pc.equal(loans.column("status"), "active")).column("loan_id")
+    ids = pc.sort_indices(active)
+    ordered = pc.take(active, ids).to_numpy()
+    if len(ordered) == 0:
+        return []
+    edges = list(range(0, len(ordered), max(size, 1)))
+    return [(int(ordered[s]), int(ordered[min(s + size, len(ordered)) - 1])) for s in edges]
+
+
+def _compute(ctx: RunContext) -> None:
+    assert ctx.inputs is not None
+    if ctx.engine == "spark":
+        from huifang.batch import spark
+
+        ctx.states = spark.compute(ctx.inputs, ctx.cache.table(), ctx.as_of, ctx.spark_master)
+        ctx.progress("compute", 1, 1)
+        return
+    loans, payments = ctx.inputs.loans, ctx.inputs.payments
+    parts = partitions(loans, ctx.partition_loans)
+    prepared = duck.template_arrays(ctx.cache.table())
+    results = []
+    for done, (lo, hi) in enumerate(parts, 1):
+        if len(parts) > 1:
+            loan_ids = loans.column("loan_id")
+            in_range = pc.and_(pc.greater_equal(loan_ids, lo), pc.less_equal(loan_ids, hi))
+            pay_ids = payments.column("loan_id")
+            part_loans = loans.filter(in_range)
+            part_pays = payments.filter(
+                pc.and_(pc.greater_equal(pay_ids, lo), pc.less_equal(pay_ids, hi))
+            )
+        else:
+            part_loans, part_pays = loans, payments
+        results.append(
+            duck.compute_partition(
+                part_loans, part_pays, ctx.cache.table(), ctx.as_of, prepared=prepared
+            )
+        )
+        ctx.progress("compute", done, len(parts))
+    ctx.states = pa.concat_tables(results) if results else duck.STATE_SCHEMA.empty_table()
+
+
+def summarize(states: pa.Table, loans: pa.Table, previous: Previous | None) -> dict[str, Any]:
+    """Counts per bucket and class, money totals, and deltas from the previous run."""
+    con = duckdb.connect()
+    try:
+        con.register("s", states)
+        con.register("l", loans)
+
+        def counts(sql: str) -> dict[Any, Any]:
+            return dict(con.execute(sql).fetchall())
+
+        buckets = counts("SELECT bucket, count(*) FROM s GROUP BY 1 ORDER BY 1")
+        classes = counts("SELECT loan_class, count(*) FROM s GROUP BY 1 ORDER BY 1")
+        totals = con.execute("""
+            SELECT count(*), coalesce(sum(outstanding_principal), 0),
+                coalesce(sum(overdue_amount), 0), coalesce(sum(penalty_outstanding), 0),
+                coalesce(sum(accrued_interest), 0), coalesce(sum(credit), 0),
+                count(*) FILTER (WHERE closed_on IS NOT NULL),
+                count(*) FILTER (WHERE dpd > 90)
+            FROM s""").fetchone()
+        statuses = counts("SELECT status, count(*) FROM l GROUP BY 1 ORDER BY 1")
+    finally:
+        con.close()
+    assert totals is not None
+    summary: dict[str, Any] = {
+        "loans": int(totals[0]),
+        "book_statuses": {str(k): int(v) for k, v in statuses.items()},
+        "buckets": {str(k): int(v) for k, v in buckets.items()},
+        "classes": {str(k): int(v) for k, v in classes.items()},
+        "outstanding_principal": str(totals[1]),
+        "overdue_amount": str(totals[2]),
+        "penalty_outstanding": str(totals[3]),
+        "accrued_interest": str(totals[4]),
+        "credit": str(totals[5]),
+        "closed_by_payoff": int(totals[6]),
+        "over_90_dpd": int(totals[7]),
+    }
+    if previous is not None:
+        before = previous.summary
+        summary["previous_as_of"] = previous.as_of.isoformat()
+        summary["deltas"] = {
+            "loans": summary["loans"] - int(before.get("loans", 0)),
+            "buckets": _delta(summary["buckets"], before.get("buckets", {})),
+            "classes": _delta(summary["classes"], before.get("classes", {})),
+            "over_90_dpd": summary["over_90_dpd"] - int(before.get("over_90_dpd", 0)),
+        }
+    return summary
+
+
+def _delta(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: now.get(k, 0) - int(before.get(k, 0)) for k in sorted(set(now) | set(before))}
+
+
+def _summarize(ctx: RunContext) -> None:
+    assert ctx.states is not None and ctx.inputs is not None
+    ctx.previous = ctx.sink.previous(ctx.as_of)
+    ctx.summary.update(summarize(ctx.states, ctx.inputs.loans, ctx.previous))
+    ctx.progress("summary", 1, 1)
+
+
+def _write(ctx: RunContext) -> None:
+    assert ctx.states is not None
+    ctx.sink.begin(ctx.as_of, ctx.fingerprint, ctx.engine)
+    step = 100_000
+    total = max(ctx.states.num_rows, 1)
+    ctx.progress("write", 0, total)
+    for start in range(0, ctx.states.num_rows, step):
+        ctx.sink.write(ctx.states.slice(start, step))
+        ctx.progress("write", min(start + step, total), total)
+    ctx.summary["seconds"] = {k: round(v, 3) for k, v in ctx.seconds.items()}
+    ctx.sink.commit(ctx.summary)
+    ctx.progress("write", total, total)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("read", _read),
+    Stage("fingerprint", _fingerprint),
+    Stage("templates", _templates),
+    Stage("compute", _compute),
+    Stage("summary", _summarize),
+    Stage("write", _write),
+)
+
+
+def run(ctx: RunContext, stages: Sequence[Stage] = STAGES) -> RunContext:
+    """Run the stages; a date with a committed result is skipped unless `ctx.force`."""
+    existing = ctx.sink.existing(ctx.as_of)
+    if existing is not None and not ctx.force:
+        ctx.skipped = existing
+        return ctx
+    for stage in stages:
+        ctx.progress(stage.name, 0, 1)
+        started = time.perf_counter()
+        stage.run(ctx)
+        ctx.seconds[stage.name] = time.perf_counter() - started
+    return ctx
+
+
+def template_cache_dir(home: Path) -> Path:
+    return home / "batch-cache" / "templates"
