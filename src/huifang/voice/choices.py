@@ -117,6 +117,6 @@ def _fuzzy(text: str, choices: Sequence[Choice]) -> ChoiceReading | None:
     scores.sort(reverse=True)
     top, code = scores[0]
     second = scores[1][0] if len(scores) > 1 else 0.0
-    if top < 75 or top - second < 8:
+    if top < 80 or top - second < 10:
         return None
     return ChoiceReading(code, round(min(0.85, (top - 40) / 60), 2))
