@@ -19,7 +19,7 @@ from huifang.settings import Settings, load_settings
 from huifang.store.db import make_engine
 from huifang.web.deps import AuthRequired, CsrfFailed
 from huifang.web.rendering import lang_of, render
-from huifang.web.routes import api, pages
+from huifang.web.routes import api, pages, work
 
 STATIC = Path(__file__).parent / "static"
 
@@ -84,6 +84,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
+    app.include_router(work.router)
     app.include_router(api.router)
 
     @app.exception_handler(AuthRequired)

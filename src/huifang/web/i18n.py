@@ -12,6 +12,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "app.title": ("回访 · 贷后管理平台", "Huifang · post-loan platform"),
     "nav.home": ("首页", "Home"),
     "nav.loans": ("贷款查询", "Loans"),
+    "nav.queue": ("回访队列", "Follow-up queue"),
+    "nav.alerts": ("风险预警", "Risk alerts"),
     "nav.audit": ("审计日志", "Audit log"),
     "nav.users": ("用户管理", "Users"),
     "nav.logout": ("退出", "Sign out"),

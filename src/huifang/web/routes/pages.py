@@ -120,6 +120,8 @@ def logout(request: Request, principal: Principal = require(Permission.AUTHENTIC
 # Shortcuts on each role's home page: (label key, url, permission). Pages of later
 # capabilities (queue, alerts, dashboards) add their entries here.
 SHORTCUTS: list[tuple[str, str, Permission]] = [
+    ("nav.queue", "/queue", Permission.QUEUE_WORK),
+    ("nav.alerts", "/alerts", Permission.ALERTS_READ),
     ("nav.loans", "/loans", Permission.LOANS_READ),
     ("nav.audit", "/audit", Permission.AUDIT_READ),
     ("nav.users", "/admin/users", Permission.USERS_MANAGE),
