@@ -156,3 +156,30 @@ def register(app: typer.Typer) -> None:
         ring = crypto.load_keyring(home).rotated()
         crypto.write_key_file(crypto.key_file(home), ring)
         console.print(f"新活动密钥 / new active key: {ring.active} ({len(ring.keys)} keys)")
+
+
+def demo_finish(*, serve_after: bool = True, port: int = 8000) -> None:
+    """The end of `huifang demo`: one user per role (on the largest branch; the admin on all),
+    their passwords printed once, then the web app served on loopback."""
+    from huifang.services import loan_views
+
+    engine = _engine()
+    summary = loan_views.scope_summary(engine, None)
+    if not summary.branches:
+        console.print("[red]没有机构数据, 跳过演示用户 / no branches, no demo users[/red]")
+        return
+    branch = max(summary.branches, key=lambda b: (b[2], b[0]))[0]
+    created = demo_users(branch)
+    table = Table(
+        "用户名 username",
+        "角色 role",
+        "机构 branch",
+        "密码 password (仅显示一次)",
+        title="演示用户 / demo users",
+    )
+    for name, password in created.items():
+        role = name.removeprefix("demo_")
+        table.add_row(name, role, "*" if role == "admin" else branch, password)
+    console.print(table)
+    if serve_after:
+        serve("127.0.0.1", port)
