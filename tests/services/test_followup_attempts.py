@@ -163,14 +163,14 @@ def test_right_party_contact_completes_with_answers_and_findings(engine: Engine)
         other,
         channel=Channel.SELF_SERVICE_LINK,
         completed_at=at(23, 11),
-        answers={"job_status": "lost"},
-        events=[RaisedEvent("job-lost", "high")],
+        answers={"job_status": "lost"},  # the shipped finding rules: job lost → job-loss
+        events=[RaisedEvent("collateral-check", "low")],
     )
     with transaction(engine) as s:
-        kinds = sorted(
-            e.kind for e in s.scalars(select(RiskEvent).where(RiskEvent.visit_id == vid))
-        )
-    assert kinds == ["job-lost", "risk-finding"]
+        raised = {e.kind: e for e in s.scalars(select(RiskEvent).where(RiskEvent.visit_id == vid))}
+    assert sorted(raised) == ["collateral-check", "job-loss", "risk-finding"]
+    assert raised["job-loss"].details["rule"] == "job_lost"
+    assert raised["job-loss"].source == "visit"
     # the risk finding triggers its own contact at the next generation (two days later)
     generate_tasks(engine, date(2026, 3, 25), now=datetime(2026, 3, 25, tzinfo=UTC))
     assert any(t.purpose == "risk-finding" and t.contract_no == "L-BJ" for t in list_tasks(engine))

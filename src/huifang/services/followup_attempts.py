@@ -45,6 +45,8 @@ from huifang.domain.contact_strategy import (
     TaskAttempt,
     next_step,
 )
+from huifang.domain.findings import FindingRules, evaluate_findings
+from huifang.finding_rules import load_finding_rules
 from huifang.policy_files import LoadedPolicy, load_followup_policy
 from huifang.services.followup import TaskError, _close, _open_task, aware, local_date, utc
 from huifang.store.db import transaction
@@ -465,6 +467,8 @@ def _follow(
                 "completed",
                 inp.note,
                 now,
+                (),
+                load_finding_rules(),
             )
     elif step.kind is StepKind.CALL:
         task.next_attempt_at = utc(step.at) if step.at else None
@@ -621,6 +625,7 @@ def _complete(
     summary: str | None,
     at: datetime,
     events: Sequence[RaisedEvent] = (),
+    rules: FindingRules | None = None,
 ) -> int:
     visit = Visit(
         task_id=task.id,
@@ -639,6 +644,8 @@ def _complete(
     session.flush()
     _close(task, "done", f"已完成 / completed: {outcome}", at)
     task.completed_at = utc(at)
+    if rules is not None and answers:
+        events = [*events, *_findings(session, task, answers, rules, {e.kind for e in events})]
     for ev in events:
         raise_risk_event(
             session,
@@ -667,6 +674,34 @@ def _complete(
     return visit.id
 
 
+def _findings(
+    session: Session,
+    task: FollowupTask,
+    answers: Mapping[str, object],
+    rules: FindingRules,
+    already: set[str],
+) -> list[RaisedEvent]:
+    """The finding rules over the visit's typed answers (income against the declared one)."""
+    loan = session.get(Loan, task.loan_id)
+    borrower = session.get(Borrower, loan.borrower_id) if loan else None
+    context: dict[str, object] = {}
+    if borrower is not None and borrower.monthly_income is not None:
+        context["declared_monthly_income"] = borrower.monthly_income
+    typed = {k: v for k, v in answers.items() if v is None or isinstance(v, _ANSWER_TYPES)}
+    return [
+        RaisedEvent(
+            f.kind.value,
+            f.severity.value,
+            {**f.details, "description": f"{f.description.zh} / {f.description.en}"},
+        )
+        for f in evaluate_findings(rules, typed, context)  # type: ignore[arg-type]
+        if f.kind.value not in already
+    ]
+
+
+_ANSWER_TYPES = (bool, str, Decimal, date)
+
+
 def complete_visit(
     engine: Engine,
     task_id: int,
@@ -681,9 +716,12 @@ def complete_visit(
     outcome: str = "completed",
     summary: str | None = None,
     events: Sequence[RaisedEvent] = (),
+    findings: bool = True,
 ) -> int:
     """Record the completed contact (a field visit, a self-service questionnaire, or a call
-    completed after the fact) and close the task; risk events from findings are raised."""
+    completed after the fact) and close the task. The finding rules in force
+    (`finding_rules.load_finding_rules`) run over the typed answers unless `findings` is
+    False; their risk events, and any in `events`, are raised."""
     if completed_at.tzinfo is None:
         raise TaskError("完成时间必须带时区 / completed_at must be timezone-aware")
     with transaction(engine) as session:
@@ -704,6 +742,7 @@ def complete_visit(
             summary,
             completed_at,
             events,
+            load_finding_rules() if findings else None,
         )
 
 

@@ -41,7 +41,6 @@ from huifang.services.followup import (
 from huifang.services.followup_attempts import (
     AttemptInput,
     Guard,
-    RaisedEvent,
     complete_visit,
     record_attempt,
 )
@@ -68,7 +67,7 @@ ANSWERED = (
 UNANSWERED = ((Outcome.NO_ANSWER, 0.70), (Outcome.BUSY, 0.15), (Outcome.SWITCHED_OFF, 0.15))
 DEAD_NUMBER = 0.03
 SELF_SERVICE_DAILY = 0.12  # chance a day that an escalated borrower answers the SMS link
-FINDING = 0.06  # chance a completed contact reveals something (income down, job change…)
+FINDING = 0.06  # chance a borrower reports lower income (the finding rules raise income-drop)
 
 
 @dataclass
@@ -380,11 +379,6 @@ def _work_day(
         stats.connected += outcome.value in CONNECTED
         stats.right_party += outcome is Outcome.RIGHT_PARTY_CONTACT
         if result.next_step is not None and result.next_step.kind.value == "complete":
-            events = (
-                [RaisedEvent("income-drop", "medium")]
-                if answers and answers["income_change"] == "down"
-                else []
-            )
             complete_visit(
                 engine,
                 task.id,
@@ -395,7 +389,6 @@ def _work_day(
                 attempt_id=result.attempt_id,
                 script_id=task.script,
                 script_version=1,
-                events=events,
             )
             stats.completed += 1
             # one conversation covers the loan's other contacts due today (one call, not three)
@@ -410,6 +403,7 @@ def _work_day(
                     script_id=task.script,
                     script_version=1,
                     summary=f"同一通话完成 / same call (attempt #{result.attempt_id})",
+                    findings=False,
                 )
                 stats.completed += 1
         elif result.task_status == "escalated" and result.next_step is not None:
