@@ -96,6 +96,50 @@ def simulate_command(
         console.print(f"  {key} = {value!r}", highlight=False)
 
 
+@voice_app.command("eval")
+def eval_command(
+    language: Annotated[str, typer.Option("--lang", help="zh | en | all")] = "all",
+    mode: Annotated[str, typer.Option("--mode", help="audio (TTS→ASR→NLU) | text (NLU)")] = (
+        "audio"
+    ),
+    limit: Annotated[int | None, typer.Option("--limit", help="每种语言最多条数")] = None,
+    show: Annotated[bool, typer.Option("--show/--no-show", help="逐条显示")] = True,
+) -> None:
+    """在合成语料上评测识别与理解 / evaluate on the synthesized corpus (WER/CER, accuracy)."""
+    import json
+
+    from huifang.voice.corpus import CORPUS
+    from huifang.voice.evaluate import Outcome, evaluate
+
+    tts = asr = None
+    if mode == "audio":
+        from huifang.voice.asr import WhisperASR
+        from huifang.voice.tts import EspeakTTS
+
+        tts, asr = EspeakTTS(), WhisperASR()
+    elif mode != "text":
+        raise typer.BadParameter("--mode must be audio or text")
+    langs = ["zh", "en"] if language == "all" else [language]
+
+    def line(o: Outcome) -> None:
+        if show:
+            mark = "[green]✓[/]" if o.correct else "[red]✗[/]"
+            console.print(
+                f"{mark} {o.reply.id:<14} said={o.reply.text!r:<28} heard={o.heard!r:<28} "
+                f"→ {o.understood.intent.value} {o.understood.value!r} "
+                f"({o.understood.confidence:.2f})",
+                highlight=False,
+            )
+
+    summaries = []
+    for lang in langs:
+        replies = CORPUS[lang][:limit] if limit else CORPUS[lang]
+        summaries.append(evaluate(replies, lang, tts, asr, progress=line).summary())
+    for summary in summaries:
+        console.print(summary, highlight=False)
+    print(json.dumps(summaries, ensure_ascii=False))
+
+
 def register(app: typer.Typer) -> None:
     """Add `huifang voice` to the main command."""
     app.add_typer(voice_app, name="voice")

@@ -132,7 +132,51 @@ def _zh(t: str, today: date) -> DateReading | None:
     return None
 
 
+_ORDINAL_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "first",
+            "second",
+            "third",
+            "fourth",
+            "fifth",
+            "sixth",
+            "seventh",
+            "eighth",
+            "ninth",
+            "tenth",
+            "eleventh",
+            "twelfth",
+            "thirteenth",
+            "fourteenth",
+            "fifteenth",
+            "sixteenth",
+            "seventeenth",
+            "eighteenth",
+            "nineteenth",
+            "twentieth",
+        ],
+        start=1,
+    )
+}
+
+
+def _ordinals_to_digits(t: str) -> str:
+    t = re.sub(r"\bthirtieth\b", "30th", t)
+    t = re.sub(r"\bthirty ?first\b", "31st", t)
+    t = re.sub(
+        r"\btwenty ?(" + "|".join(list(_ORDINAL_WORDS)[:9]) + r")\b",
+        lambda m: f"{20 + _ORDINAL_WORDS[m.group(1)]}th",
+        t,
+    )
+    return re.sub(
+        r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b", lambda m: f"{_ORDINAL_WORDS[m.group(1)]}th", t
+    )
+
+
 def _en(t: str, today: date) -> DateReading | None:
+    t = _ordinals_to_digits(t)
     if "day after tomorrow" in t:
         return DateReading(today + timedelta(days=2), 0.95)
     if "tomorrow" in t:

@@ -1,0 +1,133 @@
+"""The evaluation corpus: synthesized borrower replies per language, each with the question it
+answers and the answer expected (yes/no, amounts, dates, choices, requests for a human,
+silence, noise). Audio is synthesized by the TTS at evaluation time, nothing is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from huifang.voice.choices import Choice
+
+TODAY = date(2026, 11, 23)
+Expected = bool | Decimal | date | str | None
+
+_INCOME = (
+    Choice("salary", ("工资收入", "salary")),
+    Choice("business", ("经营收入", "business income")),
+    Choice("rent", ("房租收入", "rental income")),
+)
+_USE = (
+    Choice("personal", ("家庭自用", "personal use")),
+    Choice("commercial", ("跑运输", "commercial use")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One corpus reply. `category` is yes_no | money | date | choice | human | silence | noise;
+    `expected` is the answer (or, for human/silence/noise, the intent value)."""
+
+    id: str
+    language: str
+    category: str
+    text: str  # what the synthetic borrower says ("" for silence and noise)
+    answer_type: str
+    expected: Expected
+    choices: tuple[Choice, ...] = ()
+
+
+def _yes_no(lang: str, items: list[tuple[str, bool]]) -> list[Reply]:
+    return [
+        Reply(f"{lang}-yn-{i}", lang, "yes_no", t, "yes_no", v) for i, (t, v) in enumerate(items)
+    ]
+
+
+def _money(lang: str, items: list[tuple[str, str]]) -> list[Reply]:
+    return [
+        Reply(f"{lang}-money-{i}", lang, "money", t, "money", Decimal(v))
+        for i, (t, v) in enumerate(items)
+    ]
+
+
+def _dates(lang: str, items: list[tuple[str, date]]) -> list[Reply]:
+    return [Reply(f"{lang}-date-{i}", lang, "date", t, "date", v) for i, (t, v) in enumerate(items)]
+
+
+def _choices(lang: str, items: list[tuple[str, str, tuple[Choice, ...]]]) -> list[Reply]:
+    return [
+        Reply(f"{lang}-choice-{i}", lang, "choice", t, "choice", code, cs)
+        for i, (t, code, cs) in enumerate(items)
+    ]
+
+
+def _intents(lang: str, human: list[str]) -> list[Reply]:
+    out = [
+        Reply(f"{lang}-human-{i}", lang, "human", t, "yes_no", "human") for i, t in enumerate(human)
+    ]
+    out += [
+        Reply(f"{lang}-silence-{i}", lang, "silence", "", "yes_no", "silence") for i in range(3)
+    ]
+    out += [Reply(f"{lang}-noise-{i}", lang, "noise", "", "yes_no", "silence") for i in range(3)]
+    return out
+
+
+D = date
+ZH: list[Reply] = [
+    *_yes_no("zh", [
+        ("是的", True), ("对", True), ("对的", True), ("是我", True), ("没错", True),
+        ("是的是的", True), ("可以", True), ("好的", True), ("有的", True), ("嗯，是的", True),
+        ("不是", False), ("没有", False), ("不对", False), ("不是我", False), ("没有啊", False),
+        ("不需要", False), ("不用了", False), ("不会", False),
+    ]),
+    *_money("zh", [
+        ("三千五", "3500"), ("两万", "20000"), ("一万二", "12000"), ("五千块", "5000"),
+        ("三千五百元", "3500"), ("八千", "8000"), ("一千五", "1500"), ("四千八百块", "4800"),
+        ("两千块钱", "2000"), ("一万", "10000"), ("六千", "6000"), ("九百块", "900"),
+    ]),
+    *_dates("zh", [
+        ("下个月十五号", D(2026, 12, 15)), ("明天", D(2026, 11, 24)), ("后天", D(2026, 11, 25)),
+        ("月底", D(2026, 11, 30)), ("下周五", D(2026, 12, 4)), ("十二月十号", D(2026, 12, 10)),
+        ("二十八号", D(2026, 11, 28)), ("三天后", D(2026, 11, 26)),
+    ]),
+    *_choices("zh", [
+        ("工资收入", "salary", _INCOME), ("做生意的经营收入", "business", _INCOME),
+        ("房租", "rent", _INCOME), ("第一个", "salary", _INCOME),
+        ("家庭自用", "personal", _USE), ("跑运输", "commercial", _USE),
+    ]),
+    *_intents("zh", ["转人工", "我要人工服务", "找真人", "我要投诉"]),
+]  # fmt: skip
+
+EN: list[Reply] = [
+    *_yes_no("en", [
+        ("yes", True), ("yes, that's right", True), ("yeah", True), ("correct", True),
+        ("sure", True), ("of course", True), ("yes I did", True), ("that's right", True),
+        ("absolutely", True), ("yep", True),
+        ("no", False), ("not really", False), ("nope", False), ("no, I haven't", False),
+        ("not at all", False), ("I don't think so", False), ("no it is not", False),
+        ("not yet", False),
+    ]),
+    *_money("en", [
+        ("three thousand five hundred", "3500"), ("twenty thousand", "20000"),
+        ("twelve thousand", "12000"), ("five thousand yuan", "5000"), ("3500 yuan", "3500"),
+        ("eight thousand", "8000"), ("fifteen hundred", "1500"),
+        ("four thousand eight hundred", "4800"), ("two thousand", "2000"),
+        ("ten thousand", "10000"), ("six thousand", "6000"), ("nine hundred", "900"),
+    ]),
+    *_dates("en", [
+        ("next Friday", D(2026, 12, 4)), ("tomorrow", D(2026, 11, 24)),
+        ("the day after tomorrow", D(2026, 11, 25)), ("end of the month", D(2026, 11, 30)),
+        ("on the fifteenth of December", D(2026, 12, 15)), ("December tenth", D(2026, 12, 10)),
+        ("in three days", D(2026, 11, 26)), ("this Friday", D(2026, 11, 27)),
+    ]),
+    *_choices("en", [
+        ("my salary", "salary", _INCOME), ("business income", "business", _INCOME),
+        ("rental income", "rent", _INCOME), ("the first one", "salary", _INCOME),
+        ("personal use", "personal", _USE), ("commercial use", "commercial", _USE),
+    ]),
+    *_intents("en", ["I want to talk to a real person", "human please", "get me an agent",
+                     "customer service"]),
+]  # fmt: skip
+
+CORPUS = {"zh": ZH, "en": EN}
