@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 
 from huifang.calendars import ChineseHolidayCalendar
 from huifang.domain.compliance import (
+    CBA_2026,
     CHINA_DEFAULT,
+    NIFA_2025,
     NO_FLAGS,
     OBLIGOR_ROLES,
+    PROFILES,
     TIME_BASED_CODES,
     US_REG_F,
     Attempt,
@@ -616,6 +619,38 @@ def test_profiles() -> None:
     assert CHINA_DEFAULT.quiet_days_after_conversation == 0
     assert US_REG_F.quiet_days_after_conversation == 7
     assert US_REG_F.max_unanswered_per_number_per_day is None
+
+
+def test_cba_night_rule_alone_is_22_00_to_08_00() -> None:
+    assert check(req(at(2025, 3, 3, 21, 59)), policy=CBA_2026).allowed
+    late = check(req(at(2025, 3, 3, 22, 0)), policy=CBA_2026)
+    assert late.codes == (R.OUTSIDE_HOURS,)
+    assert "22:00–08:00" not in late.reasons[0].message_zh  # the window is named, not the gap
+    assert "08:00–22:00" in late.reasons[0].message_zh
+    assert late.next_allowed_at == at(2025, 3, 4, 8, 0)
+    assert not check(req(at(2025, 3, 4, 7, 59)), policy=CBA_2026).allowed
+    # The default takes the narrower US window: 21:00–22:00 is refused under it.
+    assert not check(req(at(2025, 3, 3, 21, 30))).allowed
+
+
+def test_nifa_alone_caps_conversations_but_not_unanswered_calls() -> None:
+    misses = _misses(10, at(2025, 3, 3, 9))
+    assert check(req(at(2025, 3, 3, 15)), misses, policy=NIFA_2025).allowed
+    talks = [talk(at(2025, 3, 3, 9 + i)) for i in range(3)]
+    assert check(req(at(2025, 3, 3, 15)), talks, policy=NIFA_2025).codes == (R.CONVERSATION_CAP,)
+
+
+def test_default_is_at_least_as_strict_as_the_chinese_profiles() -> None:
+    assert set(PROFILES) == {"china-default", "cba-2026", "nifa-2025", "us-reg-f"}
+    combined = strictest(CBA_2026, NIFA_2025)
+    d = CHINA_DEFAULT
+    assert d.window_start >= combined.window_start and d.window_end <= combined.window_end
+    assert d.holiday_purposes <= combined.holiday_purposes
+    for cap in ("max_unanswered_per_number_per_day", "max_conversations_per_person_per_day"):
+        assert getattr(d, cap) <= getattr(combined, cap)
+    assert (
+        d.third_party_only_when_unreachable and d.recording_channels >= combined.recording_channels
+    )
 
 
 def test_strictest_combines_setting_by_setting() -> None:
