@@ -73,3 +73,39 @@ def test_simulate_prints_a_month_and_leaves_the_database_alone(home: Path) -> No
     assert table(out2) == table(out)  # seeded: reproducible
     code, out = run("tasks", "list", "--format", "json")
     assert json.loads(out) == []  # the simulation ran on a copy
+
+
+def test_cancel_snooze_reassign_and_metrics(home: Path) -> None:
+    from huifang.services.followup import AgentSpec, add_agent
+
+    run("tasks", "generate", "--as-of", "2026-03-20")
+    engine = make_engine(f"sqlite:///{home / 'huifang.db'}")
+    add_agent(engine, AgentSpec("wang", "王", "SZ01", skills=("business",)))
+    add_agent(engine, AgentSpec("zhao", "赵", "BJ01"))
+    engine.dispose()
+    rows = json.loads(run("tasks", "list", "--format", "json")[1])
+    sz = next(r["id"] for r in rows if r["branch"] == "SZ01")
+    bj = next(r["id"] for r in rows if r["branch"] == "BJ01")
+    code, out = run("tasks", "reassign", str(sz), "--agent", "wang", "--reason", "熟客")
+    assert code == 0 and "wang" in out and "熟客" in out
+    code, out = run("tasks", "reassign", str(sz), "--agent", "zhao", "--reason", "x")
+    assert code == 1 and "本机构" in out
+    code, out = run("tasks", "snooze", str(bj), "--until", "2026-04-01", "--reason", "出差")
+    assert code == 0 and "出差" in out
+    code, out = run("tasks", "cancel", str(bj), "--reason", "客户已结清")
+    assert code == 0 and "cancelled" in out
+    code, out = run("tasks", "cancel", str(bj), "--reason", "again")
+    assert code == 1 and "已关闭" in out
+    code, out = run(
+        "tasks", "metrics", "--from", "2025-11-01", "--to", "2026-03-31", "--format", "json"
+    )
+    assert code == 0, out
+    (total,) = json.loads(out)
+    # 6 tasks were due in the period, one was cancelled (not due any more), none completed
+    assert (total["due"], total["completed"], total["coverage"]) == (5, 0, "0.0000")
+    code, out = run(
+        "tasks", "metrics", "--from", "2025-11-01", "--to", "2026-03-31", "--by", "branch"
+    )
+    assert code == 0 and "SZ01" in out and "覆盖率" in out
+    code, out = run("tasks", "metrics", "--from", "2026-03-31", "--to", "2026-03-01")
+    assert code != 0

@@ -13,10 +13,11 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -27,7 +28,16 @@ from sqlalchemy.engine import make_url
 from huifang.calendars import ChineseHolidayCalendar
 from huifang.domain.followup_metrics import Dimension
 from huifang.policy_files import PolicyFileError, load_followup_policy
-from huifang.services.followup import generate_tasks, list_tasks, route_tasks
+from huifang.services.followup import (
+    TaskError,
+    agent_id,
+    cancel_task,
+    generate_tasks,
+    list_tasks,
+    reassign_task,
+    route_tasks,
+    snooze_task,
+)
 from huifang.services.followup_metrics import followup_metrics
 from huifang.services.followup_simulation import attempts_by_outcome, simulate
 from huifang.settings import load_settings
@@ -158,6 +168,115 @@ def list_command(
             r.claimed_by or r.assigned_to or "-",
         )
     console.print(table)
+
+
+@tasks_app.command("metrics")
+def metrics_command(
+    start: Annotated[str, typer.Option("--from", help="开始日期 YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="结束日期 YYYY-MM-DD")],
+    by: Annotated[str, typer.Option("--by", help="total | branch | agent | channel | tier")] = (
+        "total"
+    ),
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """覆盖率、接通率、本人接通率、及时率、次数/完成 / follow-up metrics for a period."""
+    try:
+        dim = Dimension(by)
+    except ValueError:
+        raise typer.BadParameter(f"--by 应为 {', '.join(d.value for d in Dimension)}") from None
+    first, last = _date(start), _date(end)
+    if last < first:
+        raise typer.BadParameter("--to 早于 --from")
+    rows = followup_metrics(_engine(), first, last, dim)
+    if fmt == "json":
+        out = [
+            {
+                "group": m.group,
+                "due": m.due,
+                "completed_of_due": m.completed_of_due,
+                "completed": m.completed,
+                "attempts": m.attempts,
+                "coverage": None if m.coverage is None else str(m.coverage),
+                "connection_rate": None if m.connection_rate is None else str(m.connection_rate),
+                "right_party_rate": None if m.right_party_rate is None else str(m.right_party_rate),
+                "on_time_rate": None if m.on_time_rate is None else str(m.on_time_rate),
+                "attempts_per_completion": None
+                if m.attempts_per_completion is None
+                else str(m.attempts_per_completion),
+            }
+            for m in rows
+        ]
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    _metrics_table(rows, f"指标 / metrics {first} – {last} ({dim.value})")
+
+
+def _metrics_table(rows, title: str) -> None:  # type: ignore[no-untyped-def]
+    table = Table(
+        "分组",
+        "到期",
+        "覆盖率",
+        "拨打",
+        "接通率",
+        "本人接通率",
+        "及时率",
+        "次数/完成",
+        title=title,
+    )
+    for m in rows:
+        table.add_row(
+            m.group,
+            f"{m.due:,}",
+            _pct(m.coverage),
+            f"{m.attempts:,}",
+            _pct(m.connection_rate),
+            _pct(m.right_party_rate),
+            _pct(m.on_time_rate),
+            "-" if m.attempts_per_completion is None else str(m.attempts_per_completion),
+        )
+    console.print(table)
+
+
+@tasks_app.command("cancel")
+def cancel_command(
+    task_id: Annotated[int, typer.Argument(help="任务号 / task id")],
+    reason: Annotated[str, typer.Option("--reason", help="原因 / reason")],
+) -> None:
+    """取消任务 (须说明原因) / cancel a task with a reason."""
+    _task_op(lambda e: cancel_task(e, task_id, reason))
+
+
+@tasks_app.command("snooze")
+def snooze_command(
+    task_id: Annotated[int, typer.Argument(help="任务号 / task id")],
+    until: Annotated[str, typer.Option("--until", help="暂缓到 YYYY-MM-DD (当地 00:00)")],
+    reason: Annotated[str, typer.Option("--reason", help="原因 / reason")],
+) -> None:
+    """暂缓任务 / snooze a task until a date."""
+    when = datetime.combine(_date(until), time(0), ZoneInfo(load_settings().timezone))
+    _task_op(lambda e: snooze_task(e, task_id, when, reason))
+
+
+@tasks_app.command("reassign")
+def reassign_command(
+    task_id: Annotated[int, typer.Argument(help="任务号 / task id")],
+    agent: Annotated[str, typer.Option("--agent", help="坐席用户名 / agent user name")],
+    reason: Annotated[str, typer.Option("--reason", help="原因 / reason")],
+) -> None:
+    """转派给本机构另一位坐席 / reassign to another agent of the branch."""
+    _task_op(lambda e: reassign_task(e, task_id, agent_id(e, agent), reason))
+
+
+def _task_op(op) -> None:  # type: ignore[no-untyped-def]
+    try:
+        view = op(_engine())
+    except TaskError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+    console.print(
+        f"任务 #{view.id} {view.contract_no} {view.purpose}: {view.status}"
+        f" · {view.assigned_to or '-'} · {view.status_reason or ''}"
+    )
 
 
 def _simulation_copy(url: str, in_place: bool) -> tuple[str, Path | None]:

@@ -757,6 +757,15 @@ def task_counts(engine: Engine) -> dict[str, int]:
         }
 
 
+def agent_id(engine: Engine, username: str) -> int:
+    """The id of the agent with this user name."""
+    with transaction(engine) as session:
+        found = session.scalar(select(Agent.id).where(Agent.username == username))
+    if found is None:
+        raise TaskError(f"坐席 {username} 不存在 / no such agent")
+    return found
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     username: str
@@ -799,6 +808,7 @@ __all__ = [
     "TaskUnavailable",
     "TaskView",
     "add_agent",
+    "agent_id",
     "aware",
     "cancel_task",
     "claim_next",
