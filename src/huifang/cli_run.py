@@ -70,6 +70,12 @@ def run_command(
         day = date.fromisoformat(as_of)
     except ValueError:
         raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {as_of}") from None
+    if engine is not EngineChoice.DUCKDB:
+        console.print(
+            "[red]Spark 引擎尚未实现, 请使用 --engine duckdb (见 docs/nightly-run.md §5)[/red] "
+            "/ the Spark engine is not implemented yet"
+        )
+        raise typer.Exit(code=2)
     ctx = nightly_run(day, engine.value, input_dir, output_dir, force, spark_master)
     if ctx.skipped is not None:
         console.print(
@@ -129,6 +135,13 @@ def nightly_run(
             spark_master=spark_master,
         )
         return run(ctx)
+
+
+def demo_run(day: date) -> None:
+    """The nightly run over the freshly imported demo book (`huifang demo`)."""
+    console.rule("夜间批处理 / nightly run")
+    ctx = nightly_run(day, force=True)
+    print_summary(day, ctx.summary)
 
 
 def print_summary(day: date, summary: dict[str, Any]) -> None:

@@ -68,6 +68,11 @@ STATE_SCHEMA = pa.schema(
     ]
 )
 
+# the columns a schedule's amounts depend on (templates.KEY_SQL joins them into its key)
+_KEY_COLUMNS = (
+    "method, principal, annual_rate, n, balloon_pct, rounding, interest_rounding, day_count, "
+    "broken_days"
+)
 PAYMENT_TYPES = ("repayment", "prepayment", "reversal")
 SUPPORTED_METHODS = ("equal-installment", "equal-principal", "interest-first", "balloon")
 
@@ -170,11 +175,14 @@ def compute_partition(
         con.register("payments_in", payments)
         con.register("template_keys", keys)
         _check_supported(con)
+        # the key string is built once per distinct set of terms, not once per loan
         book = con.sql(f"""
-            WITH l AS ({_prepare_loans_sql(as_of)})
-            SELECT l.loan_id, k.tid, l.n, l.p_total, l.pen_rate::BIGINT AS pen_rate, l.even,
+            WITH l AS ({_prepare_loans_sql(as_of)}),
+            d AS (SELECT DISTINCT {_KEY_COLUMNS} FROM l),
+            dk AS (SELECT d.*, k.tid FROM d LEFT JOIN template_keys k ON k.key = {KEY_SQL})
+            SELECT l.loan_id, dk.tid, l.n, l.p_total, l.pen_rate::BIGINT AS pen_rate, l.even,
                 l.rday, l.t0
-            FROM l LEFT JOIN template_keys k ON k.key = {KEY_SQL}
+            FROM l JOIN dk USING ({_KEY_COLUMNS})
             ORDER BY l.loan_id""").to_arrow_table()
         if book.column("tid").null_count:
             missing = book.column("tid").null_count
@@ -200,13 +208,16 @@ def _payments(payments: pa.Table, book: pa.Table, as_of: date) -> dict[str, np.n
     codes = kind.indices.to_numpy(zero_copy_only=False)
     code = {name: names.index(name) if name in names else -1 for name in PAYMENT_TYPES}
     reversal = (codes == code["reversal"]) & (day <= ta)
-    reversed_ids = payments.column("reverses_id").to_numpy(zero_copy_only=False)[reversal]
+    reversed_ids = np.empty(0, np.int64)
+    if reversal.any():
+        targets = payments.column("reverses_id").combine_chunks().filter(pa.array(reversal))
+        reversed_ids = targets.drop_null().to_numpy().astype(np.int64)
     loan_ids = book.column("loan_id").to_numpy()
     pos = np.minimum(np.searchsorted(loan_ids, loan), max(len(loan_ids) - 1, 0))
     keep = (codes != code["reversal"]) & (day <= ta)
     keep &= (loan_ids[pos] == loan) if len(loan_ids) else False
     if len(reversed_ids):
-        keep &= ~np.isin(ids, reversed_ids.astype(ids.dtype))
+        keep &= ~np.isin(ids, reversed_ids)
     sel = np.flatnonzero(keep)
     if len(sel) > 1 and not (np.diff(ids[sel]) > 0).all():
         sel = sel[np.argsort(ids[sel], kind="stable")]
@@ -415,11 +426,10 @@ def ensure_templates(
         con.register("loans_in", loans)
         reps = con.sql(f"""
             WITH l AS ({_prepare_loans_sql(as_of)}),
-            k AS (SELECT *, {KEY_SQL} AS key FROM l),
-            r AS (SELECT min(loan_id) AS loan_id FROM k GROUP BY key)
-            SELECT key, principal, annual_rate, n, method, balloon_pct, d0,
+            r AS (SELECT {_KEY_COLUMNS}, min(loan_id) AS loan_id FROM l GROUP BY ALL)
+            SELECT {KEY_SQL} AS key, principal, annual_rate, n, method, balloon_pct, d0,
                 rday_given AS rday, rounding, interest_rounding, day_count
-            FROM k SEMI JOIN r USING (loan_id)
+            FROM l SEMI JOIN r USING (loan_id)
         """).to_arrow_table()
     finally:
         con.unregister("loans_in")

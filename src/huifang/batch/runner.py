@@ -109,12 +109,11 @@ def partitions(loans: pa.Table, size: int) -> list[tuple[int, int]]:
 
 def _compute(ctx: RunContext) -> None:
     assert ctx.inputs is not None
-    if ctx.engine == "spark":
-        from huifang.batch import spark
-
-        ctx.states = spark.compute(ctx.inputs, ctx.cache.table(), ctx.as_of, ctx.spark_master)
-        ctx.progress("compute", 1, 1)
-        return
+    if ctx.engine != "duckdb":
+        raise NotImplementedError(
+            f"计算引擎 {ctx.engine} 尚未实现 / engine {ctx.engine!r} is not implemented yet "
+            "(docs/nightly-run.md §5)"
+        )
     loans, payments = ctx.inputs.loans, ctx.inputs.payments
     parts = partitions(loans, ctx.partition_loans)
     prepared = duck.template_arrays(ctx.cache.table())

@@ -1,0 +1,178 @@
+"""Benchmark of the nightly portfolio run: `python bench/nightly.py --loans N`.
+
+Generates (or reuses, cached as Parquet) a demo book of N loans with
+`huifang.demo.generator`, then in one process:
+
+1. reads the input columns alone - the read floor no run can beat;
+2. runs the whole nightly run Parquet → Parquet (read, fingerprint, templates, compute,
+   summary, write), timing each stage; schedule templates come from a cache directory
+   (a warm run, as every night after the first), and the cold template time is measured
+   and reported separately when the cache is empty;
+3. runs the per-loan domain engine (`huifang.batch.reference`) on a sample of active
+   loans and checks that its rows equal the vectorized run's, to the fen;
+
+and prints a table and, last, one JSON line with `loans`, `seconds_total`,
+`seconds_by_stage`, `peak_rss_mb`, `read_floor_seconds`, `speedup_vs_per_loan` and more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from huifang.batch import reference
+from huifang.batch.demo_book import demo_slice
+from huifang.batch.inputs import (
+    LOAN_SCHEMA,
+    PAYMENT_SCHEMA,
+    BookInputs,
+    read_parquet_inputs,
+    write_parquet_inputs,
+)
+from huifang.batch.output import ParquetSink, read_parquet_states
+from huifang.batch.runner import RunContext, run
+from huifang.batch.templates import TemplateCache
+
+SLICE = 5_000
+
+
+def ensure_book(n: int, seed: int, as_of: date, cache: Path, workers: int) -> Path:
+    """The Parquet input directory of the demo book, generated once per (n, seed, as_of)."""
+    target = cache / f"demo-{n}-{seed}-{as_of.isoformat()}"
+    if (target / "loans.parquet").exists() and (target / "payments.parquet").exists():
+        return target
+    started = time.perf_counter()
+    jobs = [(n, seed, as_of, s, min(n, s + SLICE)) for s in range(0, n, SLICE)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(demo_slice, jobs))
+    book = BookInputs(
+        pa.concat_tables([p.loans for p in parts]), pa.concat_tables([p.payments for p in parts])
+    )
+    write_parquet_inputs(book, target)
+    print(f"generated {n:,} loans in {time.perf_counter() - started:.1f} s → {target}")
+    return target
+
+
+def read_floor(directory: Path) -> float:
+    """Seconds to read just the input columns the run needs (no conversion)."""
+    started = time.perf_counter()
+    pq.read_table(directory / "loans.parquet", columns=LOAN_SCHEMA.names)
+    pq.read_table(directory / "payments.parquet", columns=PAYMENT_SCHEMA.names)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loans", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--as-of", default="2026-06-30")
+    parser.add_argument("--cache-dir", type=Path, default=Path("huifang-data/bench-cache"))
+    parser.add_argument("--sample", type=int, default=1_000, help="loans for the per-loan engine")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep-output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    as_of = date.fromisoformat(args.as_of)
+
+    inputs_dir = ensure_book(args.loans, args.seed, as_of, args.cache_dir, args.workers)
+    template_dir = args.cache_dir / "templates"
+    cold_templates = None
+    if not any(template_dir.glob("templates-*.parquet")):
+        # the first night computes every template; measure it apart from the nightly run
+        from huifang.batch import engine
+
+        started = time.perf_counter()
+        engine.ensure_templates(
+            read_parquet_inputs(inputs_dir).loans, TemplateCache(template_dir), as_of
+        )
+        cold_templates = time.perf_counter() - started
+
+    floor = min(read_floor(inputs_dir) for _ in range(2))
+    out = (
+        Path(tempfile.mkdtemp(prefix="huifang-bench-"))
+        if args.keep_output is None
+        else args.keep_output
+    )
+    try:
+        ctx = RunContext(
+            as_of=as_of,
+            load=lambda: read_parquet_inputs(inputs_dir),
+            sink=ParquetSink(out),
+            cache=TemplateCache(template_dir),
+            force=True,
+        )
+        started = time.perf_counter()
+        run(ctx)
+        total = time.perf_counter() - started
+        states = read_parquet_states(out, as_of)
+    finally:
+        if args.keep_output is None:
+            shutil.rmtree(out, ignore_errors=True)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # the per-loan engine on a sample of the same active loans, in the same process
+    assert ctx.inputs is not None
+    loans = ctx.inputs.loans
+    active = loans.filter(pc.equal(loans.column("status"), "active"))
+    step = max(active.num_rows // max(args.sample, 1), 1)
+    sample = active.take(list(range(0, active.num_rows, step))[: args.sample])
+    pays = ctx.inputs.payments.filter(pc.is_in(ctx.inputs.payments["loan_id"], sample["loan_id"]))
+    started = time.perf_counter()
+    want = reference.compute(sample, pays, as_of)
+    per_loan_ref = (time.perf_counter() - started) / max(want.num_rows, 1)
+    got = states.filter(pc.is_in(states["loan_id"], sample["loan_id"]))
+    agree = got.to_pylist() == want.to_pylist()
+
+    per_loan_run = total / max(states.num_rows, 1)
+    compute = ctx.seconds.get("templates", 0) + ctx.seconds.get("compute", 0)
+    result: dict[str, object] = {
+        "loans": args.loans,
+        "active_loans": states.num_rows,
+        "payment_rows": ctx.inputs.payments.num_rows,
+        "seconds_total": round(total, 3),
+        "seconds_by_stage": {k: round(v, 3) for k, v in ctx.seconds.items()},
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "read_floor_seconds": round(floor, 3),
+        "total_over_read_floor": round(total / floor, 2),
+        "compute_over_read_floor": round(compute / floor, 2),
+        "per_loan_reference_ms": round(per_loan_ref * 1000, 3),
+        "per_loan_run_us": round(per_loan_run * 1e6, 3),
+        "speedup_vs_per_loan": round(per_loan_ref / per_loan_run, 1),
+        "speedup_compute_only": round(per_loan_ref / (compute / max(states.num_rows, 1)), 1),
+        "reference_sample": want.num_rows,
+        "reference_agrees": agree,
+        "cold_templates_seconds": None if cold_templates is None else round(cold_templates, 1),
+        "templates": len(TemplateCache(template_dir)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+    }
+    for stage, seconds in ctx.seconds.items():
+        print(f"  {stage:<12} {seconds:8.3f} s")
+    print(f"  {'total':<12} {total:8.3f} s   read floor {floor:.3f} s")
+    print(f"  peak RSS {peak_rss_mb:,.0f} MB")
+    print(
+        f"  per-loan engine {per_loan_ref * 1000:.2f} ms/loan on {want.num_rows:,} loans "
+        f"(agrees: {agree}); run {per_loan_run * 1e6:.1f} µs/loan "
+        f"→ {per_loan_ref / per_loan_run:,.0f}×"
+    )
+    print(json.dumps(result, ensure_ascii=False))
+    if not agree:
+        sys.exit(1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
