@@ -1344,9 +1344,10 @@ def _check_texts(
                     f"禁用措辞“{phrase}”: {where}",
                     f"forbidden wording {phrase!r}: {where}",
                 )
+        used: dict[str, None] = {}  # both languages' variables, each reported once
         for template in (text.zh, text.en):
             try:
-                names = template_variables(template)
+                used.update(dict.fromkeys(template_variables(template)))
             except ValueError as exc:
                 add(
                     ProblemCode.BAD_TEMPLATE,
@@ -1354,8 +1355,8 @@ def _check_texts(
                     f"模板格式错误 ({where}): {exc}",
                     f"malformed template ({where}): {exc}",
                 )
-                continue
-            for name in names:
+        if used:
+            for name in used:
                 if name not in catalogue or name not in declared:
                     add(
                         ProblemCode.UNKNOWN_VARIABLE,
