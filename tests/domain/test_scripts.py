@@ -10,6 +10,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from huifang.domain.scripts import (
     AnswerError,
@@ -516,11 +518,11 @@ def test_start_checks_the_context() -> None:
 def test_state_round_trips_through_json_at_every_step() -> None:
     script = make()
     state = start(script, CONTEXT)
-    for given in ("12", "123X", "甲"):
+    for reply in ("12", "123X", "甲"):
         stored = json.loads(json.dumps(state_to_dict(state), ensure_ascii=False))
         restored = state_from_dict(stored, script)
         assert restored == state
-        state = answer(restored, given)
+        state = answer(restored, reply)
     assert state_from_dict(json.loads(json.dumps(state_to_dict(state))), script) == state
 
 
@@ -533,3 +535,48 @@ def test_state_for_another_version_is_refused() -> None:
         state_from_dict({**data, "position": "nowhere"}, script)
     with pytest.raises(ValueError, match="format"):
         state_from_dict({**data, "format": 99}, script)
+
+
+# --- properties: any text is either understood or rejected with a message ----------------------
+
+TOKENS = [
+    *"0123456789.,-%¥元块角分毛万千百十零一二两三四五六七八九点号日月年周下个后天是不没有对 aX",
+    "负",
+    "百分之",
+    "大概",
+    "左右",
+    "明天",
+    "下个月",
+]
+SPOKEN = st.lists(st.sampled_from(TOKENS), max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SPOKEN)
+def test_property_parsers_never_fail_unexplained(text: str) -> None:
+    for parse in (
+        parse_yes_no,
+        parse_number,
+        parse_money,
+        lambda t: parse_date(t, TODAY),
+        lambda t: parse_choice(t, CHOICE),
+    ):
+        try:
+            parse(text)
+        except AnswerError as exc:
+            assert exc.message.zh and exc.message.en
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(SPOKEN, max_size=6))
+def test_property_runner_takes_any_answers_and_round_trips(texts: list[str]) -> None:
+    script = make()
+    state = start(script, CONTEXT)
+    for text in ["123X", *texts]:
+        if state.finished:
+            break
+        before = state.position
+        state = answer(state, text)
+        if state.error is not None:
+            assert state.position == before and state.rejections >= 1
+        assert state_from_dict(json.loads(json.dumps(state_to_dict(state))), script) == state
