@@ -30,6 +30,9 @@ class GbmSettings:
     l2_regularization: float = 1.0
     early_stopping: bool = True
     seed: int = 0
+    # OpenMP threads for the trees. One by default: on a shared or CPU-limited machine more
+    # threads than free cores made a 600-row fit take 14 s instead of under 1 s (measured).
+    threads: int = 1
 
 
 def prepare(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
@@ -58,10 +61,14 @@ class GbmModel:
     model: Any
     categories: dict[str, list[str]]
     columns: list[str]
+    threads: int = 1
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
         x = prepare(frame[self.columns], self.categories)
-        return np.asarray(self.model.predict_proba(x)[:, 1], dtype=float)
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            return np.asarray(self.model.predict_proba(x)[:, 1], dtype=float)
 
 
 def fit_gbm(frame: pd.DataFrame, y: np.ndarray, settings: GbmSettings | None = None) -> GbmModel:
@@ -100,5 +107,8 @@ def fit_gbm(frame: pd.DataFrame, y: np.ndarray, settings: GbmSettings | None = N
         categorical_features="from_dtype",
         random_state=settings.seed,
     )
-    model.fit(x, y)
-    return GbmModel(model, categories, columns)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=settings.threads, user_api="openmp"):
+        model.fit(x, y)
+    return GbmModel(model, categories, columns, settings.threads)
