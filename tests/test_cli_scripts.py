@@ -123,3 +123,21 @@ def test_run_unknown_script_and_file(tmp_path: Path) -> None:
     path.write_text((SCRIPTS / "routine.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     code, out = run("run", str(path), input="不是\n")
     assert code == 0 and "wrong_person" in out
+
+
+def test_sample_dates_follow_today_and_overrides() -> None:
+    code, out = run(
+        "run",
+        "missed_payment",
+        "--today",
+        "2025-03-10",
+        "--set",
+        "days_past_due=5",
+        input="是\n123X\n/quit\n",
+    )
+    assert code == 1 and "abandoned" in out
+    assert "您在2025年3月5日应还的款项尚未足额还清，目前逾期5天" in out
+    code, out = run("run", "missed_payment", "--set", "due_date=2025-01-31", input="是\n123X\n")
+    assert "2025年1月31日" in out
+    code, out = run("run", "routine", "--set", "nickname=x")
+    assert code != 0 and "unknown variable nickname" in out

@@ -94,7 +94,12 @@ def sample_context(
             values[name] = SAMPLE_VALUES[name]
         elif variable is not None:
             values[name] = _SAMPLE_BY_KIND[variable.kind]
-    # Dates relative to `today`, so the sample is consistent on any day it is tried.
+    for name, text in overrides.items():
+        variable = sc.STANDARD_VARIABLES.get(name)
+        if variable is None:
+            raise typer.BadParameter(f"未知变量 {name} / unknown variable {name}")
+        values[name] = _parse_value(name, text, variable.kind)
+    # Dates relative to `today` (unless set), so the sample is consistent on any day.
     relative = {
         "disbursement_date": -20,
         "due_date": -int(str(values.get("days_past_due", 12))),
@@ -102,13 +107,8 @@ def sample_context(
         "payoff_date": 10,
     }
     for name, days in relative.items():
-        if name in values:
+        if name in values and name not in overrides:
             values[name] = today + timedelta(days=days)
-    for name, text in overrides.items():
-        variable = sc.STANDARD_VARIABLES.get(name)
-        if variable is None:
-            raise typer.BadParameter(f"未知变量 {name} / unknown variable {name}")
-        values[name] = _parse_value(name, text, variable.kind)
     return sc.ScriptContext(today, values)
 
 

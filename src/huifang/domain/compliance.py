@@ -52,6 +52,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -355,7 +356,9 @@ NIFA_2025: Final = ContactPolicy(
     recording_channels=frozenset(),
 )
 
-PROFILES: Final = {p.name: p for p in (CHINA_DEFAULT, CBA_2026, NIFA_2025, US_REG_F)}
+PROFILES: Final[Mapping[str, ContactPolicy]] = MappingProxyType(
+    {p.name: p for p in (CHINA_DEFAULT, CBA_2026, NIFA_2025, US_REG_F)}
+)
 """The named profiles a policy file may start from (`based_on`)."""
 
 
