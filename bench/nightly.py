@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from huifang.batch import reference
 from huifang.batch.demo_book import demo_slice
+from huifang.batch.engine import usable_cpus
 from huifang.batch.inputs import (
     LOAN_SCHEMA,
     PAYMENT_SCHEMA,
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         if args.keep_output is None:
             shutil.rmtree(out, ignore_errors=True)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # partitions run in worker processes: the largest worker's peak, and the sum bound
+    worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     # the per-loan engine on a sample of the same active loans, in the same process
     assert ctx.inputs is not None
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "seconds_total": round(total, 3),
         "seconds_by_stage": {k: round(v, 3) for k, v in ctx.seconds.items()},
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "worker_peak_rss_mb": round(worker_peak_mb, 1),
+        "workers": usable_cpus(),
         "read_floor_seconds": round(floor, 3),
         "total_over_read_floor": round(total / floor, 2),
         "compute_over_read_floor": round(compute / floor, 2),
@@ -156,13 +161,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "reference_agrees": agree,
         "cold_templates_seconds": None if cold_templates is None else round(cold_templates, 1),
         "templates": len(TemplateCache(template_dir)),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        "machine": f"{platform.machine()}, {usable_cpus()} of {os.cpu_count()} cores usable, "
         f"Python {platform.python_version()}",
     }
     for stage, seconds in ctx.seconds.items():
         print(f"  {stage:<12} {seconds:8.3f} s")
     print(f"  {'total':<12} {total:8.3f} s   read floor {floor:.3f} s")
-    print(f"  peak RSS {peak_rss_mb:,.0f} MB")
+    print(f"  peak RSS {peak_rss_mb:,.0f} MB (largest worker {worker_peak_mb:,.0f} MB)")
     print(
         f"  per-loan engine {per_loan_ref * 1000:.2f} ms/loan on {want.num_rows:,} loans "
         f"(agrees: {agree}); run {per_loan_run * 1e6:.1f} µs/loan "

@@ -30,6 +30,7 @@ run calls partition by partition and Spark calls through `mapInArrow`.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 import duckdb
@@ -91,14 +92,22 @@ CREATE OR REPLACE MACRO hf_div(a, b, even) AS hf_div2(2 * (a) + (b), 2 * (b), ev
 
 
 def _conn(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the engine's macros, using the CPUs this process may use."""
     con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
+    con.execute(f"SET threads = {int(threads or usable_cpus())}")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute(_MACROS)
     return con
+
+
+def usable_cpus() -> int:
+    """CPUs in this process's affinity mask (taskset, containers), not all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _prepare_loans_sql(as_of: date) -> str:

@@ -12,8 +12,10 @@ into `ctx.summary`.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -43,6 +45,8 @@ class RunContext:
     engine: str = "duckdb"
     force: bool = False
     partition_loans: int = DEFAULT_PARTITION_LOANS
+    workers: int | None = None  # processes for the partitions; None: the usable CPUs
+    parallel_min_loans: int = 200_000
     progress: Progress = lambda stage, done, total: None
     spark_master: str | None = None
     inputs: BookInputs | None = None
@@ -68,7 +72,7 @@ def _read(ctx: RunContext) -> None:
 
 def fingerprint(inputs: BookInputs, as_of: date, engine: str) -> str:
     """sha256 over the inputs' content (order-independent row hashes) and the run's setup."""
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": duck.usable_cpus()})
     try:
         con.register("loans_in", inputs.loans)
         con.register("payments_in", inputs.payments)
@@ -115,32 +119,63 @@ def _compute(ctx: RunContext) -> None:
             "(docs/nightly-run.md §5)"
         )
     loans, payments = ctx.inputs.loans, ctx.inputs.payments
-    parts = partitions(loans, ctx.partition_loans)
-    prepared = duck.template_arrays(ctx.cache.table())
-    results = []
-    for done, (lo, hi) in enumerate(parts, 1):
-        if len(parts) > 1:
-            loan_ids = loans.column("loan_id")
-            in_range = pc.and_(pc.greater_equal(loan_ids, lo), pc.less_equal(loan_ids, hi))
-            pay_ids = payments.column("loan_id")
-            part_loans = loans.filter(in_range)
-            part_pays = payments.filter(
-                pc.and_(pc.greater_equal(pay_ids, lo), pc.less_equal(pay_ids, hi))
-            )
-        else:
-            part_loans, part_pays = loans, payments
-        results.append(
-            duck.compute_partition(
-                part_loans, part_pays, ctx.cache.table(), ctx.as_of, prepared=prepared
-            )
+    active = pc.sum(pc.equal(loans.column("status"), "active")).as_py() or 0
+    workers = max(1, min(ctx.workers or duck.usable_cpus(), 64))
+    if active < ctx.parallel_min_loans:
+        workers = 1  # starting worker processes costs more than it saves
+    # at least two partitions per worker, so that the workers finish together
+    size = min(ctx.partition_loans, max(1, -(-active // (2 * workers))))
+    parts = partitions(loans, size) if workers > 1 or active > size else [(0, 0)]
+    templates = ctx.cache.table()
+
+    def part(lo: int, hi: int) -> tuple[pa.Table, pa.Table]:
+        if len(parts) == 1:
+            return loans, payments
+        ids, pay_ids = loans.column("loan_id"), payments.column("loan_id")
+        return (
+            loans.filter(pc.and_(pc.greater_equal(ids, lo), pc.less_equal(ids, hi))),
+            payments.filter(pc.and_(pc.greater_equal(pay_ids, lo), pc.less_equal(pay_ids, hi))),
         )
-        ctx.progress("compute", done, len(parts))
+
+    results: list[pa.Table] = []
+    if workers == 1 or len(parts) == 1:
+        prepared = duck.template_arrays(templates)
+        for done, (lo, hi) in enumerate(parts, 1):
+            part_loans, part_pays = part(lo, hi)
+            results.append(
+                duck.compute_partition(
+                    part_loans, part_pays, templates, ctx.as_of, prepared=prepared
+                )
+            )
+            ctx.progress("compute", done, len(parts))
+    else:
+        # partitions in worker processes (spawned: no inherited threads or locks), each
+        # with one DuckDB thread; Arrow tables travel pickled
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+            futures = [
+                pool.submit(_partition_job, *part(lo, hi), templates, ctx.as_of) for lo, hi in parts
+            ]
+            for done, future in enumerate(futures, 1):
+                results.append(future.result())
+                ctx.progress("compute", done, len(parts))
     ctx.states = pa.concat_tables(results) if results else duck.STATE_SCHEMA.empty_table()
+
+
+def _partition_job(
+    loans: pa.Table, payments: pa.Table, templates: pa.Table, as_of: date
+) -> pa.Table:
+    """One partition in a worker process (the unit of work a Spark task would run too)."""
+    con = duck._conn(threads=1)
+    try:
+        return duck.compute_partition(loans, payments, templates, as_of, con=con)
+    finally:
+        con.close()
 
 
 def summarize(states: pa.Table, loans: pa.Table, previous: Previous | None) -> dict[str, Any]:
     """Counts per bucket and class, money totals, and deltas from the previous run."""
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": duck.usable_cpus()})
     try:
         con.register("s", states)
         con.register("l", loans)
