@@ -891,7 +891,7 @@ def parse_date(text: str, today: date, preference: DatePreference = DatePreferen
     t = _normalize(text)
     try:
         value = _parse_date(t, today, preference)
-    except (ValueError, AnswerError):
+    except (ValueError, OverflowError, AnswerError):  # 99999天后 is beyond the calendar
         raise _date_error(text) from None
     if value is None:
         raise _date_error(text)
