@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Annotated
 
@@ -146,7 +147,7 @@ def register(app: typer.Typer) -> None:
     @keys_app.command("rotate")
     def keys_rotate() -> None:
         """生成新的活动密钥, 旧密钥保留用于解密 / new active key; old keys still decrypt."""
-        if crypto.ENV_VAR in __import__("os").environ:
+        if crypto.ENV_VAR in os.environ:
             console.print(
                 "[red]密钥来自环境变量 HUIFANG_DATA_KEY, 请在密钥管理处轮换[/red] "
                 "/ keys come from HUIFANG_DATA_KEY: rotate them where that is managed"
