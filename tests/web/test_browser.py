@@ -1,5 +1,6 @@
-"""Browser journeys in headless Chromium (Playwright) against a real `huifang serve`
-(uvicorn) process on loopback over the test PostgreSQL database.
+"""Browser journeys in headless Chromium (Playwright) against a real uvicorn process
+serving `huifang.web.main:app` (what `huifang serve` runs) on loopback, over the test
+PostgreSQL database.
 
 Each role signs in through the login form and lands on its home page; the agent searches a
 loan, opens the borrower 360°, reveals a phone number (the auditor then finds that reveal
@@ -62,7 +63,7 @@ def server(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
             port = s.getsockname()[1]
         env = {**os.environ, "HUIFANG_DATABASE_URL": url, "HUIFANG_HOME": str(tmp / "home")}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "huifang.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "uvicorn", "huifang.web.main:app", "--port", str(port)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -76,7 +77,7 @@ def server(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
                 except httpx.HTTPError:
                     time.sleep(0.1)
             else:
-                pytest.fail("huifang serve did not start")
+                pytest.fail("uvicorn did not start")
             yield base, book
         finally:
             proc.terminate()
