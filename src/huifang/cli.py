@@ -12,7 +12,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from huifang import cli_loans, cli_model, cli_risk, cli_tasks
+from huifang import (
+    cli_loans,
+    cli_model,
+    cli_risk,
+    cli_run,
+    cli_scripts,
+    cli_tasks,
+    cli_voice,
+    cli_web,
+)
 from huifang.domain.money import format_cny
 from huifang.services.book import BookSummary, book_summary
 from huifang.services.demo_data import DemoFiles, write_demo_files
@@ -210,6 +219,7 @@ def _import_demo(files: DemoFiles) -> None:
 def demo_command(
     loans: Annotated[int, typer.Option("--loans", min=1, help="贷款笔数 / number of loans")] = 3000,
     seed: Annotated[int, typer.Option("--seed")] = 2026,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="最后启动网页服务")] = True,
 ) -> None:
     """演示: 建库, 生成并导入演示组合, 打印账簿 / the demo on the embedded SQLite database."""
     settings = load_settings()
@@ -218,7 +228,9 @@ def demo_command(
     _fresh_demo_database(settings.database_url)
     files = _write_demo(loans, seed, settings.home / "demo", date.today(), "csv")
     _import_demo(files)
+    cli_run.demo_run(date.today())
     print_book(book_summary(_engine()))
+    cli_web.demo_finish(serve_after=serve)
 
 
 def _fresh_demo_database(url: str) -> None:
@@ -248,6 +260,10 @@ cli_loans.register(app)
 cli_model.register(app)
 cli_risk.register(app)
 cli_tasks.register(app)
+cli_web.register(app)
+cli_scripts.register(app)
+cli_run.register(app)
+cli_voice.register(app)
 
 if __name__ == "__main__":
     app()
