@@ -15,7 +15,7 @@ import hashlib
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -153,12 +153,20 @@ def _compute(ctx: RunContext) -> None:
         # with one DuckDB thread; Arrow tables travel pickled
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-            futures = [
-                pool.submit(_partition_job, *part(lo, hi), templates, ctx.as_of) for lo, hi in parts
-            ]
-            for done, future in enumerate(futures, 1):
-                results.append(future.result())
-                ctx.progress("compute", done, len(parts))
+            # a partition's copy of the inputs is cut only when a worker is free for it
+            pending: dict[int, Future[pa.Table]] = {}
+            done_parts: dict[int, pa.Table] = {}
+            for k, (lo, hi) in enumerate(parts):
+                if len(pending) >= workers:
+                    finished, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
+                    for j in [j for j, f in pending.items() if f in finished]:
+                        done_parts[j] = pending.pop(j).result()
+                        ctx.progress("compute", len(done_parts), len(parts))
+                pending[k] = pool.submit(_partition_job, *part(lo, hi), templates, ctx.as_of)
+            for j, future in pending.items():
+                done_parts[j] = future.result()
+                ctx.progress("compute", len(done_parts), len(parts))
+            results = [done_parts[j] for j in range(len(parts))]
     ctx.states = pa.concat_tables(results) if results else duck.STATE_SCHEMA.empty_table()
 
 
