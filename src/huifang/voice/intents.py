@@ -185,6 +185,7 @@ _REPEAT_EN = ("say that again", "repeat", "pardon", "didnt catch", "what did you
 
 # What Whisper writes for silence or noise (hallucinated subtitles) and filler sounds.
 _NOISE = (
+    "以下是普通话的句子",  # the ASR prompt echoed back
     "谢谢观看",
     "字幕",
     "订阅",
