@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
-from web_helpers import login_client
+from web_helpers import HOME, login_client
 
 from huifang.security.roles import ROLE_PERMISSIONS, Permission, Role
+from huifang.services import followup, risk
 from huifang.store.db import make_engine
 from huifang.web.app import create_app
+
+AS_OF = date(2026, 11, 1)  # the demo book's data date
 
 # Routes anyone may call, by (method, path): the login page, the API login, the schema.
 PUBLIC = {
@@ -40,6 +44,8 @@ BRANCHLESS = {
 }
 # A valid body for each route that takes one (so checks are not short-circuited by 422).
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
+    ("POST", "/calls/{task_id}/answer"): {"value": "是"},
+    ("POST", "/calls/{task_id}/outcome"): {"outcome": "no-answer", "role": "borrower"},
     ("POST", "/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
     ("POST", "/admin/users"): {
         "username": "x-new",
@@ -49,6 +55,8 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     },
 }
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/calls/{task_id}/answer"): {"value": "是"},
+    ("POST", "/api/v1/calls/{task_id}/outcome"): {"outcome": "no-answer"},
     ("POST", "/api/v1/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
     ("POST", "/api/v1/users"): {
         "username": "y-new",
@@ -113,8 +121,31 @@ def test_every_route_declares_a_permission() -> None:
     assert api_routes >= 18
 
 
-def _path(template: str, loan: int, borrower: int) -> str:
-    return template.replace("{loan_id}", str(loan)).replace("{borrower_id}", str(borrower))
+def _path(template: str, objects: dict[str, int]) -> str:
+    """The template with each `{name}` replaced by that object of one branch."""
+    for name, value in objects.items():
+        template = template.replace("{" + name + "}", str(value))
+    assert "{" not in template, f"no test object for {template}"
+    return template
+
+
+def _objects(book: Any, code: str) -> dict[str, int]:
+    """One object of each kind in branch `code`: loan, borrower, open follow-up task, alert."""
+    loan, borrower = (
+        (book.home_loan, book.home_borrower)
+        if code == HOME
+        else (book.other_loan, book.other_borrower)
+    )
+    tasks = [t for t in followup.list_tasks(book.engine, branch=code, status="open", limit=5)]
+    contract = f"HF{code}"
+    alerts = [a for a in risk.list_alerts(book.engine) if a.contract_no.startswith(contract)]
+    assert tasks and alerts, f"the book needs a task and an alert in {code}"
+    return {
+        "loan_id": loan,
+        "borrower_id": borrower,
+        "task_id": tasks[-1].id,
+        "alert_id": alerts[-1].id,
+    }
 
 
 def _call(client: TestClient, method: str, template: str, path: str, **extra: Any) -> Any:
@@ -139,6 +170,9 @@ def _denied(response: Any) -> bool:
 
 
 def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(book) -> None:  # type: ignore[no-untyped-def]
+    followup.generate_tasks(book.engine, AS_OF)
+    risk.evaluate_alerts(book.engine, AS_OF)
+    home_objects, other_objects = _objects(book, HOME), _objects(book, "GZ01")
     app = create_app(book.engine)
     clients = {role.value: login_client(app, role.value) for role in Role}
     anonymous = TestClient(app)
@@ -149,8 +183,8 @@ def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(book) -> None:
             continue
         assert isinstance(perm, Permission)
         checked += 1
-        home = _path(template, book.home_loan, book.home_borrower)
-        other = _path(template, book.other_loan, book.other_borrower)
+        home = _path(template, home_objects)
+        other = _path(template, other_objects)
 
         # 1. anonymous: 401 for the API and HTMX, a redirect to the login page for pages.
         r = _call(anonymous, method, template, home)

@@ -19,7 +19,7 @@ from huifang.settings import Settings, load_settings
 from huifang.store.db import make_engine
 from huifang.web.deps import AuthRequired, CsrfFailed
 from huifang.web.rendering import lang_of, render
-from huifang.web.routes import api, pages, work
+from huifang.web.routes import api, calls, pages, work
 
 STATIC = Path(__file__).parent / "static"
 
@@ -86,6 +86,8 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(work.router)
     app.include_router(api.router)
+    app.include_router(calls.router)
+    app.include_router(calls.api)
 
     @app.exception_handler(AuthRequired)
     async def _auth(request: Request, exc: AuthRequired) -> Response:
