@@ -92,7 +92,13 @@ def test_key_answer_needs_a_different_reviewer_and_triggers_reverification(engin
     assert h.original["vehicle_in_use"] is True and h.effective["vehicle_in_use"] is False
     assert [x.status for x in h.corrections] == ["approved"]
     with transaction(engine) as s:
-        assert [e.kind for e in s.scalars(select(RiskEvent))] == ["visit-corrected"]
+        # the findings run again on the corrected answers (vehicle not in use), and the
+        # correction itself is an event
+        assert sorted(e.kind for e in s.scalars(select(RiskEvent))) == [
+            "risk-finding",
+            "vehicle-transferred",
+            "visit-corrected",
+        ]
     with pytest.raises(CorrectionError, match="approved"):
         review_correction(engine, c.id, reviewer="zhao", approve=False, note="x", now=NOW)
 

@@ -53,6 +53,7 @@ from huifang.store.followup_models import (
     Visit,
 )
 from huifang.store.models import Borrower, Branch, Loan, Payment
+from huifang.store.risk_models import RiskTierChange
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -159,14 +160,18 @@ def delinquency_events(oldest_overdue: date | None, as_of: date) -> list[LoanEve
     return out
 
 
-def loan_tier(loan: Loan, dpd: int) -> str:
+def loan_tier(loan: Loan, dpd: int, assessed: str | None = None) -> str:
     """Origination tier (credit score, down payment), worsened by behaviour: any overdue
-    makes a loan at least medium, more than 30 days overdue makes it high."""
+    makes a loan at least medium, more than 30 days overdue makes it high; and never better
+    than `assessed`, the latest risk tier recorded by the risk run (`risk_tier_history`,
+    which weighs findings, alerts, LTV and the behaviour score), so a tier raised by a
+    finding switches the routine cadence to that tier's."""
     price = loan.vehicle_price or loan.down_payment
     ratio = down_payment_ratio(loan.down_payment, price) if price else None
     tier = origination_tier(loan.credit_score, ratio).tier.value if ratio is not None else "medium"
     behaviour = "high" if dpd > 30 else "medium" if dpd > 0 else "low"
-    return max(tier, behaviour, key=TIERS.index)
+    candidates = [tier, behaviour] + ([assessed] if assessed in TIERS else [])
+    return max(candidates, key=TIERS.index)
 
 
 def _phase(loan: Loan) -> LoanPhase:
@@ -191,9 +196,28 @@ class _Book:
     open_tasks: dict[tuple[int, str], FollowupTask]
     open_by_loan: dict[int, list[FollowupTask]]
     seen: set[tuple[int, str, date]]
+    tiers: dict[int, str] = field(default_factory=dict)  # latest recorded risk tier
 
 
-def _read_book(session: Session, loan_ids: Iterable[int] | None) -> _Book:
+def assessed_tiers(session: Session, loan_ids: Sequence[int], as_of: date) -> dict[int, str]:
+    """Each loan's latest risk tier recorded on or before `as_of` (`risk_tier_history`)."""
+    out: dict[int, str] = {}
+    for start in range(0, len(loan_ids), 5000):
+        rows = session.execute(
+            select(RiskTierChange.loan_id, RiskTierChange.tier)
+            .where(
+                RiskTierChange.loan_id.in_(loan_ids[start : start + 5000]),
+                RiskTierChange.kind == "risk",
+                RiskTierChange.as_of <= as_of,
+            )
+            .order_by(RiskTierChange.as_of, RiskTierChange.id)
+        )
+        for loan_id, tier in rows:
+            out[loan_id] = tier
+    return out
+
+
+def _read_book(session: Session, loan_ids: Iterable[int] | None, as_of: date) -> _Book:
     q = select(Loan).order_by(Loan.id)
     if loan_ids is not None:
         q = q.where(Loan.id.in_(list(loan_ids)))
@@ -230,7 +254,11 @@ def _read_book(session: Session, loan_ids: Iterable[int] | None) -> _Book:
     events: dict[int, list[LoanEvent]] = defaultdict(list)
     kinds = {k.value for k in EventKind}
     for ev in session.scalars(
-        select(RiskEvent).where(RiskEvent.loan_id.in_(ids), RiskEvent.kind.in_(kinds))
+        select(RiskEvent).where(
+            RiskEvent.loan_id.in_(ids),
+            RiskEvent.kind.in_(kinds),
+            RiskEvent.status != "superseded",
+        )
     ):
         events[ev.loan_id].append(LoanEvent(EventKind(ev.kind), ev.occurred_on, f"risk:{ev.id}"))
     open_tasks: dict[tuple[int, str], FollowupTask] = {}
@@ -241,7 +269,10 @@ def _read_book(session: Session, loan_ids: Iterable[int] | None) -> _Book:
         if t.closed_at is None:
             open_tasks[(t.loan_id, t.purpose)] = t
             open_by_loan[t.loan_id].append(t)
-    return _Book(loans, borrowers, payments, contacts, events, open_tasks, open_by_loan, seen)
+    tiers = assessed_tiers(session, ids, as_of)
+    return _Book(
+        loans, borrowers, payments, contacts, events, open_tasks, open_by_loan, seen, tiers
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +306,7 @@ def generate_tasks(
     stamp = utc(now) if now else datetime.now(UTC)
     report = GenerationReport(as_of)
     with transaction(engine) as session:
-        book = _read_book(session, loan_ids)
+        book = _read_book(session, loan_ids, as_of)
         rows: list[dict[str, object]] = []
         for loan in book.loans:
             report.loans += 1
@@ -292,7 +323,7 @@ def generate_tasks(
                 loan_id=loan.id,
                 phase=phase,
                 opened_on=loan.disbursement_date,
-                tier=loan_tier(loan, dpd),
+                tier=loan_tier(loan, dpd, book.tiers.get(loan.id)),
                 borrower_kind=borrower.kind,
                 self_employed=bool(borrower.self_employed),
                 industry=borrower.industry,

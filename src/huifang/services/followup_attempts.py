@@ -12,6 +12,7 @@ the ``field`` skill) or gives up (task closed as unreachable, a ``lost-contact``
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,9 +46,12 @@ from huifang.domain.contact_strategy import (
     TaskAttempt,
     next_step,
 )
-from huifang.domain.findings import FindingRules, evaluate_findings
+from huifang.domain.findings import FindingKind, FindingRules, evaluate_findings
+from huifang.domain.scripts import AnswerType, Script
 from huifang.finding_rules import load_finding_rules
 from huifang.policy_files import LoadedPolicy, load_followup_policy
+from huifang.script_files import load_standard_scripts
+from huifang.security import pii
 from huifang.services.followup import TaskError, _close, _open_task, aware, local_date, utc
 from huifang.store.db import transaction
 from huifang.store.followup_models import (
@@ -100,6 +104,66 @@ def answers_to_json(answers: Mapping[str, object]) -> dict[str, Any]:
             out[key] = value
         else:
             raise TaskError(f"答案 {key} 的类型不支持 / unsupported answer type: {value!r}")
+    return out
+
+
+_ANSWER_TYPES = (bool, str, Decimal, date)
+
+
+def check_script(script_id: str | None, script_version: int | None) -> Script | None:
+    """The shipped script (`huifang/scripts/*.yaml`) an attempt or visit says it worked with.
+
+    Both or neither of id and version must be given; an unknown id or a version other than
+    the shipped file's is refused with the scripts that exist, so a record never points at
+    a script nobody can read back."""
+    if script_id is None and script_version is None:
+        return None
+    if script_id is None or script_version is None:
+        raise TaskError(
+            "话术编号和版本须同时填写 / give both the script id and its version"
+            f" (id={script_id!r}, version={script_version!r})"
+        )
+    scripts = load_standard_scripts()
+    known = ", ".join(f"{s.id} v{s.version}" for s in sorted(scripts.values(), key=lambda s: s.id))
+    script = scripts.get(script_id)
+    if script is None:
+        raise TaskError(
+            f"未知话术 {script_id!r}; 现有: {known}"
+            f" / unknown script {script_id!r}; shipped: {known}"
+        )
+    if script.version != script_version:
+        raise TaskError(
+            f"话术 {script_id} 没有版本 {script_version} (现行版本 {script.version})"
+            f" / script {script_id} has no version {script_version}"
+            f" (the shipped file is version {script.version})"
+        )
+    return script
+
+
+def typed_answers(answers: Mapping[str, object], script: Script | None) -> dict[str, object]:
+    """Answers as the finding rules read them: numbers and money as Decimal, dates as date.
+
+    Stored answers are JSON (`answers_to_json`: Decimal as text, dates ISO); a form may send
+    them that way too. With the script, each question's declared type turns them back;
+    without one, whole numbers become Decimal and other values pass as they are."""
+    asks = {a.id: a.answer_type for a in script.asks()} if script is not None else {}
+    out: dict[str, object] = {}
+    for key, value in answers.items():
+        kind = asks.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)
+        elif isinstance(value, float):
+            value = Decimal(str(value))
+        if kind in (AnswerType.NUMBER, AnswerType.MONEY) and isinstance(value, str):
+            # not a number: the rules see text, which no numeric rule reads
+            with contextlib.suppress(ArithmeticError):
+                number = Decimal(value.strip().replace(",", ""))
+                value = number if number.is_finite() else value
+        elif kind is AnswerType.DATE and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = date.fromisoformat(value.strip())
+        if value is None or isinstance(value, _ANSWER_TYPES):
+            out[key] = value
     return out
 
 
@@ -183,14 +247,17 @@ def _context(session: Session, task: FollowupTask) -> _Context:
     assert borrower is not None
     branch = session.get(Branch, loan.branch_id)
     tz = borrower.timezone or (branch.timezone if branch else None) or "Asia/Shanghai"
-    numbers: dict[PartyRole, str] = {PartyRole.BORROWER: borrower.mobile}
+    # The loan book's numbers are stored encrypted; the dialer gets them decrypted here.
+    ring = pii.current_ring()
+    numbers: dict[PartyRole, str] = {PartyRole.BORROWER: pii.reveal(ring, borrower, "mobile") or ""}
     for c in session.scalars(select(Contact).where(Contact.borrower_id == borrower.id)):
         role = _RELATION_ROLE.get(c.relation)
         if role is not None and role not in numbers:
-            numbers[role] = c.phone
+            numbers[role] = pii.reveal(ring, c, "phone") or ""
     for g in session.scalars(select(Guarantor).where(Guarantor.loan_id == loan.id)):
-        if g.mobile and PartyRole.GUARANTOR not in numbers:
-            numbers[PartyRole.GUARANTOR] = g.mobile
+        mobile = pii.reveal(ring, g, "mobile")
+        if mobile and PartyRole.GUARANTOR not in numbers:
+            numbers[PartyRole.GUARANTOR] = mobile
     history: list[Attempt] = []
     task_calls: list[TaskAttempt] = []
     escalated: list[Channel] = []
@@ -328,6 +395,7 @@ def record_attempt(
         raise TaskError("开始时间必须带时区 / started_at must be timezone-aware")
     if inp.outcome is None and inp.channel in _CALLS | {Channel.FIELD_VISIT}:
         raise TaskError("电话和外访必须有结果代码 / calls and visits need an outcome")
+    check_script(inp.script_id, inp.script_version)
     with transaction(engine) as session:
         task = _open_task(session, task_id)
         ctx = _context(session, task)
@@ -645,7 +713,10 @@ def _complete(
     _close(task, "done", f"已完成 / completed: {outcome}", at)
     task.completed_at = utc(at)
     if rules is not None and answers:
-        events = [*events, *_findings(session, task, answers, rules, {e.kind for e in events})]
+        script = check_script(script_id, script_version)
+        found = findings_for(session, task.loan_id, answers, script, rules)
+        already = {e.kind for e in events}
+        events = [*events, *(f for f in found if f.kind not in already)]
     for ev in events:
         raise_risk_event(
             session,
@@ -674,20 +745,21 @@ def _complete(
     return visit.id
 
 
-def _findings(
+def findings_for(
     session: Session,
-    task: FollowupTask,
+    loan_id: int,
     answers: Mapping[str, object],
+    script: Script | None,
     rules: FindingRules,
-    already: set[str],
 ) -> list[RaisedEvent]:
-    """The finding rules over the visit's typed answers (income against the declared one)."""
-    loan = session.get(Loan, task.loan_id)
+    """The finding rules over a visit's answers (typed by the script; income compared with
+    the borrower's declared monthly income)."""
+    loan = session.get(Loan, loan_id)
     borrower = session.get(Borrower, loan.borrower_id) if loan else None
     context: dict[str, object] = {}
     if borrower is not None and borrower.monthly_income is not None:
         context["declared_monthly_income"] = borrower.monthly_income
-    typed = {k: v for k, v in answers.items() if v is None or isinstance(v, _ANSWER_TYPES)}
+    typed = typed_answers(answers, script)
     return [
         RaisedEvent(
             f.kind.value,
@@ -695,11 +767,10 @@ def _findings(
             {**f.details, "description": f"{f.description.zh} / {f.description.en}"},
         )
         for f in evaluate_findings(rules, typed, context)  # type: ignore[arg-type]
-        if f.kind.value not in already
     ]
 
 
-_ANSWER_TYPES = (bool, str, Decimal, date)
+FINDING_EVENT_KINDS = frozenset(k.value for k in FindingKind)
 
 
 def complete_visit(
@@ -724,6 +795,7 @@ def complete_visit(
     False; their risk events, and any in `events`, are raised."""
     if completed_at.tzinfo is None:
         raise TaskError("完成时间必须带时区 / completed_at must be timezone-aware")
+    check_script(script_id, script_version)
     with transaction(engine) as session:
         task = _open_task(session, task_id)
         attempt = session.get(ContactAttempt, attempt_id) if attempt_id else None

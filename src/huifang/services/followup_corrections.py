@@ -5,8 +5,12 @@ Answers the policy names as key (`corrections.key_answers`: identity, vehicle, i
 fund use, promises…) need a reviewer who is not the maker (maker-checker) before they take
 effect; other corrections apply at once. Approving a correction of an answer listed in
 `corrections.reverify_answers` — or any correction made with ``reverify=True`` — opens a
-re-verification task for the loan. `visit_history` shows the original answers, every
-correction with its status, and the answers in effect.
+re-verification task for the loan. Once in effect, the finding rules run again over the
+answers now in effect: a finding the corrected answers raise that the visit's open events
+lack becomes a new risk event (source ``correction``), and an open finding event of the visit
+whose basis was corrected away is marked ``superseded`` — kept, never deleted, and no longer
+read by the early-warning rules or task generation. `visit_history` shows the original
+answers, every correction with its status, and the answers in effect.
 """
 
 from __future__ import annotations
@@ -19,11 +23,18 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from huifang.finding_rules import load_finding_rules
 from huifang.policy_files import LoadedPolicy, load_followup_policy
 from huifang.services.followup import TaskError, aware, ensure_task, local_date, utc
-from huifang.services.followup_attempts import answers_to_json, raise_risk_event
+from huifang.services.followup_attempts import (
+    FINDING_EVENT_KINDS,
+    answers_to_json,
+    check_script,
+    findings_for,
+    raise_risk_event,
+)
 from huifang.store.db import transaction
-from huifang.store.followup_models import Correction, FollowupTask, Visit
+from huifang.store.followup_models import Correction, FollowupTask, RiskEvent, Visit
 from huifang.store.models import Loan
 
 EFFECTIVE = ("applied", "approved")
@@ -188,8 +199,10 @@ def _after_effect(
     loaded: LoadedPolicy,
     at: datetime,
 ) -> None:
-    """Once a correction is in effect: a re-verification task when it touches an answer
-    that needs one (or was asked for), and a risk event so the change is seen."""
+    """Once a correction is in effect: the findings again over the corrected answers; a
+    re-verification task when it touches an answer that needs one (or was asked for), and
+    a risk event so the change is seen."""
+    refresh_findings(session, visit, row, at)
     touched = {ch["question"] for ch in row.changes}
     if not (row.reverify_requested or touched & loaded.policy.reverify_answers):
         return
@@ -219,6 +232,96 @@ def _after_effect(
         visit_id=visit.id,
         details={"changes": row.changes, "reason": row.reason},
     )
+
+
+@dataclass(frozen=True)
+class FindingChange:
+    """What re-running the finding rules on a corrected visit did (kinds, sorted)."""
+
+    raised: tuple[str, ...]
+    superseded: tuple[str, ...]
+
+
+def refresh_findings(
+    session: Session, visit: Visit, row: Correction, at: datetime
+) -> FindingChange:
+    """Re-run the finding rules in force on the visit's answers in effect after `row`.
+
+    The visit's open finding events (raised by a finding rule, at the visit or by an
+    earlier correction; events a caller raised by hand are left alone) are compared by kind
+    with what the corrected answers raise: a kind no longer raised is marked ``superseded``
+    (status and details name the correction); a kind newly raised is stored as a risk event
+    dated the day the correction took effect (when the lender learned it), with a
+    ``risk-finding`` event so the next generation opens a
+    follow-up contact. A kind raised before and after keeps its event."""
+    try:
+        script = check_script(visit.script_id, visit.script_version)
+    except TaskError:
+        script = None  # a script no longer shipped: answers are read as stored
+    effective = _effective(session, visit)
+    found = {
+        f.kind: f
+        for f in findings_for(session, visit.loan_id, effective, script, load_finding_rules())
+    }
+    events = list(
+        session.scalars(
+            select(RiskEvent)
+            .where(
+                RiskEvent.visit_id == visit.id,
+                RiskEvent.status != "superseded",
+                RiskEvent.kind.in_(FINDING_EVENT_KINDS | {"risk-finding"}),
+            )
+            .order_by(RiskEvent.id)
+        )
+    )
+    open_kinds = {e.kind for e in events if e.kind != "risk-finding"}
+    superseded: list[str] = []
+    for ev in events:
+        if ev.kind == "risk-finding":
+            continue
+        if ev.kind not in found and "rule" in (ev.details or {}):  # raised by a rule
+            ev.status = "superseded"
+            ev.details = {
+                **(ev.details or {}),
+                "superseded_by": f"correction:{row.id}",
+                "superseded_on": local_date(at).isoformat(),
+            }
+            superseded.append(ev.kind)
+    raised = sorted(set(found) - open_kinds)
+    on = local_date(at)
+    for kind in raised:
+        f = found[kind]
+        raise_risk_event(
+            session,
+            visit.loan_id,
+            kind,
+            on,
+            source="correction",
+            ref=f"correction:{row.id}:{kind}",
+            severity=f.severity,
+            visit_id=visit.id,
+            details={**f.details, "correction_id": row.id},
+        )
+    if not (set(found) & open_kinds) and not raised:
+        # nothing found remains: the visit's pending risk-finding contact has no basis
+        for ev in events:
+            if ev.kind == "risk-finding":
+                ev.status = "superseded"
+                ev.details = {**(ev.details or {}), "superseded_by": f"correction:{row.id}"}
+    if raised:
+        raise_risk_event(
+            session,
+            visit.loan_id,
+            "risk-finding",
+            on,
+            source="correction",
+            ref=f"correction:{row.id}:risk-finding",
+            severity="medium",
+            visit_id=visit.id,
+            details={"kinds": raised, "correction_id": row.id},
+        )
+    session.flush()
+    return FindingChange(tuple(raised), tuple(sorted(superseded)))
 
 
 def visit_history(engine: Engine, visit_id: int) -> VisitHistory:

@@ -13,7 +13,8 @@ Inputs from elsewhere in the book:
   (溢缴款), e.g. a prepayment posted as a payment and not yet applied (docs/collateral.md);
 * findings: rows of `risk_events` (written by follow-up visits) whose `kind` is one of the
   early-warning `EventKind` values (income-drop, job-loss, vehicle-sold,
-  vehicle-transferred, vehicle-damaged, health-event); other kinds are not rule inputs;
+  vehicle-transferred, vehicle-damaged, health-event); other kinds are not rule inputs,
+  and events marked ``superseded`` (a correction took their basis away) are ignored;
 * contact attempts: `followup_attempts` that were made (not refused by the compliance
   guard); one that reached a conversation counts as a success, any other as a failure.
 """
@@ -477,6 +478,7 @@ def _risk_events(s: Session, loan_ids: Sequence[int], as_of: date) -> dict[int, 
             RiskEventRow.loan_id.in_(loan_ids),
             RiskEventRow.kind.in_(kinds),
             RiskEventRow.occurred_on <= as_of,
+            RiskEventRow.status != "superseded",  # its basis was corrected away
         )
     ):
         detail = str((row.details or {}).get("detail") or (row.details or {}).get("reason") or "")
