@@ -209,19 +209,19 @@ def test_outbound_call_to_baresip(baresip: Baresip, voices: Voices, tmp_path: Pa
 
     # baresip heard our prompt: speech as long as the prompt's, at the start of the call
     theirs = baresip.heard()
-    assert span_length(theirs) == pytest.approx(span_length(voices.prompt), abs=0.1)
+    assert span_length(theirs) == pytest.approx(span_length(voices.prompt), abs=0.15)
     start, _ = voiced_span(theirs) or (0.0, 0.0)
-    assert start < 0.5
+    assert start < 1.0
     # and the call lasted as long as the borrower's file (baresip's decoder runs a little
     # past the end of its file until the BYE is out)
     borrower_s = len(read_wav_8k(voices.borrower_wav)) / 2 / RATE
     assert borrower_s - 0.3 < len(theirs) / 2 / RATE < borrower_s + 1.0
 
     # we heard the borrower: speech as long as the reply, after our prompt
-    assert span_length(heard.pcm) == pytest.approx(span_length(voices.reply), abs=0.1)
+    assert span_length(heard.pcm) == pytest.approx(span_length(voices.reply), abs=0.15)
     start, _ = voiced_span(heard.pcm) or (0.0, 0.0)
     prompt_s = len(voices.prompt) / 2 / RATE
-    assert prompt_s < start < prompt_s + 2 * GAP_S + 0.3
+    assert prompt_s - 0.3 < start < prompt_s + 2 * GAP_S + 1.0
 
     assert waveform_match(heard.pcm, voices.reply) > 0.95
     asr_check(heard.pcm)
@@ -276,5 +276,5 @@ def test_inbound_call_from_baresip(baresip: Baresip, voices: Voices) -> None:
 
     heard, ended_by = asyncio.run(scenario())
     assert ended_by == "remote"
-    assert span_length(heard.pcm) == pytest.approx(span_length(voices.reply), abs=0.1)
-    assert span_length(baresip.heard()) == pytest.approx(span_length(voices.prompt), abs=0.1)
+    assert span_length(heard.pcm) == pytest.approx(span_length(voices.reply), abs=0.15)
+    assert span_length(baresip.heard()) == pytest.approx(span_length(voices.prompt), abs=0.15)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiortp
@@ -268,6 +268,7 @@ class SipAgent:
         self._ports = aiortp.PortAllocator(rtp_ports)
         self._incoming: asyncio.Queue[IncomingCall] = asyncio.Queue()
         self._calls: dict[str, Call] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # keeps fire-and-forget tasks alive
 
     @property
     def port(self) -> int:
@@ -302,11 +303,16 @@ class SipAgent:
     def _on_bye(self, call: Any, _request: Any) -> None:
         ours = self._calls.get(call.call_id)
         if ours is not None:
-            asyncio.get_running_loop().create_task(ours._close("remote"))
+            self._spawn(ours._close("remote"))
 
     def _forget(self, call: Call, rtp_port: int) -> None:
         self._calls.pop(call.call_id, None)
-        asyncio.get_running_loop().create_task(self._ports.release(rtp_port))
+        self._spawn(self._ports.release(rtp_port))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def call(
         self,
