@@ -70,12 +70,6 @@ def run_command(
         day = date.fromisoformat(as_of)
     except ValueError:
         raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {as_of}") from None
-    if engine is not EngineChoice.DUCKDB:
-        console.print(
-            "[red]Spark 引擎尚未实现, 请使用 --engine duckdb (见 docs/nightly-run.md §5)[/red] "
-            "/ the Spark engine is not implemented yet"
-        )
-        raise typer.Exit(code=2)
     ctx = nightly_run(day, engine.value, input_dir, output_dir, force, spark_master)
     if ctx.skipped is not None:
         console.print(
@@ -133,6 +127,7 @@ def nightly_run(
             force=force,
             progress=progress,
             spark_master=spark_master,
+            input_dir=input_dir,
         )
         return run(ctx)
 

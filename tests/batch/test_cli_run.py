@@ -46,5 +46,5 @@ def test_run_parquet_to_parquet(app: typer.Typer, tmp_path: Path, monkeypatch) -
     assert again.exit_code == 0 and "--force" in again.output
     later = runner.invoke(app, [*args[:2], "2025-07-31", *args[3:]])
     assert later.exit_code == 0 and "2025-06-30" in later.output  # deltas from the last run
-    assert runner.invoke(app, [*args, "--engine", "spark"]).exit_code == 2
+    assert runner.invoke(app, [*args, "--engine", "flink"]).exit_code == 2  # no such engine
     assert runner.invoke(app, ["run", "--as-of", "30/06/2025"]).exit_code != 0

@@ -49,6 +49,7 @@ class RunContext:
     parallel_min_loans: int = 200_000
     progress: Progress = lambda stage, done, total: None
     spark_master: str | None = None
+    input_dir: Path | None = None  # Parquet inputs Spark executors read directly
     inputs: BookInputs | None = None
     fingerprint: str = ""
     states: pa.Table | None = None
@@ -113,11 +114,22 @@ def partitions(loans: pa.Table, size: int) -> list[tuple[int, int]]:
 
 def _compute(ctx: RunContext) -> None:
     assert ctx.inputs is not None
-    if ctx.engine != "duckdb":
-        raise NotImplementedError(
-            f"计算引擎 {ctx.engine} 尚未实现 / engine {ctx.engine!r} is not implemented yet "
-            "(docs/nightly-run.md §5)"
+    if ctx.engine == "spark":
+        from huifang.batch import spark
+
+        ctx.progress("compute", 0, 1)
+        ctx.states = spark.compute_states(
+            ctx.inputs,
+            ctx.cache.table(),
+            ctx.as_of,
+            ctx.partition_loans,
+            master=ctx.spark_master,
+            input_dir=ctx.input_dir,
         )
+        ctx.progress("compute", 1, 1)
+        return
+    if ctx.engine != "duckdb":
+        raise ValueError(f"未知的计算引擎 / unknown engine {ctx.engine!r}")
     loans, payments = ctx.inputs.loans, ctx.inputs.payments
     active = pc.sum(pc.equal(loans.column("status"), "active")).as_py() or 0
     workers = max(1, min(ctx.workers or duck.usable_cpus(), 64))
