@@ -17,6 +17,21 @@ DPD on day t = t − due date of the oldest installment still unpaid at the end 
 Positions are folded once per loan as of the book's as-of date: a payment reversed later
 counts as never received at every earlier date too, which is what it was.
 
+Follow-up and collateral features (issue 4) come from the follow-up and risk tables and are
+as-of safe the same way: an attempt counts from its local date (Asia/Shanghai), a visit from
+its completion date, a risk event from `occurred_on` until the day a correction superseded
+it (`details.superseded_on`), a valuation from its `as_of` date — nothing dated after the
+observation date is read:
+
+* contactability — made attempts (not the compliance guard's refusals) that reached no
+  conversation in the 90 days up to t (`failed_attempts_90d`), and days since the last
+  right-party contact, an attempt with that outcome or a completed visit
+  (`days_since_rpc`; missing when there was none);
+* risk events open at t that occurred in the 12 months up to t, counted by group
+  (`EVENT_GROUPS`: income or job, vehicle, health, business, repayment, contact);
+* the latest valuation's LTV (`ltv_latest`) and its band's rank, 0 = the best band
+  (`ltv_band_rank`; missing when the car was never valued).
+
 The worst DPD over a window [a, b] needs no day-by-day walk: an installment due on D and
 settled on s is overdue from D + 1 to s − 1, so its worst DPD in the window is that of the
 day min(b, s − 1) when that day is in the window; the window's worst is the largest of them.
@@ -27,10 +42,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import select
@@ -48,7 +64,22 @@ from huifang.domain.schedule import (
     build_schedule,
     elapsed_months,
 )
+from huifang.store import followup_models as fm
 from huifang.store import models as m
+from huifang.store import risk_models as rm
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+CONTACT_WINDOW_DAYS = 90
+EVENT_WINDOW_DAYS = 365
+# risk-event kinds (finding kinds and the follow-up's own) grouped into one feature each
+EVENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "events_income_job": ("income-drop", "job-loss"),
+    "events_vehicle": ("vehicle-sold", "vehicle-transferred", "vehicle-pledged", "vehicle-damaged"),
+    "events_health": ("health-event",),
+    "events_business": ("business-trouble", "fund-misuse"),
+    "events_repayment": ("repayment-difficulty", "application-disowned"),
+    "events_contact": ("lost-contact", "address-changed", "phone-changed"),
+}
 
 TARGET_DPD = 90
 OUTCOME_MONTHS = 12
@@ -83,6 +114,11 @@ NUMERIC_FEATURES = (
     "pay_to_due_12m",
     "prepayments",
     "prepaid_share",
+    "failed_attempts_90d",
+    "days_since_rpc",
+    *EVENT_GROUPS,
+    "ltv_latest",
+    "ltv_band_rank",
 )
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 _BUCKET_RANK = {b: i for i, b in enumerate(("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M6+"))}
@@ -118,6 +154,11 @@ class LoanHistory:
     static: dict[str, str | None]
     dues: tuple[Due, ...]
     payments: tuple[tuple[date, Decimal, str], ...]  # (paid on, amount, type), not reversed
+    # follow-up and collateral (see the module docstring); each dated, filtered at t
+    attempts: tuple[tuple[date, bool, bool], ...] = ()  # (local date, conversation, RPC)
+    visits: tuple[date, ...] = ()  # completion dates (local)
+    events: tuple[tuple[str, date, date | None], ...] = ()  # (kind, occurred, superseded on)
+    valuations: tuple[tuple[date, float | None, int | None], ...] = ()  # (as of, LTV, rank)
 
 
 def _terms(loan: Any, product: Any) -> LoanTerms:
@@ -182,6 +223,7 @@ def load_histories(
         by_loan: dict[int, list[Any]] = defaultdict(list)
         for p in conn.execute(pay_q.order_by(m.Payment.paid_on, m.Payment.id)):
             by_loan[p.loan_id].append(p)
+    follow = _followup_rows(engine, as_of, wanted)
     from sqlalchemy.orm import Session
 
     with Session(engine) as s:
@@ -231,7 +273,91 @@ def load_histories(
                 },
                 dues=dues,
                 payments=payments,
+                attempts=tuple(follow.attempts.get(loan.id, ())),
+                visits=tuple(follow.visits.get(loan.id, ())),
+                events=tuple(follow.events.get(loan.id, ())),
+                valuations=tuple(follow.valuations.get(loan.id, ())),
             )
+
+
+def _local_date(t: datetime) -> date:
+    aware = t.replace(tzinfo=UTC) if t.tzinfo is None else t  # SQLite keeps no offset (UTC)
+    return aware.astimezone(LOCAL_TZ).date()
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class _FollowupRows:
+    attempts: dict[int, list[tuple[date, bool, bool]]] = field(default_factory=dict)
+    visits: dict[int, list[date]] = field(default_factory=dict)
+    events: dict[int, list[tuple[str, date, date | None]]] = field(default_factory=dict)
+    valuations: dict[int, list[tuple[date, float | None, int | None]]] = field(default_factory=dict)
+
+
+def _followup_rows(engine: Engine, as_of: date, wanted: list[str] | None) -> _FollowupRows:
+    """Attempts, visits, risk events and valuations of the book's loans, dated by `as_of`."""
+    from huifang.valuation_params import load_valuation_params
+
+    ranks = {b.code: i for i, b in enumerate(load_valuation_params().ltv_bands.bands)}
+    out = _FollowupRows(defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list))
+    loan_ids = None
+    with engine.connect() as conn:
+        if wanted is not None:
+            loan_ids = list(
+                conn.execute(select(m.Loan.id).where(m.Loan.contract_no.in_(wanted))).scalars()
+            )
+        a = fm.ContactAttempt
+        q = select(a.loan_id, a.started_at, a.was_conversation, a.outcome).where(a.status == "made")
+        if loan_ids is not None:
+            q = q.where(a.loan_id.in_(loan_ids))
+        for loan_id, started, talked, outcome in conn.execute(q.order_by(a.started_at, a.id)):
+            on = _local_date(started)
+            if on <= as_of:
+                rpc = outcome == "right-party-contact"
+                out.attempts[loan_id].append((on, bool(talked), rpc))
+        v = fm.Visit
+        q = select(v.loan_id, v.completed_at)
+        if loan_ids is not None:
+            q = q.where(v.loan_id.in_(loan_ids))
+        for loan_id, completed in conn.execute(q.order_by(v.completed_at, v.id)):
+            on = _local_date(completed)
+            if on <= as_of:
+                out.visits[loan_id].append(on)
+        e = fm.RiskEvent
+        q = select(e.loan_id, e.kind, e.occurred_on, e.status, e.details).where(
+            e.occurred_on <= as_of
+        )
+        if loan_ids is not None:
+            q = q.where(e.loan_id.in_(loan_ids))
+        for loan_id, kind, occurred, status, details in conn.execute(q.order_by(e.id)):
+            gone = None
+            if status == "superseded":
+                # no date recorded: superseded since it occurred (read as never open)
+                gone = _as_date((details or {}).get("superseded_on")) or _as_date(occurred)
+            out.events[loan_id].append((kind, _as_date(occurred) or as_of, gone))
+        c = rm.CollateralValuation
+        q = select(c.loan_id, c.as_of, c.ltv, c.ltv_band).where(c.as_of <= as_of)
+        if loan_ids is not None:
+            q = q.where(c.loan_id.in_(loan_ids))
+        for loan_id, on, ratio, band in conn.execute(q.order_by(c.as_of, c.id)):
+            out.valuations[loan_id].append(
+                (
+                    _as_date(on) or as_of,
+                    float(ratio) if ratio is not None else None,
+                    ranks.get(band) if band is not None else None,
+                )
+            )
+    return out
 
 
 def _unsettled_at(due: Due, t: date) -> bool:
@@ -330,8 +456,37 @@ def features_as_of(h: LoanHistory, t: date) -> dict[str, Any]:
         "pay_to_due_12m": paid_to_due(m12),
         "prepayments": len(prepaid),
         "prepaid_share": _ratio(sum(prepaid, Decimal(0)), h.principal),
+        **followup_features(h, t),
         **h.static,
     }
+
+
+def followup_features(h: LoanHistory, t: date) -> dict[str, float]:
+    """Contactability, open risk events by group and the latest LTV at the end of day t."""
+    since = t - timedelta(days=CONTACT_WINDOW_DAYS)
+    failed = sum(1 for on, talked, _rpc in h.attempts if since < on <= t and not talked)
+    contacts = [on for on, _talked, rpc in h.attempts if rpc and on <= t]
+    contacts += [on for on in h.visits if on <= t]
+    last = max(contacts, default=None)
+    events_since = t - timedelta(days=EVENT_WINDOW_DAYS)
+    open_kinds = [
+        kind
+        for kind, occurred, gone in h.events
+        if events_since < occurred <= t and (gone is None or gone > t)
+    ]
+    out: dict[str, float] = {
+        "failed_attempts_90d": failed,
+        "days_since_rpc": (t - last).days if last is not None else math.nan,
+    }
+    for name, kinds in EVENT_GROUPS.items():
+        out[name] = sum(1 for k in open_kinds if k in kinds)
+    valued = [v for v in h.valuations if v[0] <= t]
+    latest = valued[-1] if valued else None
+    ratio = latest[1] if latest is not None else None
+    rank = latest[2] if latest is not None else None
+    out["ltv_latest"] = ratio if ratio is not None else math.nan
+    out["ltv_band_rank"] = rank if rank is not None else math.nan
+    return out
 
 
 def observation_dates(as_of: date, snapshots: int, step_months: int = 3) -> list[date]:

@@ -46,6 +46,16 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     "pay_to_due_12m": ("近12个月实还/应还", "paid to due, 12 months"),
     "prepayments": ("提前还款次数", "prepayments"),
     "prepaid_share": ("提前还款占本金比例", "prepaid share of principal"),
+    "failed_attempts_90d": ("近90天未接通次数", "failed contact attempts, 90 days"),
+    "days_since_rpc": ("距上次联系到本人天数", "days since the last right-party contact"),
+    "events_income_job": ("未结收入/就业风险事件", "open income or job risk events"),
+    "events_vehicle": ("未结车辆风险事件", "open vehicle risk events"),
+    "events_health": ("未结健康风险事件", "open health risk events"),
+    "events_business": ("未结经营风险事件", "open business risk events"),
+    "events_repayment": ("未结还款意愿风险事件", "open repayment risk events"),
+    "events_contact": ("未结失联/联系方式变更事件", "open lost-contact or contact-change events"),
+    "ltv_latest": ("最新抵押率", "latest loan-to-value"),
+    "ltv_band_rank": ("最新抵押率档 (低=0)", "latest LTV band (low=0)"),
 }
 
 

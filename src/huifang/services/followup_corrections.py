@@ -307,7 +307,11 @@ def refresh_findings(
         for ev in events:
             if ev.kind == "risk-finding":
                 ev.status = "superseded"
-                ev.details = {**(ev.details or {}), "superseded_by": f"correction:{row.id}"}
+                ev.details = {
+                    **(ev.details or {}),
+                    "superseded_by": f"correction:{row.id}",
+                    "superseded_on": on.isoformat(),
+                }
     if raised:
         raise_risk_event(
             session,
