@@ -18,6 +18,7 @@ from huifang import (
     cli_risk,
     cli_run,
     cli_scripts,
+    cli_sip,
     cli_tasks,
     cli_voice,
     cli_web,
@@ -264,6 +265,7 @@ cli_web.register(app)
 cli_scripts.register(app)
 cli_run.register(app)
 cli_voice.register(app)
+cli_sip.register(app)
 
 if __name__ == "__main__":
     app()

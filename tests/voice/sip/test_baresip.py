@@ -278,3 +278,32 @@ def test_inbound_call_from_baresip(baresip: Baresip, voices: Voices) -> None:
     assert ended_by == "remote"
     assert span_length(heard.pcm) == pytest.approx(span_length(voices.reply), abs=0.15)
     assert span_length(baresip.heard()) == pytest.approx(span_length(voices.prompt), abs=0.15)
+
+
+def test_cli_call_to_baresip(baresip: Baresip, tmp_path: Path) -> None:
+    """`huifang sip call` says a text through espeak-ng, presses 2, records the borrower and
+    prints a JSON summary; baresip hangs up at the end of its file."""
+    from typer.testing import CliRunner
+
+    from huifang.cli import app
+
+    record = tmp_path / "heard.wav"
+    args = ["sip", "call", baresip.uri, "--say", PROMPT, "--dtmf", "2"]
+    result = CliRunner().invoke(app, [*args, "--record", str(record), "--listen", "30"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["ended_by"] == "remote" and summary["codec"] == "PCMU"
+    assert summary["received_s"] > 2
+    assert voiced_span(read_wav_8k(record)) is not None
+
+
+def test_cli_call_refused_is_a_clear_error() -> None:
+    from typer.testing import CliRunner
+
+    from huifang.cli import app
+
+    result = CliRunner().invoke(app, ["sip", "call", "sip:x@127.0.0.1:9", "--timeout", "0.5"])
+    assert result.exit_code == 1
+    assert "call to sip:x@127.0.0.1:9 failed" in result.output
+    result = CliRunner().invoke(app, ["sip", "call", "sip:x@127.0.0.1:9", "--bind", "nowhere"])
+    assert result.exit_code == 2
