@@ -295,15 +295,3 @@ def test_cli_call_to_baresip(baresip: Baresip, tmp_path: Path) -> None:
     assert summary["ended_by"] == "remote" and summary["codec"] == "PCMU"
     assert summary["received_s"] > 2
     assert voiced_span(read_wav_8k(record)) is not None
-
-
-def test_cli_call_refused_is_a_clear_error() -> None:
-    from typer.testing import CliRunner
-
-    from huifang.cli import app
-
-    result = CliRunner().invoke(app, ["sip", "call", "sip:x@127.0.0.1:9", "--timeout", "0.5"])
-    assert result.exit_code == 1
-    assert "call to sip:x@127.0.0.1:9 failed" in result.output
-    result = CliRunner().invoke(app, ["sip", "call", "sip:x@127.0.0.1:9", "--bind", "nowhere"])
-    assert result.exit_code == 2
