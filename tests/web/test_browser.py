@@ -20,17 +20,19 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
+from test_calls import PREFERRED_CHOICES, policy_file
 from typer.testing import CliRunner
 from web_helpers import PASSWORD, ROLES, seed
 
 from huifang.cli import app as cli_app
-from huifang.services import loan_views
+from huifang.compliance_files import ENV_VAR
+from huifang.services import followup, loan_views, risk
 from huifang.store.db import make_engine, transaction
 from huifang.store.models import Loan
 
@@ -47,6 +49,11 @@ MAIN_SHOTS = {
     "payoff-quote",
     "audit-log",
     "manager-home-en",
+    "call-screen",
+    "call-outcome",
+    "dashboard",
+    "alerts-inbox",
+    "self-service-quote",
 }
 
 
@@ -61,7 +68,13 @@ def server(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "HUIFANG_DATABASE_URL": url, "HUIFANG_HOME": str(tmp / "home")}
+        env = {
+            **os.environ,
+            "HUIFANG_DATABASE_URL": url,
+            "HUIFANG_HOME": str(tmp / "home"),
+            # calls at any hour and on holidays, so the journey does not depend on the clock
+            ENV_VAR: str(policy_file(tmp, "00:00", "23:59")),
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "huifang.web.main:app", "--port", str(port)],
             env=env,
@@ -251,3 +264,114 @@ def test_agent_finds_borrower_reveals_phone_and_quote_matches_cli(  # type: igno
     assert "pii.reveal" in page.inner_text("#audit-table")
     snap(page, shots, "audit-log")
     context.close()
+
+
+def run_script(page, id_last4: str) -> int:  # type: ignore[no-untyped-def]
+    """Answer the call screen's questions as the borrower would (income went down)."""
+    answered = 0
+    while page.query_selector("#answer-form") is not None and answered < 40:
+        before = len(page.query_selector_all("#transcript li"))
+        question = page.inner_text("#question")
+        if page.query_selector("#answer-yes"):
+            page.click("#answer-yes")
+        elif page.query_selector("#answer-form button[data-code]"):
+            codes = [b.get_attribute("data-code") for b in page.query_selector_all("[data-code]")]
+            code = next((c for c in PREFERRED_CHOICES if c in codes), codes[0])
+            page.click(f'#answer-form button[data-code="{code}"]')
+        else:
+            field = page.locator("#answer-input")
+            kind = field.get_attribute("type")
+            if kind == "date":
+                value = (date.today() + timedelta(days=3)).isoformat()
+            elif field.get_attribute("inputmode") == "decimal":
+                value = "1000"
+            else:
+                value = id_last4 if "身份证" in question else "正常"
+            field.fill(value)
+            page.click("#answer-submit")
+        page.locator("#transcript li").nth(before).wait_for()  # the answer is in
+        answered += 1
+    return answered
+
+
+def test_main_journey_call_alert_dashboard_and_self_service(  # type: ignore[no-untyped-def]
+    server, browser, shots: Path
+) -> None:
+    """An agent takes the top task, runs the script and records an outcome whose answers
+    raise an alert; the risk officer sees it; the manager's dashboard moves; a borrower
+    opens a self-service link and gets the payoff quote the CLI computes."""
+    base, book = server
+    followup.generate_tasks(book.engine, AS_OF)
+
+    manager, mpage = login(browser, base, "manager")
+    mpage.goto(f"{base}/dashboard")
+    completed_before = int(mpage.inner_text("#kpi-completed"))
+
+    context, page = login(browser, base, "agent")
+    page.click("text=回访队列")
+    page.click("#take-top")
+    page.wait_for_url("**/calls/*")
+    task = followup.get_task(book.engine, int(page.url.rsplit("/", 1)[1]))
+    snap(page, shots, "call-screen")
+    with transaction(book.engine) as s:
+        borrower_id = s.get(Loan, task.loan_id).borrower_id
+    view = loan_views.borrower_360(book.engine, borrower_id, AS_OF)
+    assert run_script(page, view.id_number[-4:].upper()) >= 3
+    page.wait_for_selector("#script-finished")
+    page.select_option("#outcome", "right-party-contact")
+    page.click("#record-outcome")
+    page.wait_for_selector("#outcome-recorded")
+    assert "回访已完成" in page.inner_text("#outcome-recorded")
+    assert page.query_selector("#new-alerts") is not None
+    snap(page, shots, "call-outcome")
+    context.close()
+
+    officer, rpage = login(browser, base, "risk")
+    rpage.click("text=风险预警")
+    rpage.wait_for_selector("#alerts-table")
+    row = rpage.locator("#alerts-table tr", has_text=task.contract_no).first
+    assert "收入" in row.inner_text()
+    snap(rpage, shots, "alerts-inbox")
+    alert = next(
+        a for a in risk.list_alerts(book.engine, contract_no=task.contract_no) if a.status == "open"
+    )
+    rpage.click(f"#alert-{alert.id} .ack")
+    rpage.wait_for_selector(f"#alert-{alert.id}.acknowledged")
+    officer.close()
+
+    mpage.reload()
+    assert int(mpage.inner_text("#kpi-completed")) == completed_before + 1
+    mpage.wait_for_selector("#chart-branches canvas")
+    snap(mpage, shots, "dashboard")
+    manager.close()
+
+    # the borrower's link (created by staff, sent by SMS) and the quote the CLI computes
+    loan_id = clean_loan(book.engine)
+    context, page = login(browser, base, "agent")
+    csrf = json.loads(page.get_attribute("body", "hx-headers") or "{}")["X-CSRF-Token"]
+    made = page.request.post(
+        f"{base}/api/v1/loans/{loan_id}/self-service-link", headers={"X-CSRF-Token": csrf}
+    )
+    assert made.ok, made.text()
+    url = made.json()["url"]
+    context.close()
+    with transaction(book.engine) as s:
+        borrower_id = s.get(Loan, loan_id).borrower_id
+    who = loan_views.borrower_360(book.engine, borrower_id, AS_OF)
+    assert who.birth_date is not None
+    visitor = browser.new_context(viewport={"width": 1000, "height": 900}, locale="zh-CN")
+    page = visitor.new_page()
+    page.goto(f"{base}{url}")
+    page.fill("#id_suffix", who.id_number[-4:])
+    page.fill("#birth_date", who.birth_date.isoformat())
+    page.click("#identity-submit")
+    page.wait_for_selector("#self-schedule")
+    page.fill("#as_of", AS_OF.isoformat())
+    page.click("#quote-submit")
+    page.wait_for_selector("#quote-total")
+    snap(page, shots, "self-service-quote")
+    assert (
+        page.get_attribute("#quote-total", "data-amount")
+        == cli_quote(book.engine, loan_id)["total"]
+    )
+    visitor.close()

@@ -29,6 +29,8 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/api/v1/session"),
+    ("GET", "/s/{token}"),  # borrower self-service: the signed link is the credential
+    ("POST", "/s/{token}"),
 }
 PUBLIC_STARLETTE = {"/api/v1/openapi.json", "/api/v1/docs"}
 # Protected routes with no branch dimension: the session itself and the user admin (only
@@ -46,6 +48,7 @@ BRANCHLESS = {
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/calls/{task_id}/answer"): {"value": "是"},
     ("POST", "/calls/{task_id}/outcome"): {"outcome": "no-answer", "role": "borrower"},
+    ("POST", "/alerts/{alert_id}/resolve"): {"note": "已核实 / checked"},
     ("POST", "/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
     ("POST", "/admin/users"): {
         "username": "x-new",
@@ -57,6 +60,7 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/calls/{task_id}/answer"): {"value": "是"},
     ("POST", "/api/v1/calls/{task_id}/outcome"): {"outcome": "no-answer"},
+    ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"note": "已核实 / checked"},
     ("POST", "/api/v1/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
     ("POST", "/api/v1/users"): {
         "username": "y-new",

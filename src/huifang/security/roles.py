@@ -57,6 +57,7 @@ class Permission(StrEnum):
     QUEUE_MANAGE = "queue.manage"  # assignment, policy, scripts, corrections approval
     DASHBOARD_READ = "dashboard.read"  # analytics
     ALERTS_READ = "alerts.read"  # risk alerts inbox
+    ALERTS_MANAGE = "alerts.manage"  # acknowledge and resolve alerts
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -78,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.QUEUE_MANAGE,
             Permission.DASHBOARD_READ,
             Permission.ALERTS_READ,
+            Permission.ALERTS_MANAGE,
         }
     ),
     Role.AGENT: frozenset(
@@ -96,6 +98,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.QUOTES_READ,
             Permission.PII_REVEAL,
             Permission.ALERTS_READ,
+            Permission.ALERTS_MANAGE,
             Permission.DASHBOARD_READ,
         }
     ),

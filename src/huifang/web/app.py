@@ -19,7 +19,7 @@ from huifang.settings import Settings, load_settings
 from huifang.store.db import make_engine
 from huifang.web.deps import AuthRequired, CsrfFailed
 from huifang.web.rendering import lang_of, render
-from huifang.web.routes import api, calls, pages, work
+from huifang.web.routes import api, calls, manage, pages, self_service, work
 
 STATIC = Path(__file__).parent / "static"
 
@@ -88,6 +88,10 @@ def create_app(
     app.include_router(api.router)
     app.include_router(calls.router)
     app.include_router(calls.api)
+    app.include_router(manage.router)
+    app.include_router(manage.api)
+    app.include_router(self_service.router)
+    app.include_router(self_service.api)
 
     @app.exception_handler(AuthRequired)
     async def _auth(request: Request, exc: AuthRequired) -> Response:

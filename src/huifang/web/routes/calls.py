@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,7 @@ from huifang.web.routes.api import ERRORS, ErrorBody
 from huifang.web.routes.common import guard_branch_filter, today
 
 router = APIRouter(include_in_schema=False)
+ObjectId = Annotated[int, Path(ge=1, le=2**62)]
 api = APIRouter(prefix="/api/v1", tags=["calls"])
 CALL_ERRORS: dict[int | str, dict[str, object]] = {
     **ERRORS,
@@ -66,7 +67,7 @@ def _agent(request: Request, principal: Principal) -> int:
     )
 
 
-def _guard_task(request: Request, principal: Principal, task_id: int) -> followup.TaskView:
+def _guard_task(request: Request, principal: Principal, task_id: ObjectId) -> followup.TaskView:
     try:
         view = followup.get_task(get_engine(request), task_id)
     except TaskError:
@@ -147,7 +148,7 @@ def _t(request: Request, zh: str, en: str) -> str:
 
 @router.get("/calls/{task_id}", response_class=HTMLResponse)
 def call_page(
-    request: Request, task_id: int, principal: Principal = require(Permission.QUEUE_WORK)
+    request: Request, task_id: ObjectId, principal: Principal = require(Permission.QUEUE_WORK)
 ) -> Response:
     """通话页: 借款人360° + 话术 + 结果登记 / the call screen."""
     _guard_task(request, principal, task_id)
@@ -176,7 +177,7 @@ def call_page(
 @router.post("/calls/{task_id}/answer", response_class=HTMLResponse)
 def answer_page(
     request: Request,
-    task_id: int,
+    task_id: ObjectId,
     value: Annotated[str, Form(max_length=500)] = "",
     principal: Principal = require(Permission.QUEUE_WORK),
 ) -> Response:
@@ -204,7 +205,7 @@ def _callback(request: Request, text: str | None) -> datetime | None:
 @router.post("/calls/{task_id}/outcome", response_class=HTMLResponse)
 def outcome_page(
     request: Request,
-    task_id: int,
+    task_id: ObjectId,
     outcome: Annotated[Outcome, Form()],
     role: Annotated[PartyRole, Form()] = PartyRole.BORROWER,
     callback_at: Annotated[str | None, Form(max_length=40)] = None,
@@ -230,7 +231,7 @@ def outcome_page(
 
 @router.post("/calls/{task_id}/release", response_class=HTMLResponse)
 def release_page(
-    request: Request, task_id: int, principal: Principal = require(Permission.QUEUE_WORK)
+    request: Request, task_id: ObjectId, principal: Principal = require(Permission.QUEUE_WORK)
 ) -> Response:
     """放回队列 / give the task back to the queue."""
     _guard_task(request, principal, task_id)
@@ -256,7 +257,7 @@ class PromptOut(BaseModel):
     answers: dict[str, Any]
 
 
-def _prompt_json(task_id: int, state: sc.RunState, lang: str) -> PromptOut:
+def _prompt_json(task_id: ObjectId, state: sc.RunState, lang: str) -> PromptOut:
     p = sc.prompt(state)
     language: sc.Language = "en" if lang == "en" else "zh"
     return PromptOut(
@@ -295,7 +296,7 @@ def take_next_api(
 @api.get("/calls/{task_id}", response_model=PromptOut, responses=CALL_ERRORS)
 def call_api(
     request: Request,
-    task_id: int,
+    task_id: ObjectId,
     lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
     principal: Principal = require(Permission.QUEUE_WORK),
 ) -> Any:
@@ -321,7 +322,7 @@ class AnswerIn(BaseModel):
 @api.post("/calls/{task_id}/answer", response_model=PromptOut, responses=CALL_ERRORS)
 def answer_api(
     request: Request,
-    task_id: int,
+    task_id: ObjectId,
     body: AnswerIn,
     lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
     principal: Principal = require(Permission.QUEUE_WORK),
@@ -357,7 +358,7 @@ class OutcomeOut(BaseModel):
 @api.post("/calls/{task_id}/outcome", response_model=OutcomeOut, responses=CALL_ERRORS)
 def outcome_api(
     request: Request,
-    task_id: int,
+    task_id: ObjectId,
     body: OutcomeIn,
     principal: Principal = require(Permission.QUEUE_WORK),
 ) -> Any:

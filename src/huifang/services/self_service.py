@@ -1,0 +1,159 @@
+"""Borrower self-service links: a signed, expiring link (sent by SMS) that opens the
+borrower's schedule and early-repayment quote after an identity check by the last four
+characters of the ID number and the date of birth.
+
+The link is `<payload>.<signature>`: the payload names the borrower and the loan and the
+expiry (Unix seconds), the signature is HMAC-SHA256 under the link key. The key is
+`HUIFANG_LINK_SECRET` when set, else derived from the data key ring's index key (so a
+deployment has one secret to keep, and rotating the index key invalidates old links).
+After a successful check the browser gets a short proof (same HMAC, 15 minutes) so that
+changing the quote date does not ask again. Every check, passed or failed, is audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from huifang.security.crypto import load_keyring
+from huifang.services import loan_views
+from huifang.store.db import transaction
+from huifang.store.models import Loan
+
+LINK_VALIDITY = timedelta(days=7)
+PROOF_VALIDITY = timedelta(minutes=15)
+
+
+class LinkInvalid(ValueError):
+    """A tampered, malformed or expired link (the page says which, never whose)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.zh, self.en = zh, en
+
+
+def link_key(home: Path) -> bytes:
+    """The link-signing key (see the module docstring)."""
+    secret = os.environ.get("HUIFANG_LINK_SECRET")
+    if secret:
+        return hashlib.sha256(secret.encode()).digest()
+    ring = load_keyring(home)
+    return hmac.new(ring.index_key, b"huifang self-service link v1", hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(key: bytes, payload: str) -> str:
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    borrower_id: int
+    loan_id: int
+    expires_at: datetime
+
+
+def loan_borrower(engine: Engine, loan_id: int) -> int:
+    """The borrower of a loan (NotFound when there is no such loan)."""
+    with transaction(engine) as s:
+        loan = s.get(Loan, loan_id)
+        if loan is None:
+            raise loan_views.NotFound(f"no loan {loan_id}")
+        return loan.borrower_id
+
+
+def make_link(
+    key: bytes, borrower_id: int, loan_id: int, now: datetime, validity: timedelta = LINK_VALIDITY
+) -> str:
+    """A link token for one loan of one borrower, valid for `validity` from `now`."""
+    exp = int((now + validity).timestamp())
+    payload = _b64(json.dumps({"b": borrower_id, "l": loan_id, "e": exp}).encode())
+    return f"{payload}.{_sign(key, payload)}"
+
+
+def read_link(key: bytes, token: str, now: datetime) -> LinkClaims:
+    """The claims of a genuine, unexpired link; LinkInvalid otherwise."""
+    payload, _, signature = token.partition(".")
+    if not payload or not signature or not hmac.compare_digest(signature, _sign(key, payload)):
+        raise LinkInvalid("链接无效", "the link is not valid")
+    try:
+        data = json.loads(_unb64(payload))
+        claims = LinkClaims(
+            int(data["b"]), int(data["l"]), datetime.fromtimestamp(int(data["e"]), UTC)
+        )
+    except (ValueError, KeyError, TypeError):
+        raise LinkInvalid("链接无效", "the link is not valid") from None
+    if claims.expires_at <= now:
+        raise LinkInvalid(
+            "链接已过期, 请联系客服重新发送", "the link has expired; ask for a new one"
+        )
+    return claims
+
+
+def make_proof(key: bytes, token: str, now: datetime) -> str:
+    """A short-lived proof that the identity check for `token` passed."""
+    exp = str(int((now + PROOF_VALIDITY).timestamp()))
+    return f"{exp}.{_sign(key, 'proof:' + exp + ':' + token)}"
+
+
+def proof_holds(key: bytes, token: str, proof: str | None, now: datetime) -> bool:
+    if not proof:
+        return False
+    exp, _, signature = proof.partition(".")
+    if not exp.isdigit():
+        return False
+    genuine = hmac.compare_digest(signature, _sign(key, "proof:" + exp + ":" + token))
+    return genuine and int(exp) > now.timestamp()
+
+
+def identity_matches(
+    engine: Engine, claims: LinkClaims, id_suffix: str, birth_date: date, today: date
+) -> bool:
+    """Whether the last four ID characters and the date of birth are the borrower's."""
+    view = loan_views.borrower_360(engine, claims.borrower_id, today)
+    suffix = id_suffix.strip().upper()
+    if len(suffix) != 4 or not view.id_number or view.birth_date is None:
+        return False
+    ok_suffix = hmac.compare_digest(view.id_number.upper()[-4:].encode(), suffix.encode())
+    return ok_suffix and view.birth_date == birth_date
+
+
+@dataclass(frozen=True)
+class SelfServiceView:
+    """What the borrower sees: the loan with its schedule and position, and the quote (or
+    why there is none)."""
+
+    borrower_name: str
+    loan: loan_views.LoanView
+    quote: loan_views.LoanQuote | None
+    refusal: str | None
+
+
+def borrower_view(engine: Engine, claims: LinkClaims, as_of: date) -> SelfServiceView:
+    view = loan_views.borrower_360(engine, claims.borrower_id, as_of)
+    loans = [v for v in view.loans if v.loan_id == claims.loan_id]
+    if not loans:
+        raise LinkInvalid("链接无效", "the link is not valid")
+    quote: loan_views.LoanQuote | None = None
+    refusal: str | None = None
+    try:
+        quote = loan_views.loan_payoff_quote(engine, claims.loan_id, as_of)
+    except ValueError as exc:  # PrepaymentRefused is a ValueError too
+        refusal = str(exc)
+    # the borrower sees the first character of the name only (shared screens)
+    return SelfServiceView(view.name[:1] + "*" * (len(view.name) - 1), loans[0], quote, refusal)

@@ -1,0 +1,350 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as parameter defaults)
+"""The manager's dashboard (charts, filters by period and branch, XLSX export) and the risk
+officer's alert actions (acknowledge, resolve with a note), as pages and `/api/v1`
+endpoints over `services/workspace.py` and `services/risk.py`.
+
+The dashboard counts only the branches in the caller's scope (or the one `?branch=` names,
+after checking it); an alert action checks the alert's loan branch."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from huifang.domain.early_warning import AlertTransitionError
+from huifang.domain.followup_metrics import Metrics
+from huifang.security.roles import Permission, Principal
+from huifang.services import loan_views, risk, workspace
+from huifang.web.deps import check_branch, get_engine, require
+from huifang.web.rendering import lang_of, render
+from huifang.web.routes.api import ERRORS, ErrorBody
+from huifang.web.routes.common import guard_branch_filter, today
+
+router = APIRouter(include_in_schema=False)
+ObjectId = Annotated[int, Path(ge=1, le=2**62)]
+api = APIRouter(prefix="/api/v1", tags=["dashboard", "alerts"])
+CONFLICT: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    409: {"model": ErrorBody, "description": "状态不允许此操作 / conflict"},
+}
+
+
+def _scope(request: Request, principal: Principal, branch: str | None) -> list[str]:
+    guard_branch_filter(principal, branch)
+    if branch:
+        return [branch]
+    return principal.visible(loan_views.branch_codes(get_engine(request)))
+
+
+def _period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
+    end = end or today(request)
+    return start or end - timedelta(days=29), end
+
+
+def _board(
+    request: Request, principal: Principal, start: date | None, end: date | None, branch: str | None
+) -> workspace.Dashboard:
+    try:
+        first, last = _period(request, start, end)
+    except OverflowError:
+        raise ValueError("日期超出范围 / date out of range") from None
+    return workspace.dashboard(get_engine(request), first, last, _scope(request, principal, branch))
+
+
+def _bad(request: Request, exc: ValueError, status: int = 422) -> Response:
+    zh, _, en = str(exc).partition(" / ")
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"status": status, "zh": zh, "en": en or zh}}, status)
+    return render(
+        request, "_call_error.html", status, message=en if lang_of(request) == "en" else zh
+    )
+
+
+def _rate(value: Any) -> float | None:
+    return None if value is None else round(float(value) * 100, 1)
+
+
+def _charts(board: workspace.Dashboard, lang: str) -> dict[str, dict[str, Any]]:
+    """ECharts options (rendered as data-chart JSON, no inline script)."""
+    en = lang == "en"
+    names = (
+        ("coverage", "覆盖率", "coverage"),
+        ("connection_rate", "接通率", "connection rate"),
+        ("right_party_rate", "本人接通率", "right-party rate"),
+    )
+
+    def compare(rows: tuple[Metrics, ...]) -> dict[str, Any]:
+        return {
+            "animation": False,
+            "tooltip": {"trigger": "axis"},
+            "legend": {},
+            "xAxis": {"type": "category", "data": [m.group for m in rows]},
+            "yAxis": {"type": "value", "axisLabel": {"formatter": "{value}%"}},
+            "series": [
+                {
+                    "type": "bar",
+                    "name": en_ if en else zh,
+                    "data": [_rate(getattr(m, key)) for m in rows],
+                }
+                for key, zh, en_ in names
+            ],
+        }
+
+    return {
+        "branches": compare(board.by_branch),
+        "agents": compare(board.by_agent),
+        "tiers": {
+            "animation": False,
+            "tooltip": {},
+            "series": [
+                {
+                    "type": "pie",
+                    "radius": "65%",
+                    "data": [{"name": k, "value": v} for k, v in board.open_by_tier.items()],
+                }
+            ],
+        },
+        "alerts": {
+            "animation": False,
+            "tooltip": {"trigger": "axis"},
+            "xAxis": {"type": "category", "data": [d.isoformat() for d, _n in board.alerts_by_day]},
+            "yAxis": {"type": "value", "minInterval": 1},
+            "series": [
+                {
+                    "type": "line",
+                    "name": "new alerts" if en else "新增预警",
+                    "data": [n for _d, n in board.alerts_by_day],
+                }
+            ],
+        },
+    }
+
+
+# -- dashboard --------------------------------------------------------------------------------
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request,
+    start: Annotated[date | None, Query()] = None,
+    end: Annotated[date | None, Query()] = None,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.DASHBOARD_READ),
+) -> Response:
+    """管理看板 / the manager's dashboard."""
+    try:
+        board = _board(request, principal, start, end, branch)
+    except ValueError as exc:
+        return _bad(request, exc)
+    return render(
+        request,
+        "dashboard.html",
+        board=board,
+        charts=_charts(board, lang_of(request)),
+        columns=workspace.METRIC_COLUMNS,
+        rates={"coverage", "connection_rate", "right_party_rate", "on_time_rate"},
+        branch=branch or "",
+        branch_choices=principal.visible(loan_views.branch_codes(get_engine(request))),
+    )
+
+
+@router.get("/dashboard/metrics.xlsx")
+def dashboard_xlsx(
+    request: Request,
+    start: Annotated[date | None, Query()] = None,
+    end: Annotated[date | None, Query()] = None,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    by: Annotated[str, Query(pattern="^(branch|agent|tier)$")] = "branch",
+    principal: Principal = require(Permission.DASHBOARD_READ),
+) -> Response:
+    """指标表导出 Excel / the metrics table as XLSX."""
+    try:
+        board = _board(request, principal, start, end, branch)
+    except ValueError as exc:
+        return _bad(request, exc)
+    body = workspace.metrics_xlsx(board, by, lang_of(request))
+    name = f"huifang-metrics-{board.start}-{board.end}-{by}.xlsx"
+    return Response(
+        body,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class MetricsOut(BaseModel):
+    group: str
+    due: int
+    completed_of_due: int
+    completed: int
+    attempts: int
+    coverage: str | None
+    connection_rate: str | None
+    right_party_rate: str | None
+    on_time_rate: str | None
+
+
+class DashboardOut(BaseModel):
+    start: date
+    end: date
+    branches: list[str]
+    total: MetricsOut
+    by_branch: list[MetricsOut]
+    by_agent: list[MetricsOut]
+    by_tier: list[MetricsOut]
+    overdue_tasks: int
+    open_by_tier: dict[str, int]
+    alerts_by_day: list[tuple[date, int]]
+    open_alerts: int
+
+
+def _metrics(m: Metrics) -> MetricsOut:
+    def s(v: Any) -> str | None:
+        return None if v is None else str(v)
+
+    return MetricsOut(
+        group=m.group,
+        due=m.due,
+        completed_of_due=m.completed_of_due,
+        completed=m.completed,
+        attempts=m.attempts,
+        coverage=s(m.coverage),
+        connection_rate=s(m.connection_rate),
+        right_party_rate=s(m.right_party_rate),
+        on_time_rate=s(m.on_time_rate),
+    )
+
+
+@api.get(
+    "/dashboard",
+    response_model=DashboardOut,
+    responses={**ERRORS, 422: {"model": ErrorBody, "description": "参数有误 / bad period"}},
+)
+def dashboard_api(
+    request: Request,
+    start: Annotated[date | None, Query()] = None,
+    end: Annotated[date | None, Query()] = None,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.DASHBOARD_READ),
+) -> Any:
+    """看板数据 (比率为 0–1 的小数字符串) / dashboard figures (rates as decimal strings)."""
+    try:
+        board = _board(request, principal, start, end, branch)
+    except ValueError as exc:
+        return _bad(request, exc)
+    return DashboardOut(
+        start=board.start,
+        end=board.end,
+        branches=list(board.branches),
+        total=_metrics(board.total),
+        by_branch=[_metrics(m) for m in board.by_branch],
+        by_agent=[_metrics(m) for m in board.by_agent],
+        by_tier=[_metrics(m) for m in board.by_tier],
+        overdue_tasks=board.overdue_tasks,
+        open_by_tier=board.open_by_tier,
+        alerts_by_day=list(board.alerts_by_day),
+        open_alerts=board.open_alerts,
+    )
+
+
+# -- alert actions ----------------------------------------------------------------------------
+def _guard_alert(request: Request, principal: Principal, alert_id: ObjectId) -> str:
+    code = workspace.alert_branch(get_engine(request), alert_id)
+    if code is None:
+        raise loan_views.NotFound(f"no alert {alert_id}")
+    check_branch(principal, code)
+    return code
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
+def acknowledge_page(
+    request: Request, alert_id: ObjectId, principal: Principal = require(Permission.ALERTS_MANAGE)
+) -> Response:
+    """确认预警 (HTMX, 返回该行) / acknowledge; returns the alert's row."""
+    code = _guard_alert(request, principal, alert_id)
+    try:
+        alert = risk.acknowledge_alert(get_engine(request), alert_id, principal.username)
+    except AlertTransitionError as exc:
+        return _bad(request, exc, 409)
+    return render(request, "_alert_row.html", a=alert, branch_code=code, can_act=True)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_class=HTMLResponse)
+def resolve_page(
+    request: Request,
+    alert_id: ObjectId,
+    note: Annotated[str, Form(max_length=500)] = "",
+    principal: Principal = require(Permission.ALERTS_MANAGE),
+) -> Response:
+    """处理完毕 (须填写说明) / resolve with a note; returns the alert's row."""
+    code = _guard_alert(request, principal, alert_id)
+    try:
+        alert = risk.resolve_alert(get_engine(request), alert_id, principal.username, note.strip())
+    except AlertTransitionError as exc:
+        return _bad(request, exc, 409)
+    return render(request, "_alert_row.html", a=alert, branch_code=code, can_act=True)
+
+
+class AlertOut(BaseModel):
+    id: int
+    contract_no: str
+    rule_id: str
+    severity: str
+    status: str
+    title_zh: str
+    title_en: str
+    acknowledged_by: str | None
+    resolved_by: str | None
+    resolution_note: str | None
+
+
+def _alert(a: risk.AlertView) -> AlertOut:
+    return AlertOut(
+        id=a.id,
+        contract_no=a.contract_no,
+        rule_id=a.rule_id,
+        severity=a.severity,
+        status=a.status,
+        title_zh=a.title_zh,
+        title_en=a.title_en,
+        acknowledged_by=a.acknowledged_by,
+        resolved_by=a.resolved_by,
+        resolution_note=a.resolution_note,
+    )
+
+
+@api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses=CONFLICT)
+def acknowledge_api(
+    request: Request, alert_id: ObjectId, principal: Principal = require(Permission.ALERTS_MANAGE)
+) -> Any:
+    """确认预警 / acknowledge an alert (open → acknowledged)."""
+    _guard_alert(request, principal, alert_id)
+    try:
+        return _alert(risk.acknowledge_alert(get_engine(request), alert_id, principal.username))
+    except AlertTransitionError as exc:
+        return _bad(request, exc, 409)
+
+
+class ResolveIn(BaseModel):
+    note: str = Field(min_length=1, max_length=500)
+
+
+@api.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=CONFLICT)
+def resolve_api(
+    request: Request,
+    alert_id: ObjectId,
+    body: ResolveIn,
+    principal: Principal = require(Permission.ALERTS_MANAGE),
+) -> Any:
+    """处理完毕 / resolve an alert with a note."""
+    _guard_alert(request, principal, alert_id)
+    try:
+        return _alert(
+            risk.resolve_alert(get_engine(request), alert_id, principal.username, body.note)
+        )
+    except AlertTransitionError as exc:
+        return _bad(request, exc, 409)
