@@ -100,3 +100,52 @@ def test_unanswered_call_fails_after_timeout() -> None:
                 await caller.call("sip:nobody@127.0.0.1:9", timeout=0.5)
 
     asyncio.run(scenario())
+
+
+class LossyRelay(asyncio.DatagramProtocol):
+    """A UDP relay in front of the callee that loses the first `drop` datagrams from the
+    caller (a lost INVITE) and forwards everything else both ways."""
+
+    def __init__(self, callee: tuple[str, int], drop: int) -> None:
+        self.callee, self.drop, self.caller = callee, drop, None
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        if addr == self.callee:
+            if self.caller is not None:
+                self.transport.sendto(data, self.caller)
+            return
+        self.caller = addr
+        if self.drop > 0:
+            self.drop -= 1
+            return
+        self.transport.sendto(data, self.callee)
+
+
+def test_lost_invite_is_retransmitted() -> None:
+    async def scenario() -> None:
+        async with (
+            SipAgent("127.0.0.1", 0, user="borrower", rtp_ports=(31_500, 31_600)) as callee,
+            SipAgent("127.0.0.1", 0, user="agent", rtp_ports=(31_600, 31_700)) as caller,
+        ):
+            relay_transport, relay = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: LossyRelay(("127.0.0.1", callee.port), drop=2),
+                local_addr=("127.0.0.1", 0),
+            )
+            relay_addr = relay_transport.get_extra_info("sockname")[:2]
+            try:
+                answering = asyncio.ensure_future(callee.answer(timeout=10))
+                out = await caller.call(callee.uri, proxy=relay_addr, timeout=10)
+                inbound = await answering
+                assert caller.invite_retransmissions == 2
+                assert relay.drop == 0
+                await out.hangup()
+                assert await inbound.wait_ended(5) == "remote"
+            finally:
+                relay_transport.close()
+
+    asyncio.run(scenario())

@@ -23,8 +23,10 @@ from typing import Any
 
 import aiortp
 from aiosipua import IncomingCall, SipUAS, parse_uri
+from aiosipua.message import SipRequest
 from aiosipua.sdp import SdpMessage, _extract_codecs
 from aiosipua.sdp_negotiate import build_sdp, negotiate_sdp
+from aiosipua.transaction import T1, T2, TransactionState
 from aiosipua.transport import UdpSipTransport, _UdpProtocol
 from aiosipua.uac import SipUAC
 
@@ -269,6 +271,7 @@ class SipAgent:
         self._incoming: asyncio.Queue[IncomingCall] = asyncio.Queue()
         self._calls: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # keeps fire-and-forget tasks alive
+        self.invite_retransmissions = 0
 
     @property
     def port(self) -> int:
@@ -331,6 +334,7 @@ class SipAgent:
         rtp_port, _ = await self._ports.allocate()
         offer = _offer(self.host, rtp_port, self.codecs)
         outgoing = self._uac.send_invite(self.uri, uri, proxy, offer, user_agent=self.user_agent)
+        retransmit = asyncio.ensure_future(self._retransmit(outgoing.invite, proxy))
         try:
             await outgoing.wait_answered(timeout)
         except (RuntimeError, TimeoutError) as exc:
@@ -338,6 +342,8 @@ class SipAgent:
                 outgoing.cancel(self._uac)
             await self._ports.release(rtp_port)
             raise CallFailed(f"呼叫失败 / call to {uri} failed: {exc}") from exc
+        finally:
+            retransmit.cancel()
         answer = outgoing.sdp_answer
         if answer is None or answer.rtp_address is None:
             outgoing.hangup(self._uac)
@@ -368,6 +374,22 @@ class SipAgent:
         )
         self._calls[call.call_id] = call
         return call
+
+    async def _retransmit(self, invite: SipRequest, target: tuple[str, int]) -> None:
+        """RFC 3261 timer A over UDP: resend the INVITE after T1, 2·T1, … (capped at T2) until
+        the far end answers anything (aiosipua leaves retransmission to the caller)."""
+        txn = next(
+            (t for t in self._uac.transactions.client_transactions.values() if t.request is invite),
+            None,
+        )
+        interval = T1
+        while txn is not None and txn.state is TransactionState.TRYING:
+            await asyncio.sleep(interval)
+            if txn.state is TransactionState.TRYING:
+                log.info("retransmitting INVITE %s", invite.call_id)
+                self._transport.send(invite, target)
+                self.invite_retransmissions += 1
+            interval = min(2 * interval, T2)
 
     async def answer(self, *, sink: AudioSink | None = None, timeout: float | None = None) -> Call:
         """Wait for the next inbound call and accept it (G.711; telephone-event if offered)."""
