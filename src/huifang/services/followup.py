@@ -16,6 +16,7 @@ All instants are stored in UTC (SQLite keeps no offset) and returned timezone-aw
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class DelinquencyTracker:
 
     def __init__(self) -> None:
         self._schedules: dict[int, Schedule | None] = {}
+        self._due_dates: dict[int, list[date]] = {}
         self._known: dict[int, tuple[date, date | None]] = {}
 
     def oldest_overdue(self, loan: Loan, payments: Sequence[Payment], as_of: date) -> date | None:
@@ -104,13 +106,17 @@ class DelinquencyTracker:
             return None
         cached = self._known.get(loan.id)
         if cached is not None and cached[0] <= as_of:
-            since = cached[0]
-            changed = any(
-                since < i.due_date + timedelta(days=1) <= as_of for i in schedule.installments
-            )
-            changed = changed or any(since < p.paid_on <= as_of for p in payments)
-            if not changed:
-                return cached[1]
+            since, oldest = cached
+            paid = any(since < p.paid_on <= as_of for p in payments)
+            if not paid and oldest is not None:
+                # Only a payment settles an installment, and held credit is never left over
+                # while one is overdue: the oldest overdue stays, whatever falls due now.
+                return oldest
+            # an installment falls overdue on the day after its due date: due in [since, as_of)
+            dues = self._due_dates[loan.id]
+            falls_due = bisect_left(dues, since) < bisect_left(dues, as_of)
+            if not paid and not falls_due:
+                return oldest
         reversed_ids = {p.reverses_id for p in payments if p.payment_type == "reversal"}
         events = [
             LedgerPayment(p.txn_ref, p.paid_on, p.amount)
@@ -136,7 +142,9 @@ class DelinquencyTracker:
                     repayment_day=loan.repayment_day,
                     balloon_pct=loan.balloon_pct or 0,
                 )
-                self._schedules[loan.id] = build_schedule(terms)
+                schedule = build_schedule(terms)
+                self._schedules[loan.id] = schedule
+                self._due_dates[loan.id] = [i.due_date for i in schedule.installments]
             except ValueError:
                 self._schedules[loan.id] = None
         return self._schedules[loan.id]
@@ -264,11 +272,21 @@ def _read_book(session: Session, loan_ids: Iterable[int] | None, as_of: date) ->
     open_tasks: dict[tuple[int, str], FollowupTask] = {}
     open_by_loan: dict[int, list[FollowupTask]] = defaultdict(list)
     seen: set[tuple[int, str, date]] = set()
-    for t in session.scalars(select(FollowupTask).where(FollowupTask.loan_id.in_(ids))):
-        seen.add((t.loan_id, t.purpose, t.due_on))
-        if t.closed_at is None:
-            open_tasks[(t.loan_id, t.purpose)] = t
-            open_by_loan[t.loan_id].append(t)
+    # every task's occasion as plain rows; ORM objects only for the open ones (generation
+    # may close them), not for the whole, ever-growing history
+    for loan_id, purpose, due_on in session.execute(
+        select(FollowupTask.loan_id, FollowupTask.purpose, FollowupTask.due_on).where(
+            FollowupTask.loan_id.in_(ids)
+        )
+    ):
+        seen.add((loan_id, purpose, due_on))
+    for t in session.scalars(
+        select(FollowupTask)
+        .where(FollowupTask.loan_id.in_(ids), FollowupTask.closed_at.is_(None))
+        .order_by(FollowupTask.id)
+    ):
+        open_tasks[(t.loan_id, t.purpose)] = t
+        open_by_loan[t.loan_id].append(t)
     tiers = assessed_tiers(session, ids, as_of)
     return _Book(
         loans, borrowers, payments, contacts, events, open_tasks, open_by_loan, seen, tiers
