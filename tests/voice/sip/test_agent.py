@@ -149,3 +149,74 @@ def test_lost_invite_is_retransmitted() -> None:
                 relay_transport.close()
 
     asyncio.run(scenario())
+
+
+class DigestChallenger(asyncio.DatagramProtocol):
+    """A trunk's front door: answers an INVITE without credentials with 401 and a digest
+    challenge (RFC 2617, MD5, qop=auth); checks the credentials of the retried INVITE and
+    answers 486 Busy Here when they are right, 403 when they are wrong."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password, self.nonce = user, password, "5f3c2a"
+        self.results: list[int] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+
+    def reply(self, request: str, status: str, extra: str = "") -> str:
+        keep = [
+            line
+            for line in request.split("\r\n")
+            if line.split(":")[0].lower() in {"via", "from", "to", "call-id", "cseq"}
+        ]
+        return f"SIP/2.0 {status}\r\n" + "\r\n".join(keep) + f"\r\n{extra}Content-Length: 0\r\n\r\n"
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        import hashlib
+        import re
+
+        assert self.transport is not None
+        text = data.decode()
+        if not text.startswith("INVITE"):
+            return  # ACKs
+        match = re.search(r"^Authorization: Digest (.*)$", text, re.M | re.I)
+        if match is None:
+            challenge = (
+                f'WWW-Authenticate: Digest realm="trunk", nonce="{self.nonce}", qop="auth"\r\n'
+            )
+            self.transport.sendto(self.reply(text, "401 Unauthorized", challenge).encode(), addr)
+            return
+        p = dict(re.findall(r'(\w+)="?([^",]+)"?', match.group(1)))
+
+        def md5(s: str) -> str:
+            return hashlib.md5(s.encode()).hexdigest()
+
+        ha1 = md5(f"{p['username']}:trunk:{self.password}")
+        ha2 = md5(f"INVITE:{p['uri']}")
+        expected = md5(f"{ha1}:{self.nonce}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
+        ok = p["username"] == self.user and p["response"] == expected
+        self.results.append(486 if ok else 403)
+        status = "486 Busy Here" if ok else "403 Forbidden"
+        self.transport.sendto(self.reply(text, status).encode(), addr)
+
+
+@pytest.mark.parametrize(("password", "status"), [("s3cret", 486), ("wrong", 403)])
+def test_digest_challenge_is_answered(password: str, status: int) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        trunk_transport, trunk = await loop.create_datagram_endpoint(
+            lambda: DigestChallenger("1001", "s3cret"), local_addr=("127.0.0.1", 0)
+        )
+        port = trunk_transport.get_extra_info("sockname")[1]
+        try:
+            async with SipAgent("127.0.0.1", 0, rtp_ports=(31_700, 31_800)) as caller:
+                with pytest.raises(CallFailed, match=str(status)):
+                    await caller.call(
+                        f"sip:13800000000@127.0.0.1:{port}", auth=("1001", password), timeout=5
+                    )
+            assert trunk.results == [status]
+        finally:
+            trunk_transport.close()
+
+    asyncio.run(scenario())

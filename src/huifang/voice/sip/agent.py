@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiortp
-from aiosipua import IncomingCall, SipUAS, parse_uri
+from aiosipua import IncomingCall, SipDigestAuth, SipUAS, parse_uri
 from aiosipua.message import SipRequest
 from aiosipua.sdp import SdpMessage, _extract_codecs
 from aiosipua.sdp_negotiate import build_sdp, negotiate_sdp
@@ -323,9 +323,11 @@ class SipAgent:
         *,
         sink: AudioSink | None = None,
         proxy: tuple[str, int] | None = None,
+        auth: tuple[str, str] | None = None,
         timeout: float = 30.0,
     ) -> Call:
-        """Dial `uri` (sent to `proxy`, or to the URI's host:port) and wait for the answer."""
+        """Dial `uri` (sent to `proxy`, or to the URI's host:port) and wait for the answer.
+        `auth` = (username, password) answers a trunk's digest challenge (401/407)."""
         target = parse_uri(uri)
         if proxy is None:
             if not target.host:
@@ -333,7 +335,14 @@ class SipAgent:
             proxy = (target.host, target.port or 5060)
         rtp_port, _ = await self._ports.allocate()
         offer = _offer(self.host, rtp_port, self.codecs)
-        outgoing = self._uac.send_invite(self.uri, uri, proxy, offer, user_agent=self.user_agent)
+        outgoing = self._uac.send_invite(
+            self.uri,
+            uri,
+            proxy,
+            offer,
+            user_agent=self.user_agent,
+            auth=SipDigestAuth(*auth) if auth else None,
+        )
         retransmit = asyncio.ensure_future(self._retransmit(outgoing.invite, proxy))
         try:
             await outgoing.wait_answered(timeout)
