@@ -44,7 +44,7 @@ from huifang.batch.inputs import (
     read_parquet_inputs,
     write_parquet_inputs,
 )
-from huifang.batch.output import ParquetSink, read_parquet_states
+from huifang.batch.output import DatabaseSink, ParquetSink, Sink, read_parquet_states
 from huifang.batch.runner import RunContext, run
 from huifang.batch.templates import TemplateCache
 
@@ -85,6 +85,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--sample", type=int, default=1_000, help="loans for the per-loan engine")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep-output", type=Path, default=None)
+    parser.add_argument(
+        "--sink",
+        choices=("parquet", "sqlite"),
+        default="parquet",
+        help="where the run writes: a Parquet directory, or the run tables of a new SQLite "
+        "database (the default `huifang run` target)",
+    )
     args = parser.parse_args(argv)
     as_of = date.fromisoformat(args.as_of)
 
@@ -108,17 +115,31 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         else args.keep_output
     )
     try:
+        sink: Sink
+        if args.sink == "sqlite":
+            from huifang.store.db import make_engine, upgrade
+
+            db = make_engine(f"sqlite:///{out / 'huifang.db'}")
+            upgrade(db)
+            sink = DatabaseSink(db)
+        else:
+            sink = ParquetSink(out)
         ctx = RunContext(
             as_of=as_of,
             load=lambda: read_parquet_inputs(inputs_dir),
-            sink=ParquetSink(out),
+            sink=sink,
             cache=TemplateCache(template_dir),
             force=True,
         )
         started = time.perf_counter()
         run(ctx)
         total = time.perf_counter() - started
-        states = read_parquet_states(out, as_of)
+        if args.sink == "sqlite":
+            assert ctx.states is not None and isinstance(sink, DatabaseSink)
+            assert sink.rows == ctx.states.num_rows
+            states = ctx.states
+        else:
+            states = read_parquet_states(out, as_of)
     finally:
         if args.keep_output is None:
             shutil.rmtree(out, ignore_errors=True)
@@ -143,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     compute = ctx.seconds.get("templates", 0) + ctx.seconds.get("compute", 0)
     result: dict[str, object] = {
         "loans": args.loans,
+        "sink": args.sink,
         "active_loans": states.num_rows,
         "payment_rows": ctx.inputs.payments.num_rows,
         "seconds_total": round(total, 3),

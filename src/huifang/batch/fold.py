@@ -31,6 +31,8 @@ from datetime import date
 
 import numpy as np
 
+from huifang.batch.fold_kernel import KERNEL
+
 I64 = np.int64
 _LIMIT = np.iinfo(np.int64).max
 EPOCH = date(1970, 1, 1)
@@ -211,8 +213,12 @@ def earned_interest(
     return np.where((c >= n) | (t <= start), 0, np.where(t >= end, il1, part))
 
 
-def fold(tp: Templates, loans: Loans, e: Events) -> State:
-    """The state of every loan after all its events (arrays in loan order)."""
+def fold(tp: Templates, loans: Loans, e: Events, compiled: bool = True) -> State:
+    """The state of every loan after all its events (arrays in loan order).
+
+    Compiled (`fold_kernel`, one loop over each loan's events) when Numba is there and
+    `compiled`; otherwise, and for loans whose penalty product leaves int64, one NumPy
+    step per event position."""
     n_loans = len(loans.n)
     st = State(
         cur=loans.t0.astype(I64).copy(),
@@ -227,6 +233,7 @@ def fold(tp: Templates, loans: Loans, e: Events) -> State:
     )
     if n_loans == 0 or len(e.t) == 0:
         return st
+    initial = State(**{name: getattr(st, name).copy() for name in State.__dataclass_fields__})
     # event-only lookups, for all events at once (due-date events know their position)
     owner = np.repeat(np.arange(n_loans, dtype=I64), e.count)
     tb = tp.base[loans.tpl[owner]]
@@ -242,8 +249,41 @@ def fold(tp: Templates, loans: Loans, e: Events) -> State:
     payoffs = np.flatnonzero(e.k == 3)
     earned[payoffs] = earned_interest(tp, loans, owner[payoffs], c[payoffs], e.t[payoffs])
     del owner, cle, tb
+    steps = (c, ci_c, cp_c, cple_e, earned)
+    if compiled and KERNEL is not None:
+        b_l = tp.base[loans.tpl]
+        exact = np.zeros(n_loans, np.bool_)
+        KERNEL(
+            e.start, e.count, e.k, e.t, e.a, *steps,
+            loans.n, b_l, loans.p_total, loans.num, loans.den, loans.even,
+            tp.cp, tp.ci, tp.nz,
+            st.cur, st.cple, st.w, st.i, st.p, st.pp, st.cr, st.cl, st.h, exact,
+        )  # fmt: skip
+        if not exact.any():
+            return st
+        for name in ("cur", "cple", "w", "i", "p", "pp", "cr", "cl", "h"):
+            column = getattr(st, name)
+            column[exact] = getattr(initial, name)[exact]
+        _fold_numpy(tp, loans, e, steps, st, np.flatnonzero(exact))
+    else:
+        _fold_numpy(tp, loans, e, steps, st, np.arange(n_loans, dtype=I64))
+    return st
+
+
+def _fold_numpy(
+    tp: Templates,
+    loans: Loans,
+    e: Events,
+    steps: tuple[np.ndarray, ...],
+    st: State,
+    selected: np.ndarray,
+) -> None:
+    """The fold of the `selected` loans, one NumPy step per event position (in place)."""
+    c, ci_c, cp_c, cple_e, earned = steps
+    if len(selected) == 0:
+        return
     # loans by event count, descending: the loans with a k-th event are a prefix
-    order = np.argsort(-e.count, kind="stable")
+    order = selected[np.argsort(-e.count[selected], kind="stable")]
     counts = e.count[order]
     starts = e.start[order]
     n_o, b_o = loans.n[order], tp.base[loans.tpl[order]]
@@ -335,16 +375,6 @@ def fold(tp: Templates, loans: Loans, e: Events) -> State:
         cr[s_] = np.where(payoff, a + cr0 - total, cr_new)
         cl[s_] = np.where(payoff, t, cl[s_])
         h[s_] = np.where(payoff, n + 1, h_new)
-    back = np.empty_like(order)
-    back[order] = np.arange(n_loans)
-    return State(
-        cur=cur[back],
-        cple=cple[back],
-        w=w[back],
-        i=i[back],
-        p=p[back],
-        pp=pp[back],
-        cr=cr[back],
-        cl=cl[back],
-        h=h[back],
-    )
+    st.cur[order], st.cple[order], st.w[order] = cur, cple, w
+    st.i[order], st.p[order], st.pp[order], st.cr[order] = i, p, pp, cr
+    st.cl[order], st.h[order] = cl, h
