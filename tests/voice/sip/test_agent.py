@@ -220,3 +220,32 @@ def test_digest_challenge_is_answered(password: str, status: int) -> None:
             trunk_transport.close()
 
     asyncio.run(scenario())
+
+
+def test_play_waits_for_a_slow_source() -> None:
+    """A source slower than real time (a streaming TTS) leaves gaps of silence, and `play`
+    still returns only after its last frame has been sent."""
+
+    async def slow(chunks: list[bytes]):  # type: ignore[no-untyped-def]
+        for chunk in chunks:
+            await asyncio.sleep(0.15)
+            yield chunk
+
+    async def scenario() -> None:
+        async with (
+            SipAgent("127.0.0.1", 0, rtp_ports=(31_800, 31_900)) as callee,
+            SipAgent("127.0.0.1", 0, rtp_ports=(31_900, 32_000)) as caller,
+        ):
+            heard = Recorder()
+            answering = asyncio.ensure_future(callee.answer(sink=heard, timeout=5))
+            out = await caller.call(callee.uri, timeout=5)
+            await answering
+            await out.play(slow([tone(0.1, 440), tone(0.1, 440)]))
+            assert out._queue.empty()  # nothing of the prompt left unsent
+            await asyncio.sleep(0.3)  # the last frames travel to the callee
+            span = voiced_span(heard.pcm)
+            assert span is not None
+            assert span[1] - span[0] == pytest.approx(0.1 + 0.15 + 0.1, abs=0.1)
+            await out.hangup()
+
+    asyncio.run(scenario())

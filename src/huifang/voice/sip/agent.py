@@ -169,10 +169,9 @@ class Call:
         while not self._ended.is_set():
             try:
                 frame = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
+            except asyncio.QueueEmpty:  # between prompts, or a source slower than real time
                 frame = SILENCE
-                self._drained.set()
-            if frame is None:  # end-of-prompt marker
+            if frame is None:  # end-of-prompt marker: everything before it is on the wire
                 self._drained.set()
                 frame = SILENCE
             self._rtp.send_audio_pcm(frame, self._timestamp)
