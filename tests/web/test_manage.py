@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, time
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 from web_helpers import HOME, login_client
 
-from huifang.domain.compliance import Outcome
+from huifang.domain.compliance import Channel, Outcome
 from huifang.security.accounts import create_user
 from huifang.services import calls, followup, risk
+from huifang.services.followup_attempts import complete_visit
+from huifang.services.followup_corrections import propose_correction
 from huifang.web.app import create_app
 
 AS_OF = date(2026, 11, 1)
@@ -89,3 +92,45 @@ def test_risk_officer_acknowledges_and_resolves_an_alert(book) -> None:  # type:
     agent, agent_csrf = login_client(app, "agent2")
     r = agent.post(f"/api/v1/alerts/{mine[1].id}/acknowledge", headers={"X-CSRF-Token": agent_csrf})
     assert r.status_code == 403
+
+
+def test_manager_reviews_a_correction_not_their_own(book) -> None:  # type: ignore[no-untyped-def]
+    followup.generate_tasks(book.engine, AS_OF)
+    tasks = followup.list_tasks(book.engine, branch=HOME, status="open", limit=2)
+    visits = [
+        complete_visit(
+            book.engine,
+            t.id,
+            channel=Channel.AGENT_CALL,
+            completed_at=datetime.now(TZ),
+            answers={"monthly_income": Decimal("9000")},
+            findings=False,
+        )
+        for t in tasks
+    ]
+    mine = propose_correction(
+        book.engine, visits[0], maker="manager", reason="自己改", new_answers={"monthly_income": 1}
+    )
+    theirs = propose_correction(
+        book.engine,
+        visits[1],
+        maker="agent",
+        reason="录入错误",
+        new_answers={"monthly_income": Decimal("8000")},
+    )
+    app = create_app(book.engine)
+    manager, csrf = login_client(app, "manager")
+    h = {"X-CSRF-Token": csrf}
+    page = manager.get("/corrections")
+    assert page.status_code == 200 and f'id="correction-{theirs.id}"' in page.text
+    listed = {c["id"] for c in manager.get("/api/v1/corrections").json()}
+    assert {mine.id, theirs.id} <= listed
+    own = manager.post(f"/api/v1/corrections/{mine.id}/review", json={"approve": True}, headers=h)
+    assert own.status_code == 409 and "maker" in own.json()["error"]["en"]
+    no_note = manager.post(
+        f"/corrections/{theirs.id}/review", data={"decision": "reject"}, headers=h
+    )
+    assert no_note.status_code == 409
+    ok = manager.post(f"/corrections/{theirs.id}/review", data={"decision": "approve"}, headers=h)
+    assert ok.status_code == 200 and "approved" in ok.text
+    assert theirs.id not in {c["id"] for c in manager.get("/api/v1/corrections").json()}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,8 +18,11 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 from web_helpers import HOME, login_client
 
+from huifang.domain.compliance import Channel
 from huifang.security.roles import ROLE_PERMISSIONS, Permission, Role
 from huifang.services import followup, risk
+from huifang.services.followup_attempts import complete_visit
+from huifang.services.followup_corrections import propose_correction
 from huifang.store.db import make_engine
 from huifang.web.app import create_app
 
@@ -49,6 +53,7 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/calls/{task_id}/answer"): {"value": "是"},
     ("POST", "/calls/{task_id}/outcome"): {"outcome": "no-answer", "role": "borrower"},
     ("POST", "/alerts/{alert_id}/resolve"): {"note": "已核实 / checked"},
+    ("POST", "/corrections/{correction_id}/review"): {"decision": "approve"},
     ("POST", "/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
     ("POST", "/admin/users"): {
         "username": "x-new",
@@ -61,6 +66,7 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/calls/{task_id}/answer"): {"value": "是"},
     ("POST", "/api/v1/calls/{task_id}/outcome"): {"outcome": "no-answer"},
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"note": "已核实 / checked"},
+    ("POST", "/api/v1/corrections/{correction_id}/review"): {"approve": True},
     ("POST", "/api/v1/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
     ("POST", "/api/v1/users"): {
         "username": "y-new",
@@ -143,12 +149,29 @@ def _objects(book: Any, code: str) -> dict[str, int]:
     tasks = [t for t in followup.list_tasks(book.engine, branch=code, status="open", limit=5)]
     contract = f"HF{code}"
     alerts = [a for a in risk.list_alerts(book.engine) if a.contract_no.startswith(contract)]
-    assert tasks and alerts, f"the book needs a task and an alert in {code}"
+    assert len(tasks) >= 2 and alerts, f"the book needs tasks and an alert in {code}"
+    # a visit whose key answer was corrected: the correction waits for a checker
+    visit = complete_visit(
+        book.engine,
+        tasks[0].id,
+        channel=Channel.AGENT_CALL,
+        completed_at=datetime.now(UTC),
+        answers={"monthly_income": Decimal("9000")},
+        findings=False,
+    )
+    correction = propose_correction(
+        book.engine,
+        visit,
+        maker="maker-test",
+        reason="录入错误 / typo",
+        new_answers={"monthly_income": Decimal("8000")},
+    )
     return {
         "loan_id": loan,
         "borrower_id": borrower,
         "task_id": tasks[-1].id,
         "alert_id": alerts[-1].id,
+        "correction_id": correction.id,
     }
 
 

@@ -162,3 +162,52 @@ def metrics_xlsx(board: Dashboard, dimension: str = "branch", lang: str = "zh") 
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def correction_branch(engine: Engine, correction_id: int) -> str | None:
+    """The branch code of a correction's loan (None: no such correction)."""
+    from huifang.store.followup_models import Correction, Visit
+
+    with transaction(engine) as s:
+        return s.execute(
+            select(Branch.code)
+            .join(Loan, Loan.branch_id == Branch.id)
+            .join(Visit, Visit.loan_id == Loan.id)
+            .join(Correction, Correction.visit_id == Visit.id)
+            .where(Correction.id == correction_id)
+        ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class PendingCorrection:
+    """A correction of key answers waiting for a checker (maker-checker)."""
+
+    id: int
+    visit_id: int
+    contract_no: str
+    branch: str
+    maker: str
+    made_at: object
+    reason: str
+    changes: tuple[dict[str, object], ...]
+
+
+def pending_corrections(engine: Engine, branches: Sequence[str]) -> list[PendingCorrection]:
+    """Pending corrections of the loans of `branches`, oldest first."""
+    from huifang.store.followup_models import Correction, Visit
+
+    with transaction(engine) as s:
+        rows = s.execute(
+            select(Correction, Loan.contract_no, Branch.code)
+            .join(Visit, Visit.id == Correction.visit_id)
+            .join(Loan, Loan.id == Visit.loan_id)
+            .join(Branch, Branch.id == Loan.branch_id)
+            .where(Correction.status == "pending", Branch.code.in_(list(branches)))
+            .order_by(Correction.made_at, Correction.id)
+        ).all()
+        return [
+            PendingCorrection(
+                c.id, c.visit_id, contract, code, c.maker, c.made_at, c.reason, tuple(c.changes)
+            )
+            for c, contract, code in rows
+        ]

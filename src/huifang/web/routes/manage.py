@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from huifang.domain.early_warning import AlertTransitionError
 from huifang.domain.followup_metrics import Metrics
 from huifang.security.roles import Permission, Principal
-from huifang.services import loan_views, risk, workspace
+from huifang.services import followup_corrections, loan_views, risk, workspace
 from huifang.web.deps import check_branch, get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
@@ -348,3 +348,118 @@ def resolve_api(
         )
     except AlertTransitionError as exc:
         return _bad(request, exc, 409)
+
+
+# -- correction approvals (maker-checker) -------------------------------------------------------
+def _guard_correction(request: Request, principal: Principal, correction_id: int) -> str:
+    code = workspace.correction_branch(get_engine(request), correction_id)
+    if code is None:
+        raise loan_views.NotFound(f"no correction {correction_id}")
+    check_branch(principal, code)
+    return code
+
+
+@router.get("/corrections", response_class=HTMLResponse)
+def corrections_page(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.QUEUE_MANAGE),
+) -> Response:
+    """待复核的回访更正 / corrections of key answers waiting for a checker."""
+    rows = workspace.pending_corrections(get_engine(request), _scope(request, principal, branch))
+    return render(request, "corrections.html", rows=rows, branch=branch or "")
+
+
+@router.post("/corrections/{correction_id}/review", response_class=HTMLResponse)
+def review_page(
+    request: Request,
+    correction_id: ObjectId,
+    decision: Annotated[str, Form(pattern="^(approve|reject)$")],
+    note: Annotated[str, Form(max_length=500)] = "",
+    principal: Principal = require(Permission.QUEUE_MANAGE),
+) -> Response:
+    """复核: 通过或驳回 (驳回须说明; 更正人不能复核自己) / approve or reject."""
+    _guard_correction(request, principal, correction_id)
+    try:
+        done = followup_corrections.review_correction(
+            get_engine(request),
+            correction_id,
+            reviewer=principal.username,
+            approve=decision == "approve",
+            note=note,
+        )
+    except followup_corrections.CorrectionError as exc:
+        return _bad(request, exc, 409)
+    return render(request, "_correction_done.html", c=done)
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    visit_id: int
+    contract_no: str | None = None
+    branch: str | None = None
+    maker: str
+    reason: str
+    changes: list[dict[str, Any]]
+    status: str
+    reviewer: str | None = None
+    review_note: str | None = None
+
+
+@api.get("/corrections", response_model=list[CorrectionOut], responses=ERRORS)
+def corrections_api(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.QUEUE_MANAGE),
+) -> Any:
+    """待复核的更正 / pending corrections of the caller's branches."""
+    rows = workspace.pending_corrections(get_engine(request), _scope(request, principal, branch))
+    return [
+        CorrectionOut(
+            id=r.id,
+            visit_id=r.visit_id,
+            contract_no=r.contract_no,
+            branch=r.branch,
+            maker=r.maker,
+            reason=r.reason,
+            changes=[dict(c) for c in r.changes],
+            status="pending",
+        )
+        for r in rows
+    ]
+
+
+class ReviewIn(BaseModel):
+    approve: bool
+    note: str = Field(default="", max_length=500)
+
+
+@api.post("/corrections/{correction_id}/review", response_model=CorrectionOut, responses=CONFLICT)
+def review_api(
+    request: Request,
+    correction_id: ObjectId,
+    body: ReviewIn,
+    principal: Principal = require(Permission.QUEUE_MANAGE),
+) -> Any:
+    """复核更正 / approve or reject a pending correction (not one's own)."""
+    _guard_correction(request, principal, correction_id)
+    try:
+        c = followup_corrections.review_correction(
+            get_engine(request),
+            correction_id,
+            reviewer=principal.username,
+            approve=body.approve,
+            note=body.note,
+        )
+    except followup_corrections.CorrectionError as exc:
+        return _bad(request, exc, 409)
+    return CorrectionOut(
+        id=c.id,
+        visit_id=c.visit_id,
+        maker=c.maker,
+        reason=c.reason,
+        changes=[dict(x) for x in c.changes],
+        status=c.status,
+        reviewer=c.reviewer,
+        review_note=c.review_note,
+    )
