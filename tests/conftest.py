@@ -25,9 +25,17 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from huifang.security.crypto import ENV_VAR, KeyRing
 from huifang.store.db import make_engine, upgrade
 
 TEMPLATE_DB = "huifang_template"
+
+# A fixed data key ring for every test (and the subprocesses they start), so encrypted
+# personal data is reproducible and no key file is written under a developer's home.
+TEST_KEYRING = KeyRing(
+    active="ktest0001", keys={"ktest0001": bytes(range(32))}, index_key=bytes(range(32, 64))
+)
+os.environ[ENV_VAR] = TEST_KEYRING.to_json()
 
 
 @dataclass(frozen=True)

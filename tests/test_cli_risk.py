@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from huifang import cli_risk
 from huifang.domain.schedule import build_schedule
+from huifang.security.pii import current_ring, seal
 from huifang.services.risk import _terms
 from huifang.store.db import make_engine, transaction
 from huifang.store.models import Borrower, Branch, Loan, Payment, Product, Vehicle
@@ -45,8 +46,11 @@ def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
                 kind="individual",
                 name="张伟",
                 id_type="resident-id",
-                id_number="11010519491231002X",
-                mobile="13812345678",
+                **seal(
+                    current_ring(),
+                    "borrowers",
+                    {"id_number": "11010519491231002X", "mobile": "13812345678"},
+                ),
                 branch=branch,
                 industry="房地产开发",
             ),

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from huifang.security import accounts, audit, crypto
+from huifang.security import accounts, audit, crypto, pii
 from huifang.security.roles import Role
 from huifang.settings import load_settings
 from huifang.store.db import make_engine, upgrade
@@ -156,7 +156,31 @@ def register(app: typer.Typer) -> None:
         home = load_settings().home
         ring = crypto.load_keyring(home).rotated()
         crypto.write_key_file(crypto.key_file(home), ring)
+        pii.forget_ring()
         console.print(f"新活动密钥 / new active key: {ring.active} ({len(ring.keys)} keys)")
+        _reencrypt(ring)
+
+    @keys_app.command("reencrypt")
+    def keys_reencrypt() -> None:
+        """把贷款档案中的个人信息改用活动密钥加密 (可中断重跑) / re-encrypt the book's
+        personal data under the active key (restartable)."""
+        _reencrypt(pii.current_ring())
+
+
+def _reencrypt(ring: crypto.KeyRing) -> None:
+    engine = make_engine(load_settings().database_url)
+    try:
+        done = pii.reencrypt_book(engine, ring)
+        stale = pii.stale_key_ids(engine, ring)
+    finally:
+        engine.dispose()
+    console.print(f"已重新加密 / re-encrypted: {sum(done.values()):,} 个值 / values")
+    if stale:
+        console.print(
+            f"[red]仍有旧密钥的密文 / values still under: {', '.join(sorted(stale))}[/red]"
+        )
+        raise typer.Exit(code=1)
+    console.print("全部个人信息均使用活动密钥 / every value is under the active key")
 
 
 def demo_finish(*, serve_after: bool = True, port: int = 8000) -> None:

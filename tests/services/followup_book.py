@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
+from huifang.security.pii import current_ring, seal
 from huifang.store.db import transaction
 from huifang.store.models import (
     Borrower,
@@ -65,16 +66,25 @@ def make_book(engine: Engine) -> dict[str, int]:
                 kind=kind,
                 name=f"借款人{i}",
                 id_type="resident-id",
-                id_number=_IDS[i],
-                mobile=f"1381234567{i}",
+                **seal(
+                    current_ring(), "borrowers", {"id_number": _IDS[i], "mobile": f"1381234567{i}"}
+                ),
                 branch=branch,
                 self_employed=self_emp,
             )
             borrower.contacts.append(
-                Contact(relation="spouse", name="配偶", phone=f"1391234567{i}")
+                Contact(
+                    relation="spouse",
+                    name="配偶",
+                    **seal(current_ring(), "contacts", {"phone": f"1391234567{i}"}),
+                )
             )
             borrower.contacts.append(
-                Contact(relation="emergency", name="紧急", phone=f"1371234567{i}")
+                Contact(
+                    relation="emergency",
+                    name="紧急",
+                    **seal(current_ring(), "contacts", {"phone": f"1371234567{i}"}),
+                )
             )
             vehicle = Vehicle(
                 vin=f"LVSHCAMB1CE0{i:05d}",
@@ -103,7 +113,11 @@ def make_book(engine: Engine) -> dict[str, int]:
             )
             if contract == "L-HIGH":
                 loan.guarantors.append(
-                    Guarantor(kind="individual", name="担保", mobile="13600000000")
+                    Guarantor(
+                        kind="individual",
+                        name="担保",
+                        **seal(current_ring(), "guarantors", {"mobile": "13600000000"}),
+                    )
                 )
             if contract in ("L-LOW", "L-HIGH", "L-BJ"):
                 for k, paid in enumerate([date(2026, 2, 10), date(2026, 3, 10)]):

@@ -4,12 +4,13 @@ re-imports are idempotent, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import csv
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from huifang.domain.identifiers import (
     org_code_check_char,
@@ -18,7 +19,9 @@ from huifang.domain.identifiers import (
     vin_check_digit,
 )
 from huifang.files.layout import BRANCHES, LOANS, PAYMENTS, PRODUCTS, FileLayout
+from huifang.security.pii import current_ring, reveal, search_hash
 from huifang.services.importing import import_files
+from huifang.services.loan_views import borrower_360, search_loans
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Contact, Guarantor, ImportRun, Loan, Payment, Vehicle
 
@@ -212,7 +215,7 @@ def test_good_files_land_whole(engine: Engine, good_files: list[Path]) -> None:
         assert loan.principal == Decimal("200000.00")
         assert loan.annual_rate == Decimal("0.049")
         assert loan.repayment_method == "equal-installment"  # taken from the product
-        assert loan.borrower.mobile == "13812345678"
+        assert reveal(current_ring(), loan.borrower, "mobile") == "13812345678"
         assert loan.borrower.gender == "M"  # 17th digit odd
         assert {c.relation for c in loan.borrower.contacts} == {
             "self",
@@ -261,9 +264,9 @@ def test_changed_contract_is_rejected_unless_update(
     assert count(engine, Loan) == 2
     assert count(engine, Guarantor) == 1  # replaced, not duplicated
     with transaction(engine) as s:
-        assert s.scalars(select(Borrower.mobile).where(Borrower.id_number == PERSON)).one() == (
-            "13800000000"
-        )
+        person_hash = search_hash(current_ring(), "borrowers", "id_number", PERSON)
+        b = s.scalars(select(Borrower).where(Borrower.id_number_hash == person_hash)).one()
+        assert reveal(current_ring(), b, "mobile") == "13800000000"
         assert (
             s.scalar(select(func.count()).select_from(Contact)) == 4 + 3
         )  # self, spouse, emergency, employer; biz: no spouse
@@ -474,4 +477,43 @@ def test_all_digit_credit_code_is_a_business_id(engine: Engine, good_files: list
     assert report.ok, report.errors
     with transaction(engine) as s:
         biz = s.scalars(select(Loan).where(Loan.contract_no == "HF-BJ01-0001")).one()
-        assert biz.borrower.id_number == digits and biz.borrower.id_type == "uscc"
+        assert reveal(current_ring(), biz.borrower, "id_number") == digits
+        assert biz.borrower.id_type == "uscc"
+
+
+def test_personal_data_is_stored_encrypted_and_found_by_its_hash(
+    engine: Engine, good_files: list[Path]
+) -> None:
+    """The raw rows (plain SQL, both backends) hold no ID number, phone or address; exact
+    search by mobile or ID number still finds the loan through the blind index."""
+    assert import_files(engine, good_files).ok
+    secrets_ = [PERSON, PERSON2, COMPANY, "0755-86001234", "科技园"]
+    secrets_ += ["13812345678", "13912345678", "13712345678", "13612345678"]
+    with engine.connect() as conn:
+        dump = "\n".join(
+            str(value)
+            for tablename in ("borrowers", "contacts", "guarantors")
+            for row in conn.execute(text(f"SELECT * FROM {tablename}"))
+            for value in row
+        )
+        tokens = conn.execute(text("SELECT mobile_enc, id_number_enc FROM borrowers")).all()
+    assert dump
+    for secret in secrets_:
+        assert secret not in dump, secret
+    assert all(t.startswith("hf1:ktest0001:") for row in tokens for t in row)
+    rows, total = search_loans(engine, None, q="13812345678")  # both borrowers give it
+    assert total == 2 and {r.contract_no for r in rows} == {"HF-SZ01-0001", "HF-BJ01-0001"}
+    rows, total = search_loans(engine, None, q=PERSON)
+    assert total == 1 and rows[0].contract_no == "HF-SZ01-0001"
+    assert (rows[0].mobile, rows[0].id_number) == ("13812345678", PERSON)
+    assert search_loans(engine, None, q=f" {PERSON.lower()} ")[1] == 1  # normalized
+    rows, total = search_loans(engine, None, q=COMPANY)
+    assert total == 1 and rows[0].contract_no == "HF-BJ01-0001"
+    assert search_loans(engine, None, q="1381234567")[1] == 0  # exact match only
+    view = borrower_360(engine, rows[0].borrower_id, date(2024, 1, 1))
+    assert view.id_number == COMPANY and view.address == "广东省深圳市南山区科技园"
+    person = borrower_360(
+        engine, search_loans(engine, None, q=PERSON)[0][0].borrower_id, date(2024, 1, 1)
+    )
+    assert {c["relation"]: c["phone"] for c in person.contacts}["spouse"] == "13912345678"
+    assert person.loans[0].guarantors[0]["mobile"] == "13612345678"

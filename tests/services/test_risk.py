@@ -13,6 +13,7 @@ from huifang.domain.collateral import Inspection, VehicleCondition, ltv
 from huifang.domain.early_warning import AlertStatus, AlertTransitionError
 from huifang.domain.schedule import build_schedule
 from huifang.domain.tiering import BehaviourScore
+from huifang.security.pii import current_ring, seal
 from huifang.services.risk import (
     NotFound,
     RiskError,
@@ -54,8 +55,7 @@ def _loan(s, n: int, contract: str, *, paid_periods: int, **vehicle_kw: object) 
         kind="individual",
         name=f"借款人{n}",
         id_type="resident-id",
-        id_number=IDS[n],
-        mobile="13812345678",
+        **seal(current_ring(), "borrowers", {"id_number": IDS[n], "mobile": "13812345678"}),
         branch=branch,
         industry=vehicle_kw.pop("industry", "制造业"),
     )

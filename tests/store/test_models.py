@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select
 
+from huifang.security.pii import current_ring, reveal, seal
 from huifang.store.db import current_revision, transaction
 from huifang.store.models import (
     Base,
@@ -37,14 +38,23 @@ def _book(session) -> Loan:  # type: ignore[no-untyped-def]
         kind="individual",
         name="张伟",
         id_type="resident-id",
-        id_number="11010519491231002X",
-        mobile="13812345678",
+        **seal(
+            current_ring(),
+            "borrowers",
+            {"id_number": "11010519491231002X", "mobile": "13812345678"},
+        ),
         monthly_income=Decimal("23456.78"),
         branch=branch,
         birth_date=date(1949, 12, 31),
         gender="F",
     )
-    borrower.contacts.append(Contact(relation="spouse", name="李娜", phone="13912345678"))
+    borrower.contacts.append(
+        Contact(
+            relation="spouse",
+            name="李娜",
+            **seal(current_ring(), "contacts", {"phone": "13912345678"}),
+        )
+    )
     vehicle = Vehicle(
         vin="1M8GDM9AXKP042788",
         plate="粤BD12345",
@@ -69,7 +79,13 @@ def _book(session) -> Loan:  # type: ignore[no-untyped-def]
         down_payment=Decimal("0.01"),
         vehicle_price=Decimal("259800.00"),
     )
-    loan.guarantors.append(Guarantor(kind="individual", name="王芳", mobile="13700000000"))
+    loan.guarantors.append(
+        Guarantor(
+            kind="individual",
+            name="王芳",
+            **seal(current_ring(), "guarantors", {"mobile": "13700000000"}),
+        )
+    )
     loan.payments.append(
         Payment(txn_ref="T1", paid_on=date(2023, 8, 31), amount=Decimal("1234567.89"))
     )
@@ -90,6 +106,9 @@ def test_loan_book_round_trips(engine: Engine) -> None:
         assert loan.borrower.name == "张伟"
         assert loan.borrower.monthly_income == Decimal("23456.78")
         assert [c.relation for c in loan.borrower.contacts] == ["spouse"]
+        assert reveal(current_ring(), loan.borrower, "mobile") == "13812345678"
+        assert reveal(current_ring(), loan.borrower.contacts[0], "phone") == "13912345678"
+        assert reveal(current_ring(), loan.guarantors[0], "mobile") == "13700000000"
         assert loan.vehicle.plate == "粤BD12345"
         assert loan.guarantors[0].name == "王芳"
         assert loan.payments[0].amount == Decimal("1234567.89")

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from huifang.security.pii import current_ring, seal
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Branch, Loan, Product, Vehicle
 from huifang.store.risk_models import CollateralValuation, RiskAlert, VehicleInspection
@@ -25,8 +26,11 @@ def _loan(engine: Engine) -> tuple[int, int]:
                 kind="individual",
                 name="张伟",
                 id_type="resident-id",
-                id_number="11010519491231002X",
-                mobile="13812345678",
+                **seal(
+                    current_ring(),
+                    "borrowers",
+                    {"id_number": "11010519491231002X", "mobile": "13812345678"},
+                ),
                 branch=branch,
             ),
             product=Product(

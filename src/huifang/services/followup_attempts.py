@@ -51,6 +51,7 @@ from huifang.domain.scripts import AnswerType, Script
 from huifang.finding_rules import load_finding_rules
 from huifang.policy_files import LoadedPolicy, load_followup_policy
 from huifang.script_files import load_standard_scripts
+from huifang.security import pii
 from huifang.services.followup import TaskError, _close, _open_task, aware, local_date, utc
 from huifang.store.db import transaction
 from huifang.store.followup_models import (
@@ -246,14 +247,17 @@ def _context(session: Session, task: FollowupTask) -> _Context:
     assert borrower is not None
     branch = session.get(Branch, loan.branch_id)
     tz = borrower.timezone or (branch.timezone if branch else None) or "Asia/Shanghai"
-    numbers: dict[PartyRole, str] = {PartyRole.BORROWER: borrower.mobile}
+    # The loan book's numbers are stored encrypted; the dialer gets them decrypted here.
+    ring = pii.current_ring()
+    numbers: dict[PartyRole, str] = {PartyRole.BORROWER: pii.reveal(ring, borrower, "mobile") or ""}
     for c in session.scalars(select(Contact).where(Contact.borrower_id == borrower.id)):
         role = _RELATION_ROLE.get(c.relation)
         if role is not None and role not in numbers:
-            numbers[role] = c.phone
+            numbers[role] = pii.reveal(ring, c, "phone") or ""
     for g in session.scalars(select(Guarantor).where(Guarantor.loan_id == loan.id)):
-        if g.mobile and PartyRole.GUARANTOR not in numbers:
-            numbers[PartyRole.GUARANTOR] = g.mobile
+        mobile = pii.reveal(ring, g, "mobile")
+        if mobile and PartyRole.GUARANTOR not in numbers:
+            numbers[PartyRole.GUARANTOR] = mobile
     history: list[Attempt] = []
     task_calls: list[TaskAttempt] = []
     escalated: list[Channel] = []

@@ -31,6 +31,8 @@ from huifang.domain import lending_rules
 from huifang.files.layout import BRANCHES, LOANS, PAYMENTS, PRODUCTS, FileLayout
 from huifang.files.reader import FileProblem, TableFile, open_table
 from huifang.files.values import is_resident_id, is_uscc, parse_cell
+from huifang.security import pii
+from huifang.security.crypto import KeyRing
 from huifang.store.db import transaction
 from huifang.store.models import (
     Borrower,
@@ -88,8 +90,11 @@ class _Row:
 
 
 class _Run:
-    def __init__(self, session: Session, update_existing: bool, report: ImportReport) -> None:
+    def __init__(
+        self, session: Session, update_existing: bool, report: ImportReport, ring: KeyRing
+    ) -> None:
         self.session = session
+        self.ring = ring
         self.update_existing = update_existing
         self.report = report
         self.today = date.today()
@@ -376,14 +381,18 @@ class _Run:
         latest: dict[str, _Row] = {}
         for row in rows:
             latest[row.values["id_number"]] = row
-        found = {
-            b.id_number: b
+        # Borrowers are matched by the blind index of the ID number (the number itself is
+        # stored only encrypted).
+        hashes = {n: pii.search_hash(self.ring, "borrowers", "id_number", n) for n in latest}
+        by_hash = {
+            b.id_number_hash: b
             for b in s.execute(
-                select(Borrower.id_number, Borrower.id, Borrower.name).where(
-                    Borrower.id_number.in_(list(latest))
+                select(Borrower.id_number_hash, Borrower.id, Borrower.name).where(
+                    Borrower.id_number_hash.in_(list(hashes.values()))
                 )
             )
         }
+        found = {n: by_hash[h] for n, h in hashes.items() if h in by_hash}
         result: dict[str, int] = {}
         new, changed = [], []
         for number, row in latest.items():
@@ -493,23 +502,36 @@ class _Run:
             "kind": v["borrower_type"],
             "name": v["borrower_name"],
             "id_type": "resident-id" if individual else "uscc",
-            "id_number": v["id_number"],
             "birth_date": person.birth_date if person else None,
             "gender": person.gender if person else None,
-            "mobile": v["mobile"],
-            "address": v["address"],
             "occupation": v["occupation"],
             "industry": v["industry"],
             "employer": v["employer"],
             "monthly_income": v["monthly_income"],
             "self_employed": bool(v["self_employed"]) or not individual,
             "legal_rep_name": v["legal_rep_name"],
-            "legal_rep_id_number": v["legal_rep_id_number"],
             "branch_id": self.branches[v["branch_code"]],
+            **pii.seal(
+                self.ring,
+                "borrowers",
+                {
+                    "id_number": v["id_number"],
+                    "mobile": v["mobile"],
+                    "address": v["address"],
+                    "legal_rep_id_number": v["legal_rep_id_number"],
+                },
+            ),
         }
 
+    def contact_fields(self, borrower_id: int, row: _Row) -> list[dict[str, Any]]:
+        """The borrower's contacts, phones sealed."""
+        return [
+            {**c, **pii.seal(self.ring, "contacts", {"phone": c.pop("phone")})}
+            for c in self._contacts(borrower_id, row)
+        ]
+
     @staticmethod
-    def contact_fields(borrower_id: int, row: _Row) -> list[dict[str, Any]]:
+    def _contacts(borrower_id: int, row: _Row) -> list[dict[str, Any]]:
         v = row.values
         out = [
             {
@@ -596,8 +618,7 @@ class _Run:
             "source_hash": v["source_hash"],
         }
 
-    @staticmethod
-    def guarantor_fields(row: _Row) -> dict[str, Any]:
+    def guarantor_fields(self, row: _Row) -> dict[str, Any]:
         v = row.values
         number = v["guarantor_id_number"]
         business = bool(number) and not number[:17].isdigit()
@@ -605,9 +626,10 @@ class _Run:
             "loan_id": v["loan_id"],
             "kind": "business" if business else "individual",
             "name": v["guarantor_name"],
-            "id_number": number,
-            "mobile": v["guarantor_mobile"],
             "relation": v["guarantor_relation"],
+            **pii.seal(
+                self.ring, "guarantors", {"id_number": number, "mobile": v["guarantor_mobile"]}
+            ),
         }
 
     # -- payments ---------------------------------------------------------------------------
@@ -761,8 +783,11 @@ def import_files(
     actor: str | None = None,
     progress: Progress | None = None,
     write_reports: bool = True,
+    ring: KeyRing | None = None,
 ) -> ImportReport:
-    """Import `paths` in one transaction; nothing is written unless every row is valid."""
+    """Import `paths` in one transaction; nothing is written unless every row is valid.
+
+    Personal data is written encrypted under `ring` (default: the process's key ring)."""
     report = ImportReport()
     tables: list[TableFile] = []
     for path in paths:
@@ -776,7 +801,7 @@ def import_files(
     if not report.errors:
         try:
             with transaction(engine) as session:
-                run = _Run(session, update_existing, report)
+                run = _Run(session, update_existing, report, ring or pii.current_ring())
                 record = ImportRun(
                     started_at=started,
                     files=_describe(tables),

@@ -47,6 +47,8 @@ from huifang.domain.schedule import (
     ScheduleConventions,
     build_schedule,
 )
+from huifang.security import pii
+from huifang.security.crypto import KeyRing
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Branch, Loan, Payment, Product, Vehicle
 
@@ -88,9 +90,14 @@ def search_loans(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    ring: KeyRing | None = None,
 ) -> tuple[list[LoanRow], int]:
     """Loans matching `q` (contract number prefix, borrower name, exact ID number, mobile or
-    plate) in the caller's scope; returns one page and the total count."""
+    plate) in the caller's scope; returns one page and the total count.
+
+    ID numbers and mobiles are stored encrypted: they are found through their blind index
+    (exact match only) and decrypted for the page's rows (`security/pii.py`)."""
+    ring = ring or pii.current_ring()
     stmt = (
         select(Loan, Borrower, Branch, Product)
         .join(Borrower, Borrower.id == Loan.borrower_id)
@@ -110,8 +117,8 @@ def search_loans(
             or_(
                 Loan.contract_no.startswith(text, autoescape=True),
                 Borrower.name.contains(text, autoescape=True),
-                Borrower.id_number == exact,
-                Borrower.mobile == text,
+                Borrower.id_number_hash == pii.search_hash(ring, "borrowers", "id_number", exact),
+                Borrower.mobile_hash == pii.search_hash(ring, "borrowers", "mobile", text),
                 Vehicle.plate == exact,
                 Vehicle.vin == exact,
             )
@@ -136,8 +143,8 @@ def search_loans(
                 loan.principal,
                 loan.status,
                 loan.disbursement_date,
-                b.mobile,
-                b.id_number,
+                pii.reveal(ring, b, "mobile") or "",
+                pii.reveal(ring, b, "id_number") or "",
             )
             for loan, b, br, p in rows
         ], total
@@ -271,7 +278,7 @@ class BorrowerView:
     loans: tuple[LoanView, ...]
 
 
-def _loan_view(loan: Loan, as_of: date) -> LoanView:
+def _loan_view(loan: Loan, as_of: date, ring: KeyRing) -> LoanView:
     product = loan.product
     schedule = build_schedule(loan_terms(loan, product))
     position: LoanPosition | None = None
@@ -318,7 +325,12 @@ def _loan_view(loan: Loan, as_of: date) -> LoanView:
             for p in loan.payments
         ),
         guarantors=tuple(
-            {"name": g.name, "kind": g.kind, "relation": g.relation, "mobile": g.mobile}
+            {
+                "name": g.name,
+                "kind": g.kind,
+                "relation": g.relation,
+                "mobile": pii.reveal(ring, g, "mobile"),
+            }
             for g in loan.guarantors
         ),
     )
@@ -341,22 +353,27 @@ def _load_loans(s: Session, where) -> list[Loan]:  # type: ignore[no-untyped-def
     )
 
 
-def borrower_360(engine: Engine, borrower_id: int, as_of: date) -> BorrowerView:
-    """Everything about one borrower in one place (统一客户信息)."""
+def borrower_360(
+    engine: Engine, borrower_id: int, as_of: date, *, ring: KeyRing | None = None
+) -> BorrowerView:
+    """Everything about one borrower in one place (统一客户信息), personal data decrypted
+    (the pages and the API mask it by role)."""
+    ring = ring or pii.current_ring()
     with transaction(engine) as s:
         b = s.get(Borrower, borrower_id, options=[selectinload(Borrower.contacts)])
         if b is None:
             raise NotFound(f"借款人不存在 / no borrower {borrower_id}")
         loans = _load_loans(s, Loan.borrower_id == borrower_id)
         branch = s.get(Branch, b.branch_id)
+        plain = pii.borrower_pii(ring, b)
         return BorrowerView(
             borrower_id=b.id,
             kind=b.kind,
             name=b.name,
             id_type=b.id_type,
-            id_number=b.id_number,
-            mobile=b.mobile,
-            address=b.address,
+            id_number=plain.id_number,
+            mobile=plain.mobile,
+            address=plain.address,
             birth_date=b.birth_date,
             gender=b.gender,
             occupation=b.occupation,
@@ -364,19 +381,27 @@ def borrower_360(engine: Engine, borrower_id: int, as_of: date) -> BorrowerView:
             monthly_income=b.monthly_income,
             branch_code=branch.code if branch else "",
             contacts=tuple(
-                {"relation": c.relation, "name": c.name, "phone": c.phone, "note": c.note}
+                {
+                    "relation": c.relation,
+                    "name": c.name,
+                    "phone": pii.reveal(ring, c, "phone"),
+                    "note": c.note,
+                }
                 for c in b.contacts
             ),
-            loans=tuple(_loan_view(loan, as_of) for loan in loans),
+            loans=tuple(_loan_view(loan, as_of, ring) for loan in loans),
         )
 
 
-def loan_view(engine: Engine, loan_id: int, as_of: date) -> LoanView:
+def loan_view(
+    engine: Engine, loan_id: int, as_of: date, *, ring: KeyRing | None = None
+) -> LoanView:
+    ring = ring or pii.current_ring()
     with transaction(engine) as s:
         loans = _load_loans(s, Loan.id == loan_id)
         if not loans:
             raise NotFound(f"贷款不存在 / no loan {loan_id}")
-        return _loan_view(loans[0], as_of)
+        return _loan_view(loans[0], as_of, ring)
 
 
 @dataclass(frozen=True)

@@ -110,18 +110,22 @@ class Borrower(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(12))  # individual | business
     name: Mapped[str] = mapped_column(String(100))
     id_type: Mapped[str] = mapped_column(String(12))  # resident-id | uscc
-    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    # Personal data is stored encrypted (security/pii.py): `*_enc` ciphertexts, `*_hash`
+    # blind indexes for exact search (migration 0006_pii).
+    id_number_enc: Mapped[str] = mapped_column(Text)
+    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
     birth_date: Mapped[date | None] = mapped_column(Date)
     gender: Mapped[str | None] = mapped_column(String(1))
-    mobile: Mapped[str] = mapped_column(String(20))
-    address: Mapped[str | None] = mapped_column(String(200))
+    mobile_enc: Mapped[str] = mapped_column(Text)
+    mobile_hash: Mapped[str] = mapped_column(String(64), index=True)
+    address_enc: Mapped[str | None] = mapped_column(Text)
     occupation: Mapped[str | None] = mapped_column(String(60))
     industry: Mapped[str | None] = mapped_column(String(60))
     employer: Mapped[str | None] = mapped_column(String(100))
     monthly_income: Mapped[Decimal | None] = mapped_column(Money)
     self_employed: Mapped[bool] = mapped_column(Boolean, default=False)
     legal_rep_name: Mapped[str | None] = mapped_column(String(60))
-    legal_rep_id_number: Mapped[str | None] = mapped_column(String(18))
+    legal_rep_id_number_enc: Mapped[str | None] = mapped_column(Text)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
     timezone: Mapped[str | None] = mapped_column(String(40))
 
@@ -140,7 +144,8 @@ class Contact(Base):
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
     relation: Mapped[str] = mapped_column(String(16))  # self|spouse|emergency|employer|legal-rep
     name: Mapped[str | None] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(24))
+    phone_enc: Mapped[str] = mapped_column(Text)
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     note: Mapped[str | None] = mapped_column(String(60))  # e.g. the emergency contact's relation
     borrower: Mapped[Borrower] = relationship(back_populates="contacts")
     __table_args__ = (UniqueConstraint("borrower_id", "relation", name="uq_contacts_relation"),)
@@ -211,8 +216,8 @@ class Guarantor(Base):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     kind: Mapped[str] = mapped_column(String(12))  # individual | business
     name: Mapped[str] = mapped_column(String(100))
-    id_number: Mapped[str | None] = mapped_column(String(18))
-    mobile: Mapped[str | None] = mapped_column(String(20))
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    mobile_enc: Mapped[str | None] = mapped_column(Text)
     relation: Mapped[str | None] = mapped_column(String(30))
     loan: Mapped[Loan] = relationship(back_populates="guarantors")
 
