@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from openpyxl import load_workbook
 from web_helpers import HOME, login_client
 
@@ -19,6 +20,11 @@ from huifang.services.followup_corrections import propose_correction
 from huifang.web.app import create_app
 
 AS_OF = date(2026, 11, 1)
+# Database-independent logic: run on PostgreSQL only (the call screen and the route table
+# cover SQLite) to keep the suite fast.
+pytestmark = pytest.mark.parametrize(
+    "book", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 TZ = ZoneInfo("Asia/Shanghai")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from web_helpers import login_client
 
@@ -14,6 +15,11 @@ from huifang.services import loan_views, self_service
 from huifang.web.app import create_app
 
 AS_OF = date(2026, 11, 1)
+# Database-independent logic: run on PostgreSQL only (the call screen and the route table
+# cover SQLite) to keep the suite fast.
+pytestmark = pytest.mark.parametrize(
+    "book", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def test_link_identity_check_and_quote(book, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
