@@ -73,6 +73,16 @@ def test_link_identity_check_and_quote(book, tmp_path, monkeypatch) -> None:  # 
     assert actions.count("selfservice.identity_failed") == 2
     assert "selfservice.identity" in actions and "selfservice.link" in actions
 
+    # five failures in a row lock the check, even with the right details
+    for _ in range(5):
+        assert (
+            borrower.post(url, data={"id_suffix": "zzzz", "birth_date": "1900-01-01"}).status_code
+            == 403
+        )
+    right = {"id_suffix": view.id_number[-4:], "birth_date": view.birth_date.isoformat()}
+    locked = TestClient(app).post(url, data=right)
+    assert locked.status_code == 429 and 'id="quote-total"' not in locked.text
+
     # tampered, expired and foreign links are refused
     token = url.removeprefix("/s/")
     payload, _, sig = token.partition(".")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from huifang.security import audit
 from huifang.security.crypto import load_keyring
 from huifang.services import loan_views
 from huifang.store.db import transaction
@@ -30,6 +31,8 @@ from huifang.store.models import Loan
 
 LINK_VALIDITY = timedelta(days=7)
 PROOF_VALIDITY = timedelta(minutes=15)
+MAX_FAILURES = 5  # failed identity checks in a row for one borrower...
+LOCKOUT = timedelta(minutes=15)  # ...lock the check for this long (as staff logins)
 
 
 class LinkInvalid(ValueError):
@@ -131,6 +134,23 @@ def identity_matches(
         return False
     ok_suffix = hmac.compare_digest(view.id_number.upper()[-4:].encode(), suffix.encode())
     return ok_suffix and view.birth_date == birth_date
+
+
+def locked_out(engine: Engine, borrower_id: int, now: datetime) -> bool:
+    """Whether the borrower's last MAX_FAILURES identity checks (all links) failed within
+    LOCKOUT: guessing the ID suffix and birth date is then refused for a while. Counted
+    from the audit log, where every check is written."""
+    rows = audit.search(
+        engine,
+        action="selfservice.identity",
+        target_type="borrower",
+        target_id=str(borrower_id),
+        limit=MAX_FAILURES,
+    )
+    recent = [r for r in rows if r.at > now - LOCKOUT]
+    return len(recent) >= MAX_FAILURES and all(
+        r.action == "selfservice.identity_failed" for r in recent
+    )
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,15 @@ def self_service_verify(
         claims = self_service.read_link(_key(request), token, now)
     except LinkInvalid as exc:
         return _invalid(request, exc)
+    if self_service.locked_out(engine, claims.borrower_id, now):
+        message = (
+            "Too many failed attempts; try again in 15 minutes"
+            if lang_of(request) == "en"
+            else "核验失败次数过多, 请 15 分钟后再试"
+        )
+        return render(
+            request, "self_service.html", 429, view=None, token=token, error=message, ask=True
+        )
     ok = self_service.identity_matches(engine, claims, id_suffix, birth_date, today(request))
     audit.record_now(
         engine,
