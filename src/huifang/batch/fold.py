@@ -26,6 +26,7 @@ repayment day of the loan's j-th month after disbursement, clamped to the month'
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 
@@ -218,7 +219,8 @@ def fold(tp: Templates, loans: Loans, e: Events, compiled: bool = True) -> State
 
     Compiled (`fold_kernel`, one loop over each loan's events) when Numba is there and
     `compiled`; otherwise, and for loans whose penalty product leaves int64, one NumPy
-    step per event position."""
+    step per event position. `HUIFANG_BATCH_FOLD=numpy` forces the NumPy step (to compare
+    the two: bench/nightly.py)."""
     n_loans = len(loans.n)
     st = State(
         cur=loans.t0.astype(I64).copy(),
@@ -250,7 +252,7 @@ def fold(tp: Templates, loans: Loans, e: Events, compiled: bool = True) -> State
     earned[payoffs] = earned_interest(tp, loans, owner[payoffs], c[payoffs], e.t[payoffs])
     del owner, cle, tb
     steps = (c, ci_c, cp_c, cple_e, earned)
-    if compiled and KERNEL is not None:
+    if compiled and KERNEL is not None and os.environ.get("HUIFANG_BATCH_FOLD") != "numpy":
         b_l = tp.base[loans.tpl]
         exact = np.zeros(n_loans, np.bool_)
         KERNEL(

@@ -178,3 +178,21 @@ else:
             h_a[l] = h
 
     KERNEL = _kernel
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time) the kernel for the types `fold.fold` passes.
+
+    Loading the compiled code from Numba's cache still takes a second or more in a fresh
+    process; the runner calls this in a thread while the inputs are read."""
+    if KERNEL is None:
+        return
+    i64 = np.zeros(1, np.int64)
+    flag = np.zeros(1, np.bool_)
+    z = np.zeros(0, np.int64)
+    KERNEL(
+        z, z, z, z, z, z, z, z, z, z,
+        z, z, z, z, z, np.zeros(0, np.bool_),
+        i64, i64, i64,
+        z, z, z, z, z, z, z, z, z, flag[:0],
+    )  # fmt: skip

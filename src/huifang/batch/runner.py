@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from huifang.batch import engine as duck
+from huifang.batch import fold_kernel
 from huifang.batch.inputs import BookInputs
 from huifang.batch.output import Previous, Sink
 from huifang.batch.templates import TemplateCache
@@ -67,7 +69,11 @@ class Stage:
 
 
 def _read(ctx: RunContext) -> None:
+    # the compiled fold loads while the inputs are read (Parquet reads release the GIL)
+    warm = threading.Thread(target=fold_kernel.warm_up, daemon=True)
+    warm.start()
     ctx.inputs = ctx.load()
+    warm.join()
     ctx.progress("read", 1, 1)
 
 
