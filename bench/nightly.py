@@ -76,6 +76,34 @@ def read_floor(directory: Path) -> float:
     return time.perf_counter() - started
 
 
+def compare_fold(ctx: RunContext, as_of: date) -> dict[str, list[float]]:
+    """`compute_partition` over the whole book, NumPy fold vs compiled, twice each."""
+    from huifang.batch import engine
+
+    assert ctx.inputs is not None
+    templates = ctx.cache.table()
+    prepared = engine.template_arrays(templates)
+    times: dict[str, list[float]] = {"numpy": [], "compiled": []}
+    outputs: dict[str, pa.Table] = {}
+    saved = os.environ.get("HUIFANG_BATCH_FOLD")
+    try:
+        for _ in range(2):
+            for mode in times:
+                os.environ["HUIFANG_BATCH_FOLD"] = mode
+                started = time.perf_counter()
+                outputs[mode] = engine.compute_partition(
+                    ctx.inputs.loans, ctx.inputs.payments, templates, as_of, prepared=prepared
+                )
+                times[mode].append(round(time.perf_counter() - started, 3))
+    finally:
+        os.environ.pop("HUIFANG_BATCH_FOLD", None)
+        if saved is not None:
+            os.environ["HUIFANG_BATCH_FOLD"] = saved
+    assert outputs["numpy"].equals(outputs["compiled"]), "the two folds disagree"
+    print(f"  compute_partition: NumPy fold {times['numpy']} s, compiled {times['compiled']} s")
+    return times
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=100_000)
@@ -91,6 +119,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         default="parquet",
         help="where the run writes: a Parquet directory, or the run tables of a new SQLite "
         "database (the default `huifang run` target)",
+    )
+    parser.add_argument(
+        "--compare-fold",
+        action="store_true",
+        help="also time compute_partition on the whole book with the NumPy and the compiled "
+        "fold, twice each, in this process (and check the outputs are identical)",
     )
     args = parser.parse_args(argv)
     as_of = date.fromisoformat(args.as_of)
@@ -186,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "machine": f"{platform.machine()}, {usable_cpus()} of {os.cpu_count()} cores usable, "
         f"Python {platform.python_version()}",
     }
+    if args.compare_fold:
+        result["fold_comparison_seconds"] = compare_fold(ctx, as_of)
     for stage, seconds in ctx.seconds.items():
         print(f"  {stage:<12} {seconds:8.3f} s")
     print(f"  {'total':<12} {total:8.3f} s   read floor {floor:.3f} s")
