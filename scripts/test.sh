@@ -10,6 +10,8 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 ls /usr/share/fonts/opentype/noto/NotoSansCJK-* >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)  # Chinese in screenshots
+command -v baresip >/dev/null || need_apt+=(baresip-core)
+command -v java >/dev/null || need_apt+=(default-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
