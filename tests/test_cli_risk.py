@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from huifang import cli_risk
 from huifang.domain.schedule import build_schedule
 from huifang.security.pii import current_ring, seal
-from huifang.services.risk import _terms
+from huifang.services.loan_views import loan_terms
 from huifang.store.db import make_engine, transaction
 from huifang.store.models import Borrower, Branch, Loan, Payment, Product, Vehicle
 from huifang.store.risk_models import CollateralValuation
@@ -77,7 +77,7 @@ def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
         )
         s.add(loan)
         s.flush()
-        for inst in build_schedule(_terms(loan)).installments[:30]:
+        for inst in build_schedule(loan_terms(loan, loan.product)).installments[:30]:
             s.add(Payment(loan_id=loan.id, txn_ref=f"P{inst.period}", paid_on=inst.due_date,
                           amount=inst.payment))  # fmt: skip
     engine.dispose()

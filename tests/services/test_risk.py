@@ -14,10 +14,10 @@ from huifang.domain.early_warning import AlertStatus, AlertTransitionError
 from huifang.domain.schedule import build_schedule
 from huifang.domain.tiering import BehaviourScore
 from huifang.security.pii import current_ring, seal
+from huifang.services.loan_views import loan_terms
 from huifang.services.risk import (
     NotFound,
     RiskError,
-    _terms,
     acknowledge_alert,
     assess_tiers,
     evaluate_alerts,
@@ -87,7 +87,7 @@ def _loan(s, n: int, contract: str, *, paid_periods: int, **vehicle_kw: object) 
     )
     s.add(loan)
     s.flush()
-    schedule = build_schedule(_terms(loan))
+    schedule = build_schedule(loan_terms(loan, loan.product))
     for inst in schedule.installments[:paid_periods]:
         s.add(
             Payment(
@@ -115,7 +115,7 @@ def test_revalue_computes_value_ltv_and_is_idempotent(book: Engine) -> None:
     with transaction(book) as s:
         loan = s.scalar(select(Loan).where(Loan.contract_no == "HF-GOOD"))
         assert loan is not None
-        schedule = build_schedule(_terms(loan))
+        schedule = build_schedule(loan_terms(loan, loan.product))
     balance = schedule.installments[35].balance  # after the 36th installment
     assert result.outstanding_principal == balance
     assert result.ltv == ltv(balance, result.valuation)
@@ -268,7 +268,7 @@ def test_partial_payments_are_measured_in_cash_not_after_penalty(engine: Engine)
     with transaction(engine) as s:
         short = _loan(s, 2, "HF-SHORT", paid_periods=10)
         exact = _loan(s, 3, "HF-EXACT", paid_periods=0)
-        schedule = build_schedule(_terms(short))
+        schedule = build_schedule(loan_terms(short, short.product))
         for inst in schedule.installments[10:12]:  # periods 11 and 12, each ¥500 short
             s.add(Payment(loan_id=short.id, txn_ref=f"S{inst.period}", paid_on=inst.due_date,
                           amount=inst.payment - 500))  # fmt: skip

@@ -53,17 +53,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from huifang.domain.delinquency import bucket_for, days_past_due_since
-from huifang.domain.posting import LedgerEvent, Payment, Reversal, position_as_of
+from huifang.domain.posting import position_as_of
 from huifang.domain.schedule import (
-    DayCount,
-    InterestRounding,
-    LoanTerms,
-    RepaymentMethod,
-    ScheduleConventions,
     add_months,
     build_schedule,
     elapsed_months,
 )
+from huifang.services.loan_views import ledger_events, loan_terms
 from huifang.store import followup_models as fm
 from huifang.store import models as m
 from huifang.store import risk_models as rm
@@ -161,36 +157,6 @@ class LoanHistory:
     valuations: tuple[tuple[date, float | None, int | None], ...] = ()  # (as of, LTV, rank)
 
 
-def _terms(loan: Any, product: Any) -> LoanTerms:
-    method = RepaymentMethod(loan.repayment_method)
-    return LoanTerms(
-        principal=loan.principal,
-        annual_rate=loan.annual_rate,
-        term_months=loan.term_months,
-        method=method,
-        disbursement_date=loan.disbursement_date,
-        repayment_day=loan.repayment_day,
-        balloon_pct=(loan.balloon_pct or Decimal(0))
-        if method is RepaymentMethod.BALLOON
-        else Decimal(0),
-        conventions=ScheduleConventions(
-            interest_rounding=InterestRounding(product.interest_rounding or "per-period"),
-            day_count=DayCount(product.broken_period_day_count or "actual/360"),
-        ),
-    )
-
-
-def _events(rows: Iterable[Any]) -> list[LedgerEvent]:
-    events: list[LedgerEvent] = []
-    for p in rows:
-        if p.payment_type == "reversal":
-            if p.reverses_id is not None:
-                events.append(Reversal(str(p.reverses_id), p.paid_on, "冲正 reversal"))
-        else:
-            events.append(Payment(str(p.id), p.paid_on, p.amount))
-    return events
-
-
 def load_histories(
     engine: Engine, as_of: date, contracts: Iterable[str] | None = None
 ) -> Iterator[LoanHistory]:
@@ -228,7 +194,7 @@ def load_histories(
 
     with Session(engine) as s:
         for loan, product, borrower, vehicle in s.execute(loan_q):
-            terms = _terms(loan, product)
+            terms = loan_terms(loan, product)
             if product.holiday_shift:
                 if calendar is None:
                     from huifang.calendars import ChineseBusinessCalendar
@@ -238,7 +204,7 @@ def load_histories(
             else:
                 schedule = build_schedule(terms)
             rows = by_loan.get(loan.id, [])
-            events = _events(rows)
+            events = ledger_events(rows)
             position = position_as_of(schedule, events, as_of)
             reversed_ids = set(position.reversed_payments)
             payments = tuple(

@@ -67,16 +67,8 @@ from huifang.domain.early_warning import (
     resolve,
 )
 from huifang.domain.money import ZERO
-from huifang.domain.posting import LoanPosition, PostingRules, Reversal, position_as_of
-from huifang.domain.posting import Payment as PaymentEvent
-from huifang.domain.schedule import (
-    DayCount,
-    InterestRounding,
-    LoanTerms,
-    RepaymentMethod,
-    ScheduleConventions,
-    build_schedule,
-)
+from huifang.domain.posting import LoanPosition, position_as_of
+from huifang.domain.schedule import build_schedule
 from huifang.domain.tiering import (
     BehaviourScore,
     RiskInputs,
@@ -87,10 +79,11 @@ from huifang.domain.tiering import (
     risk_tier,
 )
 from huifang.risk_rules import TierSettings, load_rule_set, load_tier_settings, load_watchlist
+from huifang.services.loan_views import ledger_events, loan_terms, posting_rules
 from huifang.store.db import transaction
 from huifang.store.followup_models import ContactAttempt
 from huifang.store.followup_models import RiskEvent as RiskEventRow
-from huifang.store.models import Loan, Payment
+from huifang.store.models import Loan
 from huifang.store.risk_models import (
     CollateralValuation,
     RiskAlert,
@@ -149,35 +142,6 @@ def _now() -> datetime:
 # --- the loan's state from its rows ----------------------------------------------------------
 
 
-def _terms(loan: Loan) -> LoanTerms:
-    product = loan.product
-    method = RepaymentMethod(loan.repayment_method)
-    return LoanTerms(
-        principal=loan.principal,
-        annual_rate=loan.annual_rate,
-        term_months=loan.term_months,
-        method=method,
-        disbursement_date=loan.disbursement_date,
-        repayment_day=loan.repayment_day,
-        balloon_pct=(loan.balloon_pct or ZERO) if method is RepaymentMethod.BALLOON else ZERO,
-        conventions=ScheduleConventions(
-            interest_rounding=InterestRounding(product.interest_rounding or "per-period"),
-            day_count=DayCount(product.broken_period_day_count or "actual/360"),
-        ),
-    )
-
-
-def _events(payments: Sequence[Payment]) -> list[PaymentEvent | Reversal]:
-    events: list[PaymentEvent | Reversal] = []
-    for p in sorted(payments, key=lambda p: (p.paid_on, p.id)):
-        if p.payment_type == "reversal":
-            if p.reverses_id is not None:
-                events.append(Reversal(str(p.reverses_id), p.paid_on, "冲正 reversal"))
-        else:
-            events.append(PaymentEvent(str(p.id), p.paid_on, p.amount))
-    return events
-
-
 @dataclass(frozen=True)
 class LoanState:
     """A loan's position on a date, as the risk rules need it."""
@@ -190,9 +154,10 @@ class LoanState:
 
 def loan_state(loan: Loan, as_of: date) -> LoanState:
     """Fold the loan's schedule and payments as of `as_of` (see `huifang.domain.posting`)."""
-    schedule = build_schedule(_terms(loan))
-    rules = PostingRules(penalty_multiplier=loan.product.penalty_rate_multiplier or Decimal("1.5"))
-    position = position_as_of(schedule, _events(loan.payments), as_of, rules)
+    schedule = build_schedule(loan_terms(loan, loan.product))
+    position = position_as_of(
+        schedule, ledger_events(loan.payments), as_of, posting_rules(loan.product)
+    )
     due_dates = [i.due_date for i in position.installments]
     received: dict[int, Decimal] = defaultdict(Decimal)
     for allocation in position.allocations:
