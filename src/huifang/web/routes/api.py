@@ -24,6 +24,7 @@ from huifang.web.routes.common import (
     guard_borrower,
     guard_branch_filter,
     guard_loan,
+    read_borrower_360,
     reveal_field,
     today,
 )
@@ -403,15 +404,7 @@ def api_borrower(
     """客户360视图 (个人信息脱敏) / borrower 360° with personal data masked."""
     engine = get_engine(request)
     branch = guard_borrower(engine, principal, borrower_id)
-    b = loan_views.borrower_360(engine, borrower_id, today(request))
-    audit.record_now(
-        engine,
-        actor(request, principal),
-        "read.borrower",
-        target_type="borrower",
-        target_id=borrower_id,
-        branch_code=branch,
-    )
+    b = read_borrower_360(request, engine, principal, borrower_id, branch)
     return BorrowerOut(
         borrower_id=b.borrower_id,
         kind=b.kind,

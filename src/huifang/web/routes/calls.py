@@ -20,15 +20,14 @@ from pydantic import BaseModel, Field
 
 from huifang.domain import scripts as sc
 from huifang.domain.compliance import Outcome, PartyRole
-from huifang.security import audit
 from huifang.security.roles import Permission, Principal
 from huifang.services import calls, followup, loan_views, risk
 from huifang.services.followup import TaskError
 from huifang.services.followup_attempts import answers_to_json, task_attempts
-from huifang.web.deps import actor, check_branch, get_engine, require
+from huifang.web.deps import check_branch, get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
-from huifang.web.routes.common import guard_branch_filter, today
+from huifang.web.routes.common import guard_branch_filter, read_borrower_360, today
 
 router = APIRouter(include_in_schema=False)
 ObjectId = Annotated[int, Path(ge=1, le=2**62)]
@@ -98,14 +97,12 @@ class _Side:
 
 def _side(request: Request, principal: Principal, screen: calls.CallScreen) -> _Side:
     engine = get_engine(request)
-    view = loan_views.borrower_360(engine, screen.borrower_id, today(request))
-    audit.record_now(
+    view = read_borrower_360(
+        request,
         engine,
-        actor(request, principal),
-        "read.borrower",
-        target_type="borrower",
-        target_id=screen.borrower_id,
-        branch_code=screen.task.branch,
+        principal,
+        screen.borrower_id,
+        screen.task.branch,
         detail={"via": f"call:{screen.task.id}"},
     )
     loan = next(v for v in view.loans if v.loan_id == screen.task.loan_id)

@@ -4,6 +4,7 @@ the audited reveal of one personal-data field."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -35,6 +36,29 @@ def guard_borrower(engine: Engine, principal: Principal, borrower_id: int) -> st
         raise NotFound(f"no borrower {borrower_id}")
     check_branch(principal, code)
     return code
+
+
+def read_borrower_360(
+    request: Request,
+    engine: Engine,
+    principal: Principal,
+    borrower_id: int,
+    branch: str,
+    detail: dict[str, Any] | None = None,
+) -> loan_views.BorrowerView:
+    """The borrower 360° for a caller already checked against `branch`; every read of it
+    is written to the audit log."""
+    view = loan_views.borrower_360(engine, borrower_id, today(request))
+    audit.record_now(
+        engine,
+        actor(request, principal),
+        "read.borrower",
+        target_type="borrower",
+        target_id=borrower_id,
+        branch_code=branch,
+        detail=detail,
+    )
+    return view
 
 
 def guard_branch_filter(principal: Principal, branch: str | None) -> None:

@@ -32,6 +32,7 @@ from huifang.web.routes.common import (
     guard_borrower,
     guard_branch_filter,
     guard_loan,
+    read_borrower_360,
     reveal_field,
     today,
 )
@@ -196,15 +197,7 @@ def borrower_page(
 ) -> Response:
     engine = get_engine(request)
     branch = guard_borrower(engine, principal, borrower_id)
-    view = loan_views.borrower_360(engine, borrower_id, today(request))
-    audit.record_now(
-        engine,
-        actor(request, principal),
-        "read.borrower",
-        target_type="borrower",
-        target_id=borrower_id,
-        branch_code=branch,
-    )
+    view = read_borrower_360(request, engine, principal, borrower_id, branch)
     return render(
         request,
         "borrower.html",
