@@ -11,7 +11,7 @@ import pytest
 from huifang.demo.generator import ARCHETYPES, generate, loan_terms
 from huifang.domain import identifiers as ids
 from huifang.domain.schedule import build_schedule
-from huifang.files.values import is_resident_id, is_uscc
+from huifang.files.values import is_uscc, resident_id_or_none
 
 AS_OF = date(2026, 11, 23)
 
@@ -58,7 +58,7 @@ def test_identifiers_are_valid_and_unique(records) -> None:
             assert plate.is_nev == (row["fuel_type"] in ("bev", "phev", "erev"))
         number = str(row["id_number"])
         if row["borrower_type"] == "individual":
-            assert is_resident_id(number)
+            assert resident_id_or_none(number) is not None
             birth = ids.parse_resident_id(number).birth_date
             assert ids.age_on(birth, row["disbursement_date"]) >= 18
         else:

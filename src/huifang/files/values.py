@@ -87,13 +87,13 @@ def parse_id_number(text: str) -> str:
             raise (resident_error if looks_resident else uscc_error) from None
 
 
-def is_resident_id(number: str) -> bool:
-    """Whether a number that passed `parse_id_number` is a valid resident ID."""
+def resident_id_or_none(number: str) -> ids.ResidentId | None:
+    """The parsed resident ID of a number that passed `parse_id_number`, or None when it is
+    a unified social credit code."""
     try:
-        ids.parse_resident_id(number)
+        return ids.parse_resident_id(number)
     except ids.InvalidIdentifier:
-        return False
-    return True
+        return None
 
 
 def is_uscc(number: str) -> bool:

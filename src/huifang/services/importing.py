@@ -30,7 +30,7 @@ from huifang.domain import identifiers as ids
 from huifang.domain import lending_rules
 from huifang.files.layout import BRANCHES, LOANS, PAYMENTS, PRODUCTS, FileLayout
 from huifang.files.reader import FileProblem, TableFile, open_table
-from huifang.files.values import is_resident_id, is_uscc, parse_cell
+from huifang.files.values import is_uscc, parse_cell, resident_id_or_none
 from huifang.security import pii
 from huifang.security.crypto import KeyRing
 from huifang.store.db import transaction
@@ -309,16 +309,15 @@ class _Run:
         if v["balloon_pct"] is None and product is not None:
             v["balloon_pct"] = product.balloon_pct
         individual = v["borrower_type"] == "individual"
-        resident = is_resident_id(v["id_number"])
-        if individual and not resident:
+        resident = resident_id_or_none(v["id_number"])
+        if individual and resident is None:
             err("id_number", "个人借款人的证件号码应为18位身份证号")
         if not individual and not is_uscc(v["id_number"]):
             err("id_number", "企业借款人的证件号码应为统一社会信用代码")
         if not individual and not v["legal_rep_name"]:
             err("legal_rep_name", "企业借款人必须填写法定代表人")
-        if individual and resident:
-            birth = ids.parse_resident_id(v["id_number"]).birth_date
-            age = ids.age_on(birth, v["disbursement_date"])
+        if individual and resident is not None:
+            age = ids.age_on(resident.birth_date, v["disbursement_date"])
             if age < 18:
                 err("id_number", f"放款时借款人未满18岁 ({age}岁)")
         if v["disbursement_date"] > self.today:
