@@ -59,7 +59,7 @@ from huifang.domain.schedule import (
     build_schedule,
     elapsed_months,
 )
-from huifang.services.loan_views import ledger_events, loan_terms
+from huifang.services.loan_views import ledger_events, loan_terms, posting_rules
 from huifang.store import followup_models as fm
 from huifang.store import models as m
 from huifang.store import risk_models as rm
@@ -205,7 +205,7 @@ def load_histories(
                 schedule = build_schedule(terms)
             rows = by_loan.get(loan.id, [])
             events = ledger_events(rows)
-            position = position_as_of(schedule, events, as_of)
+            position = position_as_of(schedule, events, as_of, posting_rules(product))
             reversed_ids = set(position.reversed_payments)
             payments = tuple(
                 (p.paid_on, p.amount, p.payment_type)
