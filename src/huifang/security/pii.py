@@ -18,8 +18,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, select, table, update
+from sqlalchemy import Engine, Text, bindparam, select, table, update
 from sqlalchemy import column as sa_column
+from sqlalchemy.types import TypeDecorator
 
 from huifang.security.crypto import ENV_VAR, PREFIX, KeyRing, load_keyring
 
@@ -28,6 +29,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "borrowers": ("id_number", "mobile", "address", "legal_rep_id_number"),
     "contacts": ("phone",),
     "guarantors": ("id_number", "mobile"),
+    "followup_attempts": ("contact_number",),
 }
 HASHED: frozenset[tuple[str, str]] = frozenset(
     {("borrowers", "id_number"), ("borrowers", "mobile"), ("contacts", "phone")}
@@ -94,6 +96,28 @@ def search_hash(ring: KeyRing, tablename: str, field: str, value: str) -> str:
     if (tablename, field) not in HASHED:
         raise ValueError(f"字段不可检索 / not searchable: {tablename}.{field}")
     return ring.blind_index(value, context(tablename, field))
+
+
+class SealedText(TypeDecorator[str]):
+    """A column whose values are sealed on write and revealed on read, with this process's ring.
+
+    For personal data written and read by many use cases through the ORM - the number
+    dialled on a contact attempt - so no writer can forget to seal it. The database column
+    is ``<field>_enc`` holding the same ciphertext as `seal` writes (associated data
+    ``<table>.<field>``), so key rotation (`reencrypt_book`) covers it like the others."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, tablename: str, field: str) -> None:
+        super().__init__()
+        self.ctx = context(tablename, field)
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else current_ring().encrypt(value, self.ctx)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else current_ring().decrypt(value, self.ctx)
 
 
 class BorrowerPII(NamedTuple):

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from huifang.security.pii import SealedText
 from huifang.store.models import Base, Id
 
 TZ = DateTime(timezone=True)
@@ -118,7 +119,10 @@ class ContactAttempt(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("followup_agents.id"))
     channel: Mapped[str] = mapped_column(String(20))
     contact_role: Mapped[str] = mapped_column(String(16))
-    contact_number: Mapped[str] = mapped_column(String(120))
+    # the number dialled, sealed at rest (column contact_number_enc; security/pii.py)
+    contact_number: Mapped[str] = mapped_column(
+        "contact_number_enc", SealedText("followup_attempts", "contact_number")
+    )
     status: Mapped[str] = mapped_column(String(10))  # made | refused (by the guard)
     outcome: Mapped[str | None] = mapped_column(String(24))
     started_at: Mapped[datetime] = mapped_column(TZ)

@@ -17,18 +17,18 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import sqlalchemy as sa
 from alembic import op
+
+from huifang.store.migration_support import convert_rows as _convert
+from huifang.store.migration_support import data_keyring as _ring
+from huifang.store.migration_support import has_rows
+from huifang.store.migration_support import sqlite_foreign_keys_off as _foreign_keys_off
 
 revision = "0006"
 down_revision = "0001"
 branch_labels = ("pii",)
 depends_on = None
-
-BATCH = 2000
 
 # Frozen copy of security/pii.py's field list at this revision: (table, field, old type,
 # nullable, blind index).
@@ -44,71 +44,6 @@ _FIELDS = (
 _TABLES = ("borrowers", "contacts", "guarantors")
 
 
-def _ring():  # type: ignore[no-untyped-def]
-    from huifang.security.crypto import load_keyring
-    from huifang.settings import load_settings
-
-    return load_keyring(load_settings().home)
-
-
-@contextmanager
-def _foreign_keys_off() -> Iterator[None]:
-    """SQLite: rebuild tables without enforcement (see the module docstring)."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        yield
-        return
-    bind.exec_driver_sql("COMMIT")
-    bind.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    bind.exec_driver_sql("BEGIN IMMEDIATE")
-    try:
-        yield
-        broken = bind.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise RuntimeError(f"foreign key check failed after rebuild: {broken[:5]}")
-        bind.exec_driver_sql("COMMIT")
-    except BaseException:
-        bind.exec_driver_sql("ROLLBACK")
-        bind.exec_driver_sql("PRAGMA foreign_keys=ON")
-        bind.exec_driver_sql("BEGIN IMMEDIATE")
-        raise
-    bind.exec_driver_sql("PRAGMA foreign_keys=ON")
-    bind.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _convert(tablename: str, reads: list[str], convert: Callable[[sa.Row], dict]) -> None:  # type: ignore[type-arg]
-    """Rewrite every row of `tablename` in batches of BATCH, keyed by id."""
-    bind = op.get_bind()
-    cols = [sa.column("id"), *(sa.column(c) for c in reads)]
-    t = sa.table(tablename, *cols)
-    last = None
-    while True:
-        q = sa.select(*t.c).order_by(t.c.id).limit(BATCH)
-        if last is not None:
-            q = q.where(t.c.id > last)
-        rows = bind.execute(q).all()
-        if not rows:
-            return
-        params = [{"row_id": r.id, **convert(r)} for r in rows]
-        writes = [k for k in params[0] if k != "row_id"]
-        wt = sa.table(tablename, sa.column("id"), *(sa.column(c) for c in writes))
-        bind.execute(
-            sa.update(wt)
-            .where(wt.c.id == sa.bindparam("row_id"))
-            .values({c: sa.bindparam(f"v_{c}") for c in writes}),
-            [{"row_id": p["row_id"], **{f"v_{c}": p[c] for c in writes}} for p in params],
-        )
-        last = rows[-1].id
-
-
-def _has_rows() -> bool:
-    bind = op.get_bind()
-    return any(
-        bind.execute(sa.select(sa.literal(1)).select_from(sa.table(t)).limit(1)).first()
-        for t in _TABLES
-    )
-
-
 def upgrade() -> None:
     with _foreign_keys_off():
         for tablename in _TABLES:
@@ -121,7 +56,7 @@ def upgrade() -> None:
                         batch_op.add_column(
                             sa.Column(f"{field}_hash", sa.String(64), nullable=True)
                         )
-        if _has_rows():
+        if has_rows(*_TABLES):
             ring = _ring()
             for tablename in _TABLES:
                 fields = [(f, idx) for t, f, _ty, _n, idx in _FIELDS if t == tablename]
@@ -170,7 +105,7 @@ def downgrade() -> None:
                 for t, field, type_, _null, _index in _FIELDS:
                     if t == tablename:
                         batch_op.add_column(sa.Column(field, type_, nullable=True))
-        if _has_rows():
+        if has_rows(*_TABLES):
             ring = _ring()
             for tablename in _TABLES:
                 fields = [f for t, f, _ty, _n, _i in _FIELDS if t == tablename]
