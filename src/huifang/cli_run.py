@@ -21,6 +21,7 @@ from rich.table import Table
 
 from huifang.batch.inputs import read_database_inputs, read_parquet_inputs
 from huifang.batch.output import DatabaseSink, ParquetSink, Sink
+from huifang.batch.risk_inputs import read_database_risk, read_parquet_risk
 from huifang.batch.runner import RunContext, run, template_cache_dir
 from huifang.batch.templates import TemplateCache
 from huifang.domain.money import format_cny
@@ -34,6 +35,8 @@ STAGE_LABELS = {
     "templates": "还款计划模板 templates",
     "compute": "计算 compute",
     "summary": "汇总 summary",
+    "collateral": "抵押物估值与抵押率 collateral/LTV",
+    "tier": "风险分层 tier",
     "write": "写入结果 write",
 }
 CLASS_ORDER = ("正常", "关注", "次级", "可疑", "损失")
@@ -103,6 +106,11 @@ def nightly_run(
             return read_parquet_inputs(input_dir)
         return read_database_inputs(db_engine)  # type: ignore[arg-type]
 
+    def load_risk():  # type: ignore[no-untyped-def]
+        if input_dir is not None:
+            return read_parquet_risk(input_dir)
+        return read_database_risk(db_engine)  # type: ignore[arg-type]
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -121,6 +129,7 @@ def nightly_run(
         ctx = RunContext(
             as_of=day,
             load=load,
+            load_risk=load_risk,
             sink=sink,
             cache=TemplateCache(template_cache_dir(settings.home)),
             engine=engine,

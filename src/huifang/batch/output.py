@@ -32,6 +32,14 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from huifang.batch.engine import STATE_SCHEMA
 from huifang.store.batch_models import BatchLoanState, BatchRun
+from huifang.store.batch_risk_models import BatchLoanCollateral, BatchLoanTier
+
+# per-loan tables that later stages add to a run (`RunContext.extra`): name → model
+EXTRA_MODELS: dict[str, Any] = {
+    "loan_collateral": BatchLoanCollateral,
+    "loan_tiers": BatchLoanTier,
+}
+_RUN_ROWS = (BatchLoanState, *EXTRA_MODELS.values())
 
 SQLITE_BATCH = 20_000
 
@@ -50,6 +58,7 @@ class Sink(Protocol):
     def begin(self, as_of: date, fingerprint: str, engine: str) -> None: ...
     def write(self, states: pa.Table) -> None: ...
     def commit(self, summary: dict[str, Any]) -> None: ...
+    def write_extra(self, name: str, table: pa.Table) -> None: ...
 
 
 class DatabaseSink:
@@ -86,7 +95,8 @@ class DatabaseSink:
         with self.engine.begin() as conn:
             # staging left by a run that was killed: never visible, now removed
             stale = select(BatchRun.id).where(BatchRun.as_of == as_of, BatchRun.status == "running")
-            conn.execute(delete(BatchLoanState).where(BatchLoanState.run_id.in_(stale)))
+            for model in _RUN_ROWS:
+                conn.execute(delete(model).where(model.run_id.in_(stale)))
             conn.execute(
                 delete(BatchRun).where(BatchRun.as_of == as_of, BatchRun.status == "running")
             )
@@ -114,7 +124,21 @@ class DatabaseSink:
             self._insert(table)
         self.rows += states.num_rows
 
-    def _copy(self, table: pa.Table) -> None:
+    def write_extra(self, name: str, table: pa.Table) -> None:
+        """A later stage's per-loan table, under this run (invisible until the commit)."""
+        assert self.run_id is not None
+        model = EXTRA_MODELS[name]
+        rows = table.append_column(
+            "run_id", pa.array([self.run_id] * table.num_rows, pa.int64())
+        ).select(["run_id", *table.column_names])
+        for start in range(0, rows.num_rows, 100_000):
+            part = rows.slice(start, 100_000)
+            if self.engine.dialect.name == "postgresql":
+                self._copy(part, model.__tablename__)
+            else:
+                self._insert(part, model.__tablename__)
+
+    def _copy(self, table: pa.Table, target: str = "batch_loan_states") -> None:
         buffer = io.BytesIO()
         pacsv.write_csv(
             table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -125,17 +149,14 @@ class DatabaseSink:
             with (
                 raw.cursor() as cur,
                 cur.copy(  # type: ignore[union-attr]
-                    f"COPY batch_loan_states ({columns}) FROM STDIN WITH (FORMAT csv)"
+                    f"COPY {target} ({columns}) FROM STDIN WITH (FORMAT csv)"
                 ) as copy,
             ):
                 copy.write(buffer.getvalue())
 
-    def _insert(self, table: pa.Table) -> None:
+    def _insert(self, table: pa.Table, target: str = "batch_loan_states") -> None:
         names = table.column_names
-        sql = (
-            f"INSERT INTO batch_loan_states ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})"
-        )
+        sql = f"INSERT INTO {target} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
             cur = raw.cursor()  # type: ignore[union-attr]
@@ -151,7 +172,8 @@ class DatabaseSink:
             old = select(BatchRun.id).where(
                 BatchRun.as_of == self.as_of, BatchRun.status == "committed"
             )
-            conn.execute(delete(BatchLoanState).where(BatchLoanState.run_id.in_(old)))
+            for model in _RUN_ROWS:
+                conn.execute(delete(model).where(model.run_id.in_(old)))
             conn.execute(
                 update(BatchRun)
                 .where(BatchRun.as_of == self.as_of, BatchRun.status == "committed")
@@ -240,6 +262,13 @@ class ParquetSink:
             self.writer = pq.ParquetWriter(self.staging / "loan_states.parquet", STATE_SCHEMA)
         self.writer.write_table(states.cast(STATE_SCHEMA), row_group_size=256_000)
         self.rows += states.num_rows
+
+    def write_extra(self, name: str, table: pa.Table) -> None:
+        """A later stage's per-loan table as `<name>.parquet` in the staging directory."""
+        assert self.staging is not None
+        if name not in EXTRA_MODELS:
+            raise ValueError(f"unknown run table {name!r}")
+        pq.write_table(table, self.staging / f"{name}.parquet", row_group_size=256_000)
 
     def commit(self, summary: dict[str, Any]) -> None:
         assert self.staging is not None and self.as_of is not None

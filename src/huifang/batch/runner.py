@@ -30,6 +30,7 @@ from huifang.batch import engine as duck
 from huifang.batch import fold_kernel
 from huifang.batch.inputs import BookInputs
 from huifang.batch.output import Previous, Sink
+from huifang.batch.risk_inputs import RiskBook
 from huifang.batch.templates import TemplateCache
 
 ENGINE_VERSION = "1"
@@ -60,6 +61,8 @@ class RunContext:
     skipped: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     extra: dict[str, pa.Table] = field(default_factory=dict)
+    load_risk: Callable[[], RiskBook | None] | None = None  # the risk stages' inputs
+    risk: RiskBook | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def _read(ctx: RunContext) -> None:
     warm = threading.Thread(target=fold_kernel.warm_up, daemon=True)
     warm.start()
     ctx.inputs = ctx.load()
+    if ctx.load_risk is not None:
+        ctx.risk = ctx.load_risk()
     warm.join()
     ctx.progress("read", 1, 1)
 
@@ -98,6 +103,10 @@ def fingerprint(inputs: BookInputs, as_of: date, engine: str) -> str:
 def _fingerprint(ctx: RunContext) -> None:
     assert ctx.inputs is not None
     ctx.fingerprint = fingerprint(ctx.inputs, ctx.as_of, ctx.engine)
+    if ctx.risk is not None:
+        from huifang.batch import risk_stage
+
+        ctx.fingerprint = risk_stage.fingerprint(ctx.fingerprint, ctx.risk)
     ctx.progress("fingerprint", 1, 1)
 
 
@@ -267,9 +276,23 @@ def _write(ctx: RunContext) -> None:
     for start in range(0, ctx.states.num_rows, step):
         ctx.sink.write(ctx.states.slice(start, step))
         ctx.progress("write", min(start + step, total), total)
+    for name, table in sorted(ctx.extra.items()):
+        ctx.sink.write_extra(name, table)
     ctx.summary["seconds"] = {k: round(v, 3) for k, v in ctx.seconds.items()}
     ctx.sink.commit(ctx.summary)
     ctx.progress("write", total, total)
+
+
+def _collateral(ctx: RunContext) -> None:
+    from huifang.batch import risk_stage
+
+    risk_stage.collateral_stage(ctx)
+
+
+def _tier(ctx: RunContext) -> None:
+    from huifang.batch import risk_stage
+
+    risk_stage.tier_stage(ctx)
 
 
 STAGES: tuple[Stage, ...] = (
@@ -278,6 +301,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("templates", _templates),
     Stage("compute", _compute),
     Stage("summary", _summarize),
+    Stage("collateral", _collateral),
+    Stage("tier", _tier),
     Stage("write", _write),
 )
 

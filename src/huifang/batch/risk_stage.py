@@ -1,0 +1,680 @@
+"""The nightly run's risk stages: collateral value and LTV, then the risk tier, per loan.
+
+They run after `compute`, on the driver, over `ctx.states` (one row per active loan) and
+the risk tables (`risk_inputs.RiskBook`), for both engines alike - so a Spark run and a
+local run give the same rows by construction. The rules are the domain's:
+
+* **collateral** (`huifang.domain.collateral.value_vehicle`, `ltv`, `ltv_band`):
+  ``value = fen(price × base retention × mileage factor × condition factor)``, each factor
+  rounded to 4 decimals half-up. DuckDB joins each loan to its car and latest inspection
+  (on or before as-of; of two on one day the later recorded); ages in months are exact
+  integer fractions (whole months + days / that month's length); the retention curve and
+  the mileage factor are evaluated over whole columns in float64 and rounded to the 4th
+  decimal - except where the float is within 1e-7 of a rounding tie, where the loan is
+  valued by the domain itself (a handful per million; `ValuationResult.fallbacks`). The
+  value and the LTV (exposure / value, exposure = outstanding principal less held
+  credit, as `services.risk.loan_state`) are integer arithmetic in fen, so exact.
+  A car the domain refuses to value (no price, unknown fuel type, a used car with
+  neither registration date nor model year, negative odometer) gets no value and no LTV,
+  as `services.risk.revalue_book` reports it failed.
+* **tier** (`huifang.domain.tiering.origination_tier`, `risk_tier`): one SQL CASE per
+  factor - origination (credit score, down payment; seasoned after 12 months when
+  current), behaviour score, DPD, LTV, open alerts - and the worst wins; `risk_reason`
+  is the code of the first reason the domain lists (worst first, factor order).
+
+`tests/batch/test_risk_stage.py` checks every loan against those domain functions on
+random books with the edge cases (no car, zero value, missing score, every threshold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from huifang.batch.risk_inputs import RiskBook
+from huifang.domain.collateral import (
+    FUEL_TYPES,
+    Inspection,
+    ValuationParameters,
+    VehicleCondition,
+    VehicleFacts,
+    value_vehicle,
+)
+from huifang.domain.tiering import RiskTier, RiskTierRules, TierThresholds
+
+if TYPE_CHECKING:
+    from huifang.batch.runner import RunContext
+
+EPOCH = date(1970, 1, 1)
+RATIO = pa.decimal128(9, 4)
+MONEY = pa.decimal128(18, 2)
+TIE_GUARD = 1e-7  # in units of the 4th decimal: closer to a .5 tie → valued by the domain
+
+COLLATERAL_SCHEMA = pa.schema(
+    [
+        ("loan_id", pa.int64()),
+        ("vehicle_value", MONEY),
+        ("exposure", MONEY),
+        ("ltv", RATIO),
+        ("ltv_band", pa.string()),
+        ("base_retention", RATIO),
+        ("mileage_factor", RATIO),
+        ("condition_factor", RATIO),
+    ]
+)
+
+TIER_SCHEMA = pa.schema(
+    [
+        ("loan_id", pa.int64()),
+        ("origination_tier", pa.string()),
+        ("risk_tier", pa.string()),
+        ("risk_reason", pa.string()),
+        ("months_on_book", pa.int32()),
+        ("open_alerts", pa.int32()),
+    ]
+)
+
+
+# --- dates as integer month fractions --------------------------------------------------------
+
+
+def _month_index(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _month_start(index: np.ndarray) -> np.ndarray:
+    return index.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _add_months(start: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """`collateral._add_months` over columns: the same day `months` later, clamped."""
+    index = _month_index(start) + months
+    first = _month_start(index)
+    last = _month_start(index + 1) - first
+    day = start - _month_start(_month_index(start)) + 1
+    return first + np.minimum(day, last) - 1
+
+
+def months_between(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`collateral.months_between` as exact fractions (numerator, denominator) in days:
+    whole months × that month's length + the remaining days, over that length."""
+    valid = end > start
+    whole = np.where(valid, _month_index(end) - _month_index(start), 0)
+    base = _add_months(start, whole)
+    whole = whole - ((whole > 0) & (base > end))
+    base = _add_months(start, whole)
+    span = _add_months(start, whole + 1) - base
+    num = np.where(valid, whole * span + (end - base), 0)
+    return num, np.where(valid, span, 1)
+
+
+def _round4(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half-up to the 4th decimal as integers (× 10,000), and where a tie is too close."""
+    scaled = x * 10_000.0
+    floor = np.floor(scaled)
+    frac = scaled - floor
+    return (floor + (frac >= 0.5)).astype(np.int64), np.abs(frac - 0.5) < TIE_GUARD
+
+
+def _ratio4(value: Decimal) -> int:
+    return int(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) * 10_000)
+
+
+def _days(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    filled = pc.fill_null(column.cast(pa.int32()), 0)
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _ints(column: pa.ChunkedArray | pa.Array, fill: int = 0) -> np.ndarray:
+    return np.asarray(pc.fill_null(column, fill).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _valid(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _fen(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """DECIMAL money as integer fen (nulls 0)."""
+    scaled = pc.multiply(column.cast(pa.decimal128(20, 2)), pa.scalar(Decimal(100)))
+    as_int = pc.fill_null(scaled.cast(pa.int64()), 0)
+    return np.asarray(as_int.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _unscaled(values: np.ndarray, kind: pa.DataType, valid: np.ndarray) -> pa.Array:
+    """Integers as a DECIMAL column of `kind` (unscaled values), nulls where not `valid`."""
+    words = np.empty((len(values), 2), np.int64)
+    words[:, 0] = values
+    words[:, 1] = values >> 63
+    validity = pa.array(valid, pa.bool_()).buffers()[1] if not valid.all() else None
+    nulls = int((~valid).sum())
+    return pa.Array.from_buffers(
+        kind, len(values), [validity, pa.py_buffer(words.tobytes())], null_count=nulls
+    )
+
+
+def _money(fen: np.ndarray, valid: np.ndarray) -> pa.Array:
+    return _unscaled(np.where(valid, fen, 0), MONEY, valid)
+
+
+def _ratio_array(value: np.ndarray, valid: np.ndarray) -> pa.Array:
+    return _unscaled(np.where(valid, value, 0), RATIO, valid)
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    """Distinct values and each row's index into them (-1 for null)."""
+    enc = pc.dictionary_encode(column.combine_chunks())
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    return enc.dictionary.to_pylist(), np.asarray(codes, dtype=np.int64)
+
+
+# --- collateral ------------------------------------------------------------------------------
+
+
+_CAR_SQL = """
+    WITH latest AS (
+        SELECT loan_id, inspected_on, condition, mileage_km AS insp_km
+        FROM inspections_in WHERE inspected_on <= DATE '{as_of}'
+        QUALIFY row_number() OVER (
+            PARTITION BY loan_id ORDER BY inspected_on DESC, inspection_id DESC) = 1
+    )
+    SELECT s.loan_id, l.disbursement_date AS purchased_on,
+        (s.outstanding_principal - s.credit) AS net,
+        f.loan_id IS NOT NULL AS has_car, f.vehicle_price, f.fuel_type,
+        coalesce(f.brand, '') AS brand, f.segment, coalesce(f.used, false) AS used,
+        f.first_registration, f.model_year, f.mileage_km,
+        i.inspected_on, i.condition, i.insp_km
+    FROM states_in s
+    JOIN loans_in l USING (loan_id)
+    LEFT JOIN facts_in f USING (loan_id)
+    LEFT JOIN latest i USING (loan_id)
+    ORDER BY s.loan_id
+"""
+
+
+@dataclass(frozen=True)
+class CollateralResult:
+    table: pa.Table  # COLLATERAL_SCHEMA, one row per loan of the states, by loan id
+    fallbacks: int  # loans valued by the domain because a factor sat on a rounding tie
+
+
+def collateral(
+    states: pa.Table,
+    loans: pa.Table,
+    risk: RiskBook,
+    as_of: date,
+    params: ValuationParameters,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> CollateralResult:
+    """Value, exposure, LTV and band of each loan of `states` (see the module docstring)."""
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        con.register("states_in", states.select(["loan_id", "outstanding_principal", "credit"]))
+        con.register("loans_in", loans.select(["loan_id", "disbursement_date"]))
+        con.register("facts_in", risk.facts)
+        con.register("inspections_in", risk.inspections)
+        car = con.sql(_CAR_SQL.format(as_of=as_of.isoformat())).to_arrow_table()
+    finally:
+        for name in ("states_in", "loans_in", "facts_in", "inspections_in"):
+            con.unregister(name)
+        if own:
+            con.close()
+    return _value(car, as_of, params)
+
+
+def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> CollateralResult:
+    n = car.num_rows
+    ta = (as_of - EPOCH).days
+    price = _fen(car.column("vehicle_price"))
+    purchased = _days(car.column("purchased_on"))
+    used = np.asarray(car.column("used").to_numpy(zero_copy_only=False), dtype=bool)
+    first_reg = _days(car.column("first_registration"))
+    has_reg = _valid(car.column("first_registration"))
+    model_year = _ints(car.column("model_year"), 2000)
+    has_year = _valid(car.column("model_year"))
+    km0 = _ints(car.column("mileage_km"))
+    has_km0 = _valid(car.column("mileage_km"))
+    inspected = _valid(car.column("inspected_on"))
+    insp_on = _days(car.column("inspected_on"))
+    insp_km = _ints(car.column("insp_km"))
+    has_insp_km = _valid(car.column("insp_km"))
+    fuels, fuel_code = _codes(car.column("fuel_type"))
+    conds, cond_code = _codes(car.column("condition"))
+    fuel_ok = np.array([f in FUEL_TYPES for f in fuels] + [False], dtype=bool)
+    cond_ok = np.array([c in _CONDITIONS for c in conds] + [True], dtype=bool)
+
+    ok = np.asarray(car.column("has_car").to_numpy(zero_copy_only=False), dtype=bool)
+    ok &= _valid(car.column("vehicle_price")) & (price > 0) & fuel_ok[fuel_code]
+    ok &= cond_ok[cond_code]
+    ok &= ~has_km0 | (km0 >= 0)
+    ok &= ~(inspected & has_insp_km) | (insp_km >= 0)
+    ok &= ~used | has_reg | has_year
+    ok &= ta >= purchased
+
+    # age origin: first registration; a used car without one, 1 July of its model year
+    mid_year = _month_start((np.clip(model_year, 1900, 2200) - 1970) * 12 + 6)
+    origin = np.where(has_reg, first_reg, np.where(used & has_year, mid_year, purchased))
+    origin = np.minimum(origin, purchased)
+    a_num, a_den = months_between(origin, np.full(n, ta, np.int64))
+    p_num, p_den = months_between(origin, purchased)
+    age = a_num / a_den
+    age_p = p_num / p_den
+
+    # curve: segment as recorded, else (new cars) by price band, else the default curve
+    seg_keys = sorted(params.segments)
+    texts, text_code = _codes(car.column("segment"))
+    resolved = [params.resolve_segment(t) for t in texts]
+    text_seg = np.array([seg_keys.index(r) if r else -1 for r in resolved] + [-1], np.int64)
+    seg = text_seg[text_code]
+    bands = params.price_bands
+    if bands:
+        band_seg = np.full(n, seg_keys.index(bands[-1].segment), np.int64)
+        for band in reversed(bands[:-1]):
+            assert band.below is not None
+            limit = int(band.below * 100)
+            band_seg = np.where(price < limit, seg_keys.index(band.segment), band_seg)
+        seg = np.where((seg < 0) & ~used, band_seg, seg)
+    brands, brand_code = _codes(car.column("brand"))
+    classes = sorted(params.brand_multipliers)
+    brand_class = np.array(
+        [classes.index(params.brand_class(b)[0]) for b in brands] + [0], np.int64
+    )[brand_code]
+    combo = (fuel_code * (len(seg_keys) + 1) + seg + 1) * len(classes) + brand_class
+    combo = np.where(ok, combo, -1)
+    retention = np.ones(n)
+    retention_p = np.ones(n)
+    keys, inverse = np.unique(combo, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+    for g, key in enumerate(keys.tolist()):
+        if key < 0:
+            continue
+        rest, cls = divmod(key, len(classes))
+        f, s1 = divmod(rest, len(seg_keys) + 1)
+        _, curve = params.curve_for(fuels[f], seg_keys[s1 - 1] if s1 else None)
+        curve = curve.scaled(params.brand_multipliers[classes[cls]])
+        xs = np.array([float(m) for m, _ in curve.points])
+        ys = np.array([float(r) for _, r in curve.points])
+        idx = order[starts[g] : starts[g + 1]]
+        retention[idx] = np.interp(age[idx], xs, ys)
+        retention_p[idx] = np.interp(age_p[idx], xs, ys)
+    base, base_tie = _round4(retention / retention_p)
+
+    # mileage: latest reading (inspection, else purchase), else the norm (factor 1)
+    rule = params.mileage
+    reading = inspected & has_insp_km
+    k_read = np.where(reading, insp_km, km0).astype(np.float64)
+    t_read = np.where(reading, insp_on, purchased)
+    has_reading = reading | has_km0
+    r_num, r_den = months_between(origin, t_read)
+    by_rate = (r_num >= rule.min_months_for_rate * r_den) & (r_num > 0)
+    per_month = rule.norm_km_per_year / 12.0
+    r_age = r_num / r_den
+    estimate = np.where(
+        by_rate,
+        k_read * age / np.where(by_rate, r_age, 1.0),
+        k_read - per_month * r_age + per_month * age,
+    )
+    f_now = np.where(has_reading, _mileage_factor(estimate, age, a_num == 0, rule), 1.0)
+    f_then = np.where(
+        has_km0, _mileage_factor(km0.astype(np.float64), age_p, p_num == 0, rule), 1.0
+    )
+    mileage, mileage_tie = _round4(f_now / f_then)
+
+    good = params.condition_factors[VehicleCondition.GOOD]
+    cond_table = {c.value: _ratio4(params.condition_factors[c] / good) for c in VehicleCondition}
+    condition = np.array(
+        [cond_table.get(c, 0) for c in conds] + [cond_table["good"]], dtype=np.int64
+    )[cond_code]
+
+    # rows on a rounding tie: the domain values them
+    tie = ok & (base_tie | mileage_tie)
+    for i in np.flatnonzero(tie).tolist():
+        v = _domain_valuation(car, i, as_of, params)
+        base[i] = _ratio4(v.base_retention)
+        mileage[i] = _ratio4(v.mileage_factor)
+
+    value = np.where(ok, _fen_product(price, base * mileage * condition), 0)
+    exposure = np.maximum(_fen(car.column("net")), 0)
+    has_value = ok & (value > 0)
+    safe = np.where(has_value, value, 1)
+    ltv = (2 * exposure * 10_000 + safe) // (2 * safe)
+    band_codes = np.array([b.code for b in params.ltv_bands.bands], dtype=object)
+    band_idx = np.full(n, len(band_codes) - 1, np.int64)
+    for k in range(len(band_codes) - 2, -1, -1):
+        upper = params.ltv_bands.bands[k].upper
+        assert upper is not None
+        band_idx = np.where(ltv <= _ratio4(upper), k, band_idx)
+    table = pa.table(
+        [
+            car.column("loan_id"),
+            _money(value, ok),
+            _money(exposure, np.ones(n, bool)),
+            _ratio_array(ltv, has_value),
+            pa.array(band_codes[band_idx], pa.string(), mask=~has_value),
+            _ratio_array(base, ok),
+            _ratio_array(mileage, ok),
+            _ratio_array(condition, ok),
+        ],
+        schema=COLLATERAL_SCHEMA,
+    )
+    return CollateralResult(table, int(tie.sum()))
+
+
+_CONDITIONS = frozenset(c.value for c in VehicleCondition)
+
+
+def _mileage_factor(km: np.ndarray, age: np.ndarray, new: np.ndarray, rule: Any) -> np.ndarray:
+    """`MileageRule.factor` over columns (continuous in km, so float is safe off ties)."""
+    expected = rule.norm_km_per_year * age / 12.0
+    excess = km - expected
+    penalty = float(rule.penalty_per_10000_km)
+    above = np.maximum(float(rule.min_factor), 1.0 - penalty * excess / 10_000.0)
+    share = np.where(new, 0.0, -excess / np.where(new, 1.0, expected))
+    below = 1.0 + np.minimum(float(rule.max_bonus), float(rule.bonus_rate) * share)
+    return np.where(excess > 0, above, np.where(new, 1.0, below))
+
+
+def _fen_product(price: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """fen(price × factors / 10^12), half-up, in int64 without overflow (factors < 2·10^12)."""
+    high, low = np.divmod(factors, 1_000_000)
+    a = price * high  # × 10^6
+    b = price * low
+    q, r = np.divmod(a, 1_000_000)
+    return q + (r * 1_000_000 + b + 500_000_000_000) // 1_000_000_000_000
+
+
+def _domain_valuation(car: pa.Table, i: int, as_of: date, params: ValuationParameters) -> Any:
+    row = car.slice(i, 1).to_pylist()[0]
+    inspection = None
+    if row["inspected_on"] is not None:
+        inspection = Inspection(
+            inspected_on=row["inspected_on"],
+            inspector="batch",
+            condition=VehicleCondition(row["condition"]),
+            mileage_km=row["insp_km"],
+        )
+    facts = VehicleFacts(
+        price=row["vehicle_price"],
+        purchased_on=row["purchased_on"],
+        fuel_type=row["fuel_type"],
+        brand=row["brand"],
+        segment=row["segment"],
+        used=row["used"],
+        first_registration=row["first_registration"],
+        model_year=row["model_year"],
+        mileage_km=row["mileage_km"],
+    )
+    return value_vehicle(facts, as_of, params, inspection)
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+
+def _tier_case(expr_rank: str) -> str:
+    return f"CASE {expr_rank} WHEN 2 THEN 'high' WHEN 1 THEN 'medium' ELSE 'low' END"
+
+
+def _rank(tier: RiskTier) -> int:
+    return tier.rank
+
+
+def tier_sql(origination: TierThresholds, rules: RiskTierRules, as_of: date) -> str:
+    """The origination and risk tier of each loan as one SELECT over `tier_in`."""
+    sev = {s: _rank(t) for s, t in rules.severity_tiers.items()}
+    sev_case = "CASE severity " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in sev.items())
+    sev_case += " ELSE NULL END"
+    missing_score = _rank(origination.missing_score_tier)
+    as_of_text = as_of.isoformat()
+    return f"""
+    WITH alerts AS (
+        SELECT loan_id, count(*) AS n, max({sev_case}) AS worst,
+            bool_or(({sev_case}) IS NULL) AS unknown
+        FROM alerts_in WHERE first_seen_on <= DATE '{as_of_text}' GROUP BY loan_id
+    ),
+    base AS (
+        SELECT t.*, coalesce(a.n, 0) AS n_alerts, a.worst, coalesce(a.unknown, false) AS unknown,
+            CASE WHEN vp > 0 AND dp >= 0 AND dp <= vp
+                 THEN (2 * dp * 10000 + vp) // (2 * vp) END AS dpr,
+            CASE WHEN score IS NULL THEN {missing_score}
+                 WHEN score < {origination.high_score_below} THEN 2
+                 WHEN score < {origination.medium_score_below} THEN 1 ELSE 0 END AS s_rank
+        FROM tier_in t LEFT JOIN alerts a USING (loan_id)
+    ),
+    o AS (
+        SELECT *, greatest(s_rank,
+            CASE WHEN dpr < {_ratio4(origination.high_down_payment_below)} THEN 2
+                 WHEN dpr < {_ratio4(origination.medium_down_payment_below)} THEN 1 ELSE 0 END
+            ) AS o_rank
+        FROM base
+    ),
+    f AS (
+        SELECT *,
+            CASE WHEN o_rank > 0 AND mob >= {rules.seasoning_months} AND dpd = 0
+                 THEN o_rank - 1 ELSE o_rank END AS r_orig,
+            CASE WHEN pd IS NOT NULL THEN
+                     CASE WHEN pd >= {_ratio_text(rules.pd_high_at)} THEN 2
+                          WHEN pd >= {_ratio_text(rules.pd_medium_at)} THEN 1 ELSE 0 END
+                 WHEN points IS NOT NULL THEN
+                     CASE WHEN points < {rules.points_high_below} THEN 2
+                          WHEN points < {rules.points_medium_below} THEN 1 ELSE 0 END
+                 ELSE {_rank(rules.missing_behaviour_tier)} END AS r_beh,
+            CASE WHEN dpd >= {rules.dpd_high_from} THEN 2
+                 WHEN dpd >= {rules.dpd_medium_from} THEN 1 ELSE 0 END AS r_dpd,
+            CASE WHEN ltv IS NULL THEN NULL
+                 WHEN ltv > {_ratio4(rules.ltv_high_above)} THEN 2
+                 WHEN ltv > {_ratio4(rules.ltv_medium_above)} THEN 1 ELSE 0 END AS r_ltv,
+            CASE WHEN n_alerts = 0 THEN 0
+                 WHEN n_alerts >= {rules.open_alerts_high_from} THEN 2 ELSE worst END AS r_alert
+        FROM o
+        WHERE score IS NULL OR score >= 0
+    ),
+    g AS (
+        SELECT *, greatest(r_orig, r_beh, r_dpd, coalesce(r_ltv, 0), r_alert) AS r_tier
+        FROM f WHERE dpr IS NOT NULL AND NOT unknown
+    )
+    SELECT loan_id,
+        {_tier_case("o_rank")} AS origination_tier,
+        {_tier_case("r_tier")} AS risk_tier,
+        CASE r_tier
+            WHEN r_orig THEN CASE WHEN r_orig < o_rank THEN 'origination-seasoned'
+                                  ELSE 'origination' END
+            WHEN r_beh THEN CASE
+                WHEN pd IS NOT NULL THEN CASE r_beh WHEN 0 THEN 'behaviour-pd-ok'
+                    WHEN 1 THEN 'behaviour-pd-medium' ELSE 'behaviour-pd-high' END
+                WHEN points IS NOT NULL THEN CASE r_beh WHEN 0 THEN 'behaviour-points-ok'
+                    WHEN 1 THEN 'behaviour-points-medium' ELSE 'behaviour-points-high' END
+                ELSE 'behaviour-missing' END
+            WHEN r_dpd THEN CASE r_dpd WHEN 0 THEN 'dpd-none' WHEN 1 THEN 'dpd-medium'
+                                ELSE 'dpd-high' END
+            WHEN r_ltv THEN CASE r_ltv WHEN 0 THEN 'ltv-ok' WHEN 1 THEN 'ltv-medium'
+                                ELSE 'ltv-high' END
+            ELSE CASE WHEN n_alerts = 0 THEN 'alerts-none'
+                      WHEN n_alerts >= {rules.open_alerts_high_from} THEN 'alerts-many'
+                      ELSE 'alerts-' || {_tier_case("r_alert")} END
+        END AS risk_reason,
+        mob::INTEGER AS months_on_book, n_alerts::INTEGER AS open_alerts
+    FROM g ORDER BY loan_id
+    """
+
+
+def _ratio_text(value: Decimal) -> str:
+    return f"{value}::DECIMAL(18, 6)"
+
+
+def tiers(
+    states: pa.Table,
+    loans: pa.Table,
+    risk: RiskBook,
+    collateral_table: pa.Table,
+    as_of: date,
+    origination: TierThresholds,
+    rules: RiskTierRules,
+    behaviour: pa.Table | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pa.Table:
+    """Origination and risk tier of each loan of `states` that the domain can tier.
+
+    `behaviour` (loan_id, pd DECIMAL, points INTEGER) is the behaviour model's output;
+    without it every loan has no behaviour score. A loan whose down payment or price the
+    domain refuses (no price, down payment above the price) or with an alert of unknown
+    severity gets no row (`services.risk.assess_tiers` reports it failed)."""
+    own = con is None
+    con = con or duckdb.connect()
+    ids = states.column("loan_id")
+    n = states.num_rows
+    t0 = _days(
+        pc.take(
+            loans.column("disbursement_date"),
+            pc.index_in(ids, value_set=loans.column("loan_id")),
+        )
+    )
+    mob_num, mob_den = months_between(t0, np.full(n, (as_of - EPOCH).days, np.int64))
+    months = pa.table({"loan_id": ids, "mob": pa.array(mob_num // mob_den, pa.int64())})
+    beh = behaviour
+    if beh is None:
+        beh = pa.table(
+            {
+                "loan_id": pa.array([], pa.int64()),
+                "pd": pa.array([], pa.decimal128(18, 6)),
+                "points": pa.array([], pa.int32()),
+            }
+        )
+    try:
+        con.register("states_in", states.select(["loan_id", "dpd"]))
+        con.register("months_in", months)
+        con.register("facts_in", risk.facts)
+        con.register("ltv_in", collateral_table.select(["loan_id", "ltv"]))
+        con.register("beh_in", beh)
+        con.register("alerts_in", risk.open_alerts)
+        con.execute("""
+            CREATE OR REPLACE TEMP VIEW tier_in AS
+            SELECT s.loan_id, s.dpd, m.mob, f.credit_score AS score,
+                (f.vehicle_price * 100)::BIGINT AS vp, (f.down_payment * 100)::BIGINT AS dp,
+                (c.ltv * 10000)::BIGINT AS ltv, b.pd, b.points
+            FROM states_in s JOIN months_in m USING (loan_id)
+            JOIN facts_in f USING (loan_id)
+            LEFT JOIN ltv_in c USING (loan_id)
+            LEFT JOIN beh_in b USING (loan_id)""")
+        table = con.sql(tier_sql(origination, rules, as_of)).to_arrow_table()
+        con.execute("DROP VIEW tier_in")
+    finally:
+        for name in ("states_in", "months_in", "facts_in", "ltv_in", "beh_in", "alerts_in"):
+            con.unregister(name)
+        if own:
+            con.close()
+    return table.cast(TIER_SCHEMA)
+
+
+# --- the stages ------------------------------------------------------------------------------
+
+
+def _counts(table: pa.Table, column: str) -> dict[str, int]:
+    col = table.column(column)
+    vc = pc.value_counts(col.drop_null() if hasattr(col, "drop_null") else col)
+    return {str(r["values"]): int(r["counts"]) for r in vc.to_pylist()}
+
+
+def _delta(now: dict[str, int], before: dict[str, Any]) -> dict[str, int]:
+    return {k: now.get(k, 0) - int(before.get(k, 0)) for k in sorted(set(now) | set(before))}
+
+
+def _previous_section(ctx: RunContext, key: str) -> dict[str, Any] | None:
+    if ctx.previous is None:
+        return None
+    section = ctx.previous.summary.get(key)
+    return section if isinstance(section, dict) else None
+
+
+def collateral_stage(ctx: RunContext) -> None:
+    """Value every active loan's car and its LTV (`ctx.extra['loan_collateral']`)."""
+    from huifang.valuation_params import load_valuation_params
+
+    ctx.progress("collateral", 0, 1)
+    if ctx.risk is None or ctx.states is None or ctx.inputs is None:
+        ctx.summary["collateral"] = {"skipped": "no loan facts / 无车辆与贷前信息输入"}
+        ctx.progress("collateral", 1, 1)
+        return
+    params = load_valuation_params()
+    result = collateral(ctx.states, ctx.inputs.loans, ctx.risk, ctx.as_of, params)
+    ctx.extra["loan_collateral"] = result.table
+    bands = _counts(result.table, "ltv_band")
+    section: dict[str, Any] = {
+        "params_version": params.version,
+        "valued": int(result.table.num_rows - result.table.column("vehicle_value").null_count),
+        "not_valued": int(result.table.column("vehicle_value").null_count),
+        "no_ltv": int(result.table.column("ltv").null_count),
+        "ltv_bands": bands,
+        "domain_fallbacks": result.fallbacks,
+    }
+    before = _previous_section(ctx, "collateral")
+    if before is not None and "ltv_bands" in before:
+        section["deltas"] = {"ltv_bands": _delta(bands, before["ltv_bands"])}
+    ctx.summary["collateral"] = section
+    ctx.progress("collateral", 1, 1)
+
+
+def tier_stage(ctx: RunContext) -> None:
+    """Origination and risk tier of every active loan (`ctx.extra['loan_tiers']`)."""
+    from huifang.risk_rules import load_tier_settings
+
+    ctx.progress("tier", 0, 1)
+    coll = ctx.extra.get("loan_collateral")
+    if ctx.risk is None or ctx.states is None or ctx.inputs is None or coll is None:
+        ctx.summary["tiers"] = {"skipped": "no loan facts / 无车辆与贷前信息输入"}
+        ctx.progress("tier", 1, 1)
+        return
+    settings = load_tier_settings()
+    table = tiers(
+        ctx.states,
+        ctx.inputs.loans,
+        ctx.risk,
+        coll,
+        ctx.as_of,
+        settings.origination,
+        settings.risk,
+        behaviour=ctx.extra.get("loan_scores"),
+    )
+    ctx.extra["loan_tiers"] = table
+    by_tier = _counts(table, "risk_tier")
+    section: dict[str, Any] = {
+        "settings_version": settings.version,
+        "risk": by_tier,
+        "origination": _counts(table, "origination_tier"),
+        "not_tiered": int(ctx.states.num_rows - table.num_rows),
+    }
+    before = _previous_section(ctx, "tiers")
+    if before is not None and "risk" in before:
+        section["deltas"] = {"risk": _delta(by_tier, before["risk"])}
+    ctx.summary["tiers"] = section
+    ctx.progress("tier", 1, 1)
+
+
+def fingerprint(base: str, risk: RiskBook) -> str:
+    """The run's fingerprint extended with the risk tables' content (order-independent)."""
+    import hashlib
+
+    con = duckdb.connect()
+    try:
+        parts = []
+        for name, table in risk.tables().items():
+            con.register("t_in", table)
+            parts.append(
+                (
+                    name,
+                    con.execute(
+                        "SELECT count(*), bit_xor(hash(t)), sum(hash(t) % 1000003) FROM t_in t"
+                    ).fetchone(),
+                )
+            )
+            con.unregister("t_in")
+    finally:
+        con.close()
+    return hashlib.sha256(f"{base}|{parts}".encode()).hexdigest()
