@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from huifang import (
+    cli_campaigns,
     cli_faq,
     cli_loans,
     cli_model,
@@ -268,6 +269,7 @@ cli_run.register(app)
 cli_voice.register(app)
 cli_sip.register(app)
 cli_faq.register(app)
+cli_campaigns.register(app)
 
 if __name__ == "__main__":
     app()

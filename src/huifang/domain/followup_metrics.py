@@ -23,7 +23,7 @@ grouped under "-". A rate with an empty denominator is None, never 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -178,3 +178,187 @@ def compute_metrics(
         if a.task_id in completed_ids:
             row(akey(a))[7] += 1
     return tuple(Metrics(group, *values) for group, values in sorted(counts.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# the voice channel (智能外呼) and the cost of a completed contact by channel
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallFact:
+    """One voice-agent call of a campaign.
+
+    connected: someone answered (`CONNECTED`); completed: the call completed the contact
+    (right-party, the visit recorded); handed_over: the bot handed the call to a person;
+    duration_s: from dialing to hang-up; cost: what the call cost (CNY).
+    """
+
+    campaign: str
+    branch: str
+    tier: str
+    on: date
+    outcome: str | None
+    connected: bool
+    completed: bool
+    handed_over: bool
+    duration_s: int
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class VoiceMetrics:
+    """Voice-agent figures for a group of calls.
+
+    connection rate = connected / calls; completion rate = completed / connected; handover
+    rate = handed over / connected; average handle time = seconds of connected calls /
+    connected calls; cost per completed contact = cost of every call / completed calls.
+    """
+
+    group: str
+    calls: int
+    connected: int
+    completed: int
+    handed_over: int
+    talk_s: int
+    cost: Decimal
+
+    @property
+    def connection_rate(self) -> Decimal | None:
+        return ratio(self.connected, self.calls)
+
+    @property
+    def completion_rate(self) -> Decimal | None:
+        return ratio(self.completed, self.connected)
+
+    @property
+    def handover_rate(self) -> Decimal | None:
+        return ratio(self.handed_over, self.connected)
+
+    @property
+    def average_handle_time_s(self) -> Decimal | None:
+        return ratio(self.talk_s, self.connected, Decimal("0.1"))
+
+    @property
+    def cost_per_completed(self) -> Decimal | None:
+        return ratio_money(self.cost, self.completed)
+
+
+def ratio_money(amount: Decimal, d: int) -> Decimal | None:
+    """amount / d to the fen (half-up), None when d is 0."""
+    if d == 0:
+        return None
+    return (amount / Decimal(d)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+VOICE_DIMENSIONS: Final = ("total", "campaign", "branch", "tier")
+
+
+def voice_metrics(
+    calls: Iterable[CallFact], start: date, end: date, by: str = "total"
+) -> tuple[VoiceMetrics, ...]:
+    """The voice-agent figures of the calls made in [start, end], per group (sorted)."""
+    if end < start:
+        raise ValueError(f"期间结束早于开始 / period ends before it starts: {start} – {end}")
+    if by not in VOICE_DIMENSIONS:
+        raise ValueError(f"未知维度 {by} / unknown dimension (allowed: {VOICE_DIMENSIONS})")
+    key: Callable[[CallFact], str] = {
+        "total": lambda c: TOTAL,
+        "campaign": lambda c: c.campaign,
+        "branch": lambda c: c.branch,
+        "tier": lambda c: c.tier,
+    }[by]
+    groups: dict[str, list[CallFact]] = {}
+    for c in calls:
+        if start <= c.on <= end:
+            groups.setdefault(key(c), []).append(c)
+    if by == "total" and not groups:
+        groups[TOTAL] = []
+    return tuple(
+        VoiceMetrics(
+            group,
+            len(items),
+            sum(c.connected for c in items),
+            sum(c.completed for c in items),
+            sum(c.handed_over for c in items),
+            sum(c.duration_s for c in items if c.connected),
+            sum((c.cost for c in items), Decimal("0.00")),
+        )
+        for group, items in sorted(groups.items())
+    )
+
+
+@dataclass(frozen=True)
+class Rates:
+    """What a contact costs on a channel (CNY): per attempt, and per started minute."""
+
+    per_attempt: Decimal
+    per_minute: Decimal
+
+    def cost(self, duration_s: int) -> Decimal:
+        minutes = -(-max(0, duration_s) // 60)
+        return (self.per_attempt + self.per_minute * minutes).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+
+
+@dataclass(frozen=True)
+class ChannelCost:
+    """Cost per completed contact on one channel.
+
+    attempts: attempts with an outcome made in the period on the channel; cost: their cost
+    (the attempt's own when known — a voice call's —, else the channel's `Rates` over its
+    duration); completed: tasks completed in the period by that channel.
+    """
+
+    channel: str
+    attempts: int
+    minutes: int
+    cost: Decimal
+    completed: int
+
+    @property
+    def cost_per_completed(self) -> Decimal | None:
+        return ratio_money(self.cost, self.completed)
+
+
+def channel_costs(
+    tasks: Iterable[TaskFact],
+    attempts: Iterable[AttemptCost],
+    start: date,
+    end: date,
+    rates: Mapping[str, Rates],
+) -> tuple[ChannelCost, ...]:
+    """Cost per completed contact by channel over [start, end] (channels in `rates`)."""
+    completed: dict[str, int] = dict.fromkeys(rates, 0)
+    for t in tasks:
+        channel = t.channel or NONE
+        if (
+            t.status == "done"
+            and t.completed_on is not None
+            and start <= t.completed_on <= end
+            and channel in completed
+        ):
+            completed[channel] += 1
+    counts: dict[str, list[int]] = {c: [0, 0] for c in rates}
+    costs: dict[str, Decimal] = dict.fromkeys(rates, Decimal("0.00"))
+    for a in attempts:
+        if a.channel not in rates or not start <= a.on <= end:
+            continue
+        counts[a.channel][0] += 1
+        counts[a.channel][1] += -(-max(0, a.duration_s) // 60)
+        costs[a.channel] += a.cost if a.cost is not None else rates[a.channel].cost(a.duration_s)
+    return tuple(
+        ChannelCost(c, counts[c][0], counts[c][1], costs[c], completed[c]) for c in sorted(rates)
+    )
+
+
+@dataclass(frozen=True)
+class AttemptCost:
+    """An attempt with an outcome, for the cost figures: channel, day, duration, and its own
+    cost when it is known (a voice call's)."""
+
+    channel: str
+    on: date
+    duration_s: int
+    cost: Decimal | None = None

@@ -26,6 +26,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from huifang.domain.compliance import Channel
 from huifang.domain.schedule import add_months
 
 TIERS: Final = ("low", "medium", "high")
@@ -84,7 +85,9 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class PurposeRule:
     """How tasks of one purpose are handled: stage, SLA, priority (1 = most urgent), skills
-    an agent needs for them, and the script (话术) they are worked with."""
+    an agent needs for them, the script (话术) they are worked with, and the call channels
+    allowed for them (``voice-agent``: a campaign of the voice agent may dial them; routine
+    contacts are, risk findings and collections of a bucket change are not)."""
 
     purpose: str
     stage: Stage
@@ -94,6 +97,12 @@ class PurposeRule:
     script: str
     label_zh: str
     label_en: str
+    channels: tuple[Channel, ...] = (Channel.AGENT_CALL,)
+
+    @property
+    def voice_allowed(self) -> bool:
+        """Whether the voice agent (智能外呼) may work tasks of this purpose."""
+        return Channel.VOICE_AGENT in self.channels
 
 
 @dataclass(frozen=True)
@@ -463,6 +472,27 @@ class _Reader:
             )
 
 
+_CALL_CHANNELS: Final = (Channel.AGENT_CALL, Channel.VOICE_AGENT)
+
+
+def _channels(p: _Reader) -> tuple[Channel, ...]:
+    """A purpose's call channels (default: agent calls only); unknown ones are refused."""
+    names = p.strings("channels", [Channel.AGENT_CALL.value])
+    allowed = ", ".join(c.value for c in _CALL_CHANNELS)
+    if not names:
+        raise PolicyError(p._at("channels"), "至少需要一个渠道", "at least one channel is needed")
+    out: list[Channel] = []
+    for name in names:
+        if name not in {c.value for c in _CALL_CHANNELS}:
+            raise PolicyError(
+                p._at("channels"),
+                f"未知的呼叫渠道 {name!r} (允许: {allowed})",
+                f"unknown call channel {name!r} (allowed: {allowed})",
+            )
+        out.append(Channel(name))
+    return tuple(dict.fromkeys(out))
+
+
 def policy_from_mapping(data: Mapping[str, object]) -> FollowupPolicy:
     """Build and validate a `FollowupPolicy`; raise `PolicyError` naming the bad setting.
 
@@ -492,6 +522,7 @@ def policy_from_mapping(data: Mapping[str, object]) -> FollowupPolicy:
             script=p.text("script"),
             label_zh=p.text("zh"),
             label_en=p.text("en"),
+            channels=_channels(p),
         )
         p.done()
     pr.done()

@@ -1,4 +1,5 @@
 """Storage adapters: SQLAlchemy 2 models, engine and sessions, repositories, migrations."""
 
 from huifang.store import call_models as call_models
+from huifang.store import campaign_models as campaign_models
 from huifang.store import security_models as security_models
