@@ -17,6 +17,7 @@ import pytest
 from batch_portfolios import random_book
 from sqlalchemy import Engine, create_engine, func, select
 
+from huifang.batch import engine as duck
 from huifang.batch import reference
 from huifang.batch.inputs import (
     BookInputs,
@@ -47,11 +48,11 @@ def _run(book: BookInputs, sink, as_of: date = AS_OF, force: bool = False, **kw)
 
 def test_database_run_commits_reference_states_once(engine: Engine) -> None:
     book = random_book(300, 21, AS_OF)
-    # several partitions; on SQLite computed in two worker processes (once is enough)
+    # on SQLite the fold runs in two threads over slices of 70 loans (once is enough)
     workers = 2 if engine.dialect.name == "sqlite" else 1
-    ctx = _run(
-        book, DatabaseSink(engine), partition_loans=70, workers=workers, parallel_min_loans=0
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(duck, "SLICE_LOANS", 70)
+        ctx = _run(book, DatabaseSink(engine), workers=workers)
     want = reference.compute(book.loans, book.payments, AS_OF)
     got = committed_states(engine, AS_OF)
     assert got.to_pylist() == want.to_pylist()

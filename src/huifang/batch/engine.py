@@ -30,15 +30,20 @@ run calls partition by partition and Spark calls through `mapInArrow`.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from huifang.batch import fold
+from huifang.batch import fold, fold_kernel
 from huifang.batch.templates import KEY_SQL, TemplateCache, compute_templates
 from huifang.domain.delinquency import Bucket, ClassificationRules, LoanClass
 
@@ -169,19 +174,20 @@ def compute_partition(
     con: duckdb.DuckDBPyConnection | None = None,
     rules: ClassificationRules | None = None,
     prepared: tuple[fold.Templates, pa.Table] | None = None,
+    threads: int | None = None,
 ) -> pa.Table:
     """Loan states as of `as_of` for the active loans of `loans` (schema STATE_SCHEMA).
 
     `templates` must hold the amount key of every active loan (see `ensure_templates`);
-    `prepared` is `template_arrays(templates)` when the caller already has it.
+    `prepared` is `template_arrays(templates)` when the caller already has it; `threads`
+    (default: the usable CPUs) run the compiled fold over slices of the loans.
     """
     rules = rules or ClassificationRules()
     own = con is None
-    con = con or _conn()
+    con = con or _conn(threads)
     tp, keys = prepared or template_arrays(templates)
     try:
         con.register("loans_in", loans)
-        con.register("payments_in", payments)
         con.register("template_keys", keys)
         _check_supported(con)
         # the key string is built once per distinct set of terms, not once per loan
@@ -197,70 +203,185 @@ def compute_partition(
             missing = book.column("tid").null_count
             raise ValueError(f"{missing} 笔贷款缺少还款计划模板 (templates)")
     finally:
-        for name in ("loans_in", "payments_in", "template_keys"):
+        for name in ("loans_in", "template_keys"):
             con.unregister(name)
         if own:
             con.close()
-    return _compute(book, _payments(payments, book, as_of), tp, as_of, rules)
+    return _compute(book, payments, tp, as_of, rules, threads or usable_cpus())
 
 
-def _payments(payments: pa.Table, book: pa.Table, as_of: date) -> dict[str, np.ndarray]:
-    """The payments the fold posts: of the book's loans, up to as_of, not reversed by then,
-    ordered by id (the fold keeps that order within a day). Vectorized filters over the
-    Arrow columns: cheaper here than a DuckDB query with an ordered result."""
-    ids = payments.column("payment_id").to_numpy()
-    loan = payments.column("loan_id").to_numpy()
+def compiled() -> bool:
+    """Whether the fold runs compiled (Numba there, and not `HUIFANG_BATCH_FOLD=numpy`)."""
+    return fold_kernel.AVAILABLE and os.environ.get("HUIFANG_BATCH_FOLD") != "numpy"
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The payments the fold posts, grouped per loan of the book (in loan order):
+    loan l's are rows `start[l]`..`start[l + 1]`, ordered by (day, payment id);
+    t: day, a: amount (fen), k: 2 payment, 3 payoff (prepayment)."""
+
+    start: np.ndarray
+    t: np.ndarray
+    a: np.ndarray
+    k: np.ndarray
+
+    def events(self, selected: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """As event columns (`owner` = position among `selected`, default all loans)."""
+        counts = np.diff(self.start)
+        if selected is None:
+            rows = np.arange(len(self.t), dtype=np.int64)
+            owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        else:
+            owner = np.repeat(np.arange(len(selected), dtype=np.int64), counts[selected])
+            first = np.repeat(self.start[selected], counts[selected])
+            rows = (
+                first
+                + np.arange(len(owner), dtype=np.int64)
+                - np.repeat(np.cumsum(counts[selected]) - counts[selected], counts[selected])
+            )
+        return {
+            "owner": owner,
+            "t": self.t[rows].astype(np.int64),
+            "k": self.k[rows].astype(np.int64),
+            "a": self.a[rows],
+        }
+
+
+def _int64(column: pa.ChunkedArray | pa.Array, what: str) -> np.ndarray:
+    if column.null_count:
+        raise ValueError(f"还款记录的 {what} 不能为空")
+    values = column.cast(pa.int64()).to_numpy()
+    return np.require(values, np.int64, ["C", "W"])
+
+
+def _payments(payments: pa.Table, loan_ids: np.ndarray, as_of: date) -> Posted:
+    """The payments the fold posts: of the book's loans (`loan_ids`, sorted), up to as_of,
+    not reversed by then, per loan in (day, payment id) order - the order the fold keeps
+    within a day. The columns are read once into NumPy; a compiled pass groups them."""
     ta = (as_of - fold.EPOCH).days
-    day = payments.column("paid_on").cast(pa.int32()).to_numpy().astype(np.int64)
-    kind = payments.column("payment_type").combine_chunks().dictionary_encode()
-    names = kind.dictionary.to_pylist()
-    codes = kind.indices.to_numpy(zero_copy_only=False)
-    code = {name: names.index(name) if name in names else -1 for name in PAYMENT_TYPES}
-    reversal = (codes == code["reversal"]) & (day <= ta)
+    pid = _int64(payments.column("payment_id"), "payment_id")
+    loan = _int64(payments.column("loan_id"), "loan_id")
+    paid_on = payments.column("paid_on")
+    if paid_on.null_count:
+        raise ValueError("还款记录的 paid_on 不能为空")
+    day = np.require(paid_on.cast(pa.int32()).to_numpy(), np.int32, ["C", "W"])
+    kind = payments.column("payment_type")
+    reversal = pc.fill_null(pc.equal(kind, "reversal"), False).to_numpy(zero_copy_only=False)
+    code = pc.fill_null(pc.equal(kind, "prepayment"), False).to_numpy(zero_copy_only=False)
+    code = code.astype(np.int8)
+    code[reversal] = 2
+    reverses = reversal & (day <= ta)
     reversed_ids = np.empty(0, np.int64)
-    if reversal.any():
-        targets = payments.column("reverses_id").combine_chunks().filter(pa.array(reversal))
-        reversed_ids = targets.drop_null().to_numpy().astype(np.int64)
-    loan_ids = book.column("loan_id").to_numpy()
+    if reverses.any():
+        targets = payments.column("reverses_id").filter(pa.array(reverses)).drop_null()
+        reversed_ids = np.unique(targets.to_numpy().astype(np.int64))
+    fen = _fen(payments.column("amount"))
+    if compiled():
+        start, t, a, k, bad = fold_kernel.gather_payments(
+            loan, pid, day, code, fen, reversed_ids, loan_ids, ta, _DAY_MIN, ta
+        )
+        if bad:
+            raise ValueError(f"{bad} 笔还款日期早于 1900-01-01")
+        return Posted(start=start, t=t, a=a, k=k)
+    # the same with NumPy: filters, then a stable sort by (loan, day) of rows in id order
     pos = np.minimum(np.searchsorted(loan_ids, loan), max(len(loan_ids) - 1, 0))
-    keep = (codes != code["reversal"]) & (day <= ta)
+    keep = (code != 2) & (day <= ta)
     keep &= (loan_ids[pos] == loan) if len(loan_ids) else False
     if len(reversed_ids):
-        keep &= ~np.isin(ids, reversed_ids)
+        keep &= ~np.isin(pid, reversed_ids)
     sel = np.flatnonzero(keep)
-    if len(sel) > 1 and not (np.diff(ids[sel]) > 0).all():
-        sel = sel[np.argsort(ids[sel], kind="stable")]
-    amount = payments.column("amount").combine_chunks().cast(pa.decimal128(38, 2))
-    fen = _fen(amount)
-    return {
-        "owner": pos[sel],
-        "t": day[sel],
-        "k": np.where(codes[sel] == code["prepayment"], 3, 2).astype(np.int64),
-        "a": fen[sel],
-    }
+    sel = sel[np.argsort(pid[sel], kind="stable")]
+    sel = sel[np.lexsort((day[sel], pos[sel]))]
+    counts = np.bincount(pos[sel], minlength=len(loan_ids))
+    start = np.zeros(len(loan_ids) + 1, np.int64)
+    np.cumsum(counts, out=start[1:])
+    return Posted(
+        start=start,
+        t=day[sel].astype(np.int64),
+        a=fen[sel],
+        k=np.where(code[sel] == 1, 3, 2).astype(np.int8),
+    )
 
 
-def _fen(amount: pa.Array) -> np.ndarray:
-    """DECIMAL(38, 2) amounts as int64 fen (the low word of the 128-bit unscaled value)."""
+SLICE_LOANS = 20_000  # the fewest loans worth a slice of their own in `_in_threads`
+_DAY_MIN = int(fold._MONTH_START[0])
+_DAY_MAX = int(fold._MONTH_START[-1] + fold._MONTH_DAYS[-1] - 1)
+
+
+def _fen(amount: pa.ChunkedArray) -> np.ndarray:
+    """Amounts as int64 fen: the low word of each 128-bit unscaled value (scale 2)."""
     if amount.null_count:
         raise ValueError("还款金额不能为空")
-    words = np.frombuffer(amount.buffers()[1], dtype=np.int64)
-    return words[2 * amount.offset : 2 * (amount.offset + len(amount)) : 2].copy()
+    parts = []
+    for chunk in amount.chunks:
+        if not (pa.types.is_decimal128(chunk.type) and chunk.type.scale == 2):
+            chunk = chunk.cast(pa.decimal128(38, 2))
+        words = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+        parts.append(words[2 * chunk.offset : 2 * (chunk.offset + len(chunk)) : 2])
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 def _np(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy().astype(np.int64)
 
 
+def _in_threads(kernel: Callable[..., Any], n: int, threads: int, *args: Any) -> None:
+    """`kernel(lo, hi, *args)` over slices of range(n), in `threads` threads (the
+    kernels release the GIL); a few slices per thread so that they finish together."""
+    slices = min(max(threads, 1) * 4, max(n // SLICE_LOANS, 1))
+    edges = [n * s // slices for s in range(slices + 1)]
+    if threads <= 1 or slices == 1:
+        kernel(0, n, *args)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for done in [pool.submit(kernel, lo, hi, *args) for lo, hi in itertools.pairwise(edges)]:
+            done.result()
+
+
+def _events(
+    loans: fold.Loans, pays: dict[str, np.ndarray], ta: int, cle_a: np.ndarray
+) -> fold.Events:
+    """Each loan's events for the NumPy fold, sorted: due dates up to as_of (held credit
+    is applied), payments, and as_of itself; on a day the due date's credit goes first,
+    payments in their order (three runs, each already sorted: the stable sort merges them)."""
+    n_loans = len(loans.n)
+    everyone = np.arange(n_loans, dtype=np.int64)
+    due_owner = np.repeat(everyone, cle_a)
+    due_j = np.arange(len(due_owner), dtype=np.int64) - np.repeat(np.cumsum(cle_a) - cle_a, cle_a)
+    due_t = fold.due_day(loans, due_owner, due_j + 1)
+    pay_owner = pays["owner"]
+    pay_t = pays["t"]
+    tick_t = np.maximum(ta, loans.t0)
+    zeros = np.zeros(n_loans, np.int64)
+    owner = np.concatenate([due_owner, pay_owner, everyone])
+    t = np.concatenate([due_t, pay_t, tick_t])
+    k = np.concatenate([np.ones(len(due_t), np.int64), pays["k"], zeros])
+    a = np.concatenate([np.zeros(len(due_t), np.int64), pays["a"], zeros])
+    j = np.concatenate([due_j + 1, np.zeros(len(pay_t) + n_loans, np.int64)])
+    order = np.argsort((owner << 22) | (t << 1) | (k >= 2), kind="stable")
+    count = np.bincount(owner, minlength=n_loans).astype(np.int64)
+    start = np.zeros(n_loans, np.int64)
+    np.cumsum(count[:-1], out=start[1:])
+    return fold.Events(start=start, count=count, t=t[order], k=k[order], a=a[order], j=j[order])
+
+
+def _subset(loans: fold.Loans, selected: np.ndarray) -> fold.Loans:
+    return fold.Loans(
+        **{name: getattr(loans, name)[selected] for name in fold.Loans.__dataclass_fields__}
+    )
+
+
 def _compute(
     book: pa.Table,
-    pays: dict[str, np.ndarray],
+    payments: pa.Table,
     tp: fold.Templates,
     as_of: date,
     rules: ClassificationRules,
+    threads: int,
 ) -> pa.Table:
-    """Events, fold and output columns for the loans of `book` (sorted by loan id)."""
-    loan_ids = book.column("loan_id").to_numpy()
+    """Payments, fold and output columns for the loans of `book` (sorted by loan id)."""
+    loan_ids = np.require(book.column("loan_id").to_numpy(), np.int64, ["C", "W"])
     t0 = _np(book, "t0")
     n = _np(book, "n")
     pen_rate = _np(book, "pen_rate")
@@ -279,32 +400,58 @@ def _compute(
     )
     n_loans = len(n)
     ta = (as_of - fold.EPOCH).days
+    if not _DAY_MIN <= ta <= _DAY_MAX:
+        raise ValueError(f"业务日期 {as_of} 超出 1900-2300 年范围")
     everyone = np.arange(n_loans, dtype=np.int64)
-    asof_t = np.full(n_loans, ta, np.int64)
-    ca, cle_a = fold.due_counts(loans, everyone, asof_t)
-    # events: due dates up to as_of (held credit is applied), payments, and as_of itself
-    due_owner = np.repeat(everyone, cle_a)
-    due_j = np.arange(len(due_owner), dtype=np.int64) - np.repeat(np.cumsum(cle_a) - cle_a, cle_a)
-    due_t = fold.due_day(loans, due_owner, due_j + 1)
-    pay_owner = pays["owner"]
-    pay_t = pays["t"]
-    tick_t = np.maximum(asof_t, t0)
-    zeros = np.zeros(n_loans, np.int64)
-    owner = np.concatenate([due_owner, pay_owner, everyone])
-    t = np.concatenate([due_t, pay_t, tick_t])
-    k = np.concatenate([np.ones(len(due_t), np.int64), pays["k"], zeros])
-    a = np.concatenate([np.zeros(len(due_t), np.int64), pays["a"], zeros])
-    j = np.concatenate([due_j + 1, np.zeros(len(pay_t) + n_loans, np.int64)])
-    # per loan by day; on a day the due date's credit goes first, payments in their order
-    # (three runs, each already sorted: the stable sort merges them)
-    order = np.argsort((owner << 22) | (t << 1) | (k >= 2), kind="stable")
-    count = np.bincount(owner, minlength=n_loans).astype(np.int64)
-    start = np.zeros(n_loans, np.int64)
-    np.cumsum(count[:-1], out=start[1:])
-    events = fold.Events(start=start, count=count, t=t[order], k=k[order], a=a[order], j=j[order])
-    del owner, t, k, a, j, order
-    st = fold.fold(tp, loans, events)
-    return _outputs(loan_ids, tp, loans, st, as_of, ca, cle_a, rules)
+    ca, cle_a = fold.due_counts(loans, everyone, np.full(n_loans, ta, np.int64))
+    posted = _payments(payments, loan_ids, as_of)
+    b_l = tp.base[loans.tpl]
+    if compiled():
+        st = fold.initial_state(n_loans, loans.t0)
+        exact = np.zeros(n_loans, np.bool_)
+        _in_threads(
+            fold_kernel.fold_loans, n_loans, threads, ta,
+            loans.t0, loans.n, loans.mi0, loans.rday, b_l, loans.p_total, loans.num,
+            loans.den, loans.even, cle_a,
+            posted.start, posted.t, posted.a, posted.k,
+            tp.cp, tp.ci, tp.il, tp.nz,
+            fold._MONTH_START, fold._MONTH_DAYS, fold._MONTH_OF_DAY, _DAY_MIN,
+            st.cur, st.cple, st.w, st.i, st.p, st.pp, st.cr, st.cl, st.h, exact,
+        )  # fmt: skip
+        if exact.any():
+            # the penalty product left int64: these loans go the NumPy way (Python ints)
+            sel = np.flatnonzero(exact)
+            sub = _subset(loans, sel)
+            exact_st = fold.fold(tp, sub, _events(sub, posted.events(sel), ta, cle_a[sel]))
+            for name in fold.State.__dataclass_fields__:
+                getattr(st, name)[sel] = getattr(exact_st, name)
+        u = np.empty(n_loans, np.int64)
+        paid = np.empty(n_loans, np.int64)
+        step0 = 1 << int(loans.n.max(initial=1)).bit_length()
+        _in_threads(
+            fold_kernel.settlement, n_loans, threads, step0,
+            loans.n, b_l, cle_a, st.p, st.i, st.cl, tp.cp, tp.ci, tp.pl, tp.il, u, paid,
+        )  # fmt: skip
+    else:
+        st = fold.fold(tp, loans, _events(loans, posted.events(), ta, cle_a))
+        u = _first_unsettled(tp, loans, st)
+        paid = _settled(tp, loans, st, cle_a)
+    return _outputs(loan_ids, tp, loans, st, as_of, ca, cle_a, u, paid, rules)
+
+
+def _settled(tp: fold.Templates, loans: fold.Loans, st: fold.State, cle: np.ndarray) -> np.ndarray:
+    """Installments due by as_of that are settled (rows with nothing to pay always are)."""
+    n_loans = len(cle)
+    everyone = np.arange(n_loans, dtype=np.int64)
+    b = tp.base[loans.tpl]
+    owner = np.repeat(everyone, cle)
+    j = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(cle) - cle, cle) + 1
+    bj = b[owner] + j
+    settled = ((tp.pl[bj] == 0) | (tp.cp[bj] <= st.p[owner])) & (
+        (tp.il[bj] == 0) | (tp.ci[bj] <= st.i[owner])
+    )
+    paid = np.bincount(owner[settled], minlength=n_loans).astype(np.int64)
+    return np.where(st.cl >= 0, cle, paid)
 
 
 def _first_unsettled(tp: fold.Templates, loans: fold.Loans, st: fold.State) -> np.ndarray:
@@ -343,26 +490,19 @@ def _outputs(
     as_of: date,
     ca: np.ndarray,
     cle: np.ndarray,
+    u: np.ndarray,
+    paid: np.ndarray,
     rules: ClassificationRules,
 ) -> pa.Table:
-    """The output columns from the final states (what `reference.loan_state` reads)."""
+    """The output columns from the final states (what `reference.loan_state` reads);
+    `u` is the first unsettled installment, `paid` the settled installments due."""
     n_loans = len(loan_ids)
     everyone = np.arange(n_loans, dtype=np.int64)
     ta = (as_of - fold.EPOCH).days
     closed = st.cl >= 0
     b = tp.base[loans.tpl]
     n = loans.n
-    u = _first_unsettled(tp, loans, st)
     dpd = np.where(closed | (u > ca), 0, ta - fold.due_day(loans, everyone, np.minimum(u, n)))
-    # installments due by as_of that are settled (rows with nothing to pay always are)
-    owner = np.repeat(everyone, cle)
-    j = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(cle) - cle, cle) + 1
-    bj = b[owner] + j
-    settled = ((tp.pl[bj] == 0) | (tp.cp[bj] <= st.p[owner])) & (
-        (tp.il[bj] == 0) | (tp.ci[bj] <= st.i[owner])
-    )
-    paid = np.bincount(owner[settled], minlength=n_loans).astype(np.int64)
-    paid = np.where(closed, cle, paid)
     op = np.where(closed, 0, np.maximum(tp.cp[b + ca] - st.p, 0))
     oi = np.where(closed, 0, np.maximum(tp.ci[b + ca] - st.i, 0))
     pen = fold.penalty_fen(st.w, loans.num, loans.den, loans.even)

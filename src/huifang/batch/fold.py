@@ -26,13 +26,10 @@ repayment day of the loan's j-th month after disbursement, clamped to the month'
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-
-from huifang.batch.fold_kernel import KERNEL
 
 I64 = np.int64
 _LIMIT = np.iinfo(np.int64).max
@@ -214,16 +211,10 @@ def earned_interest(
     return np.where((c >= n) | (t <= start), 0, np.where(t >= end, il1, part))
 
 
-def fold(tp: Templates, loans: Loans, e: Events, compiled: bool = True) -> State:
-    """The state of every loan after all its events (arrays in loan order).
-
-    Compiled (`fold_kernel`, one loop over each loan's events) when Numba is there and
-    `compiled`; otherwise, and for loans whose penalty product leaves int64, one NumPy
-    step per event position. `HUIFANG_BATCH_FOLD=numpy` forces the NumPy step (to compare
-    the two: bench/nightly.py)."""
-    n_loans = len(loans.n)
-    st = State(
-        cur=loans.t0.astype(I64).copy(),
+def initial_state(n_loans: int, t0: np.ndarray) -> State:
+    """Every loan's state before its first event."""
+    return State(
+        cur=t0.astype(I64).copy(),
         cple=np.zeros(n_loans, I64),
         w=np.zeros(n_loans, I64),
         i=np.zeros(n_loans, I64),
@@ -233,9 +224,17 @@ def fold(tp: Templates, loans: Loans, e: Events, compiled: bool = True) -> State
         cl=np.full(n_loans, -1, I64),
         h=np.ones(n_loans, I64),
     )
+
+
+def fold(tp: Templates, loans: Loans, e: Events) -> State:
+    """The state of every loan after all its events (arrays in loan order), one NumPy step
+    per event position. `fold_kernel.fold_loans` is the same fold compiled, loan by loan;
+    the engine uses this one without Numba, with `HUIFANG_BATCH_FOLD=numpy`, and for the
+    loans whose penalty product leaves int64 (it falls back to Python integers)."""
+    n_loans = len(loans.n)
+    st = initial_state(n_loans, loans.t0)
     if n_loans == 0 or len(e.t) == 0:
         return st
-    initial = State(**{name: getattr(st, name).copy() for name in State.__dataclass_fields__})
     # event-only lookups, for all events at once (due-date events know their position)
     owner = np.repeat(np.arange(n_loans, dtype=I64), e.count)
     tb = tp.base[loans.tpl[owner]]
@@ -252,23 +251,7 @@ def fold(tp: Templates, loans: Loans, e: Events, compiled: bool = True) -> State
     earned[payoffs] = earned_interest(tp, loans, owner[payoffs], c[payoffs], e.t[payoffs])
     del owner, cle, tb
     steps = (c, ci_c, cp_c, cple_e, earned)
-    if compiled and KERNEL is not None and os.environ.get("HUIFANG_BATCH_FOLD") != "numpy":
-        b_l = tp.base[loans.tpl]
-        exact = np.zeros(n_loans, np.bool_)
-        KERNEL(
-            e.start, e.count, e.k, e.t, e.a, *steps,
-            loans.n, b_l, loans.p_total, loans.num, loans.den, loans.even,
-            tp.cp, tp.ci, tp.nz,
-            st.cur, st.cple, st.w, st.i, st.p, st.pp, st.cr, st.cl, st.h, exact,
-        )  # fmt: skip
-        if not exact.any():
-            return st
-        for name in ("cur", "cple", "w", "i", "p", "pp", "cr", "cl", "h"):
-            column = getattr(st, name)
-            column[exact] = getattr(initial, name)[exact]
-        _fold_numpy(tp, loans, e, steps, st, np.flatnonzero(exact))
-    else:
-        _fold_numpy(tp, loans, e, steps, st, np.arange(n_loans, dtype=I64))
+    _fold_numpy(tp, loans, e, steps, st, np.arange(n_loans, dtype=I64))
     return st
 
 

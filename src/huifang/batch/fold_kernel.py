@@ -1,16 +1,31 @@
-"""The posting fold compiled: `fold.fold`'s per-event step as one loop over each loan's events.
+"""The posting fold compiled: each loan's whole computation as one loop, in Numba.
 
 `fold.fold` runs one NumPy step per event position over all loans that have that many
-events - about seventy array operations per step, each a pass over memory. The same step
-on scalars, compiled by Numba, keeps a loan's nine integers in registers and walks its
-events once: the same integer formulas (each line here mirrors a line of `fold.fold`),
-so the same results, to the fen.
+events, on event arrays built beforehand (due dates, payments and the as-of day of every
+loan, sorted; about 19 M events at a million loans, each with half a dozen looked-up
+columns). Here the same work is done loan by loan in compiled code, with nothing per
+event kept in memory:
 
-One thing NumPy and this kernel cannot do in int64 is the penalty product `w × num` of an
-extreme loan; the kernel flags such loans (`needs_exact`) and `fold.fold` recomputes them
-with the NumPy step, which falls back to Python integers.
+* `gather_payments`: the payments the fold posts (of the partition's loans, up to as_of,
+  not reversals, not reversed by then) grouped per loan and ordered by (day, payment id):
+  one pass to count, one to place, an insertion sort per loan (already in order unless
+  the input is not sorted by id);
+* `fold_loans`: for each loan, its due dates (generated from the month tables), its
+  payments and the as-of tick merged in the order `engine` sorts events in (by day; on a
+  day the due date and the tick before payments), each event's schedule look-ups
+  (`fold.due_counts`, `fold.earned_interest`) and then the posting step of `fold.fold`
+  on scalars - the same integer formulas, line by line, so the same results to the fen;
+* `settlement`: after the fold, the first unsettled installment and how many installments
+  due are settled (`engine._first_unsettled` and the `settled` count of `_outputs`).
 
-Numba is optional: without it (`KERNEL is None`) `fold.fold` uses the NumPy step for all.
+The kernels release the GIL (`nogil`) and take a range of loans, so `engine` runs them in
+threads over slices of one partition: no worker processes, no pickled inputs, the compiled
+code loaded once.
+
+One thing the kernel cannot do in int64 is the penalty product `w × num` of an extreme
+loan; it flags such loans (`needs_exact`) and `engine` recomputes them with the NumPy
+fold, which falls back to Python integers. Numba is optional: without it (`AVAILABLE` is
+false) `engine` uses the NumPy fold for all loans.
 """
 
 from __future__ import annotations
@@ -22,34 +37,117 @@ import numpy as np
 
 _LIMIT = np.iinfo(np.int64).max
 
-KERNEL: Callable[..., Any] | None
+AVAILABLE: bool
+gather_payments: Callable[..., Any]
+fold_loans: Callable[..., Any]
+settlement: Callable[..., Any]
+
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a main dependency
-    KERNEL = None
+    AVAILABLE = False
 else:
+    AVAILABLE = True
 
     @njit(cache=True, nogil=True)
-    def _kernel(  # type: ignore[no-untyped-def]
-        start,
-        count,
-        ek,
-        et,
-        ea,
-        c,
-        ci_c,
-        cp_c,
-        cple_e,
-        earned,
+    def _gather(  # type: ignore[no-untyped-def]
+        loan, pid, day, code, fen, rev, book, ta, day_lo, day_hi
+    ):
+        """CSR of the posted payments per book loan: (start, t, a, k, days out of range)."""
+        n_pay = len(loan)
+        n_book = len(book)
+        pos = np.empty(n_pay, np.int64)
+        count = np.zeros(n_book + 1, np.int64)
+        first = book[0] if n_book else 0
+        last = book[n_book - 1] if n_book else -1
+        dense = n_book > 0 and last - first <= 4 * n_book + 1_000_000
+        table = np.full(last - first + 1 if dense else 0, -1, np.int64)
+        if dense:
+            for q in range(n_book - 1, -1, -1):  # the first of equal ids wins, as searchsorted
+                table[book[q] - first] = q
+        bad = 0
+        for x in range(n_pay):
+            p = -1
+            if code[x] != 2 and day[x] <= ta:
+                v = loan[x]
+                if first <= v <= last:
+                    if dense:
+                        p = table[v - first]
+                    else:
+                        q = np.searchsorted(book, v)
+                        if q < n_book and book[q] == v:
+                            p = q
+                if p >= 0 and len(rev):
+                    q = np.searchsorted(rev, pid[x])
+                    if q < len(rev) and rev[q] == pid[x]:
+                        p = -1
+                if p >= 0 and (day[x] < day_lo or day[x] > day_hi):
+                    bad += 1
+            pos[x] = p
+            if p >= 0:
+                count[p + 1] += 1
+        start = np.cumsum(count)
+        total = start[n_book]
+        t = np.empty(total, np.int64)
+        a = np.empty(total, np.int64)
+        k = np.empty(total, np.int8)
+        ids = np.empty(total, np.int64)
+        cursor = start[:n_book].copy()
+        for x in range(n_pay):
+            p = pos[x]
+            if p >= 0:
+                y = cursor[p]
+                cursor[p] = y + 1
+                t[y] = day[x]
+                a[y] = fen[x]
+                k[y] = 3 if code[x] == 1 else 2
+                ids[y] = pid[x]
+        # within a loan by (day, payment id): insertion sort, linear when already in order
+        for q in range(n_book):
+            for y in range(start[q] + 1, start[q + 1]):
+                ty, iy, ay, ky = t[y], ids[y], a[y], k[y]
+                z = y - 1
+                while z >= start[q] and (t[z] > ty or (t[z] == ty and ids[z] > iy)):
+                    t[z + 1], ids[z + 1], a[z + 1], k[z + 1] = t[z], ids[z], a[z], k[z]
+                    z -= 1
+                t[z + 1], ids[z + 1], a[z + 1], k[z + 1] = ty, iy, ay, ky
+        return start, t, a, k, bad
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _month_day(mi, rday, mstart, mdays):  # type: ignore[no-untyped-def]
+        return mstart[mi] + min(rday, mdays[mi]) - 1
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _due_day(j, t0, mi0, rday, mstart, mdays):  # type: ignore[no-untyped-def]
+        return t0 if j <= 0 else _month_day(mi0 + j, rday, mstart, mdays)
+
+    @njit(cache=True, nogil=True)
+    def _fold(  # type: ignore[no-untyped-def]
+        lo,
+        hi,
+        ta,
+        t0_l,
         n_l,
+        mi0_l,
+        rday_l,
         b_l,
         p_total_l,
         num_l,
         den_l,
         even_l,
+        cle_l,
+        pstart,
+        pt,
+        pa,
+        pk,
         tcp,
         tci,
+        til,
         tnz,
+        mstart,
+        mdays,
+        mofday,
+        day0,
         cur_a,
         cple_a,
         w_a,
@@ -61,36 +159,71 @@ else:
         h_a,
         needs_exact,
     ):
-        for l in range(len(count)):  # noqa: E741
+        for l in range(lo, hi):  # noqa: E741
             n = n_l[l]
             b = b_l[l]
+            t0 = t0_l[l]
+            mi0 = mi0_l[l]
+            rday = rday_l[l]
             p_total = p_total_l[l]
             num = num_l[l]
             den = den_l[l]
             even = even_l[l]
             lim = _LIMIT // num if num > 0 else _LIMIT
-            cur = cur_a[l]
-            cple = cple_a[l]
-            w = w_a[l]
-            i = i_a[l]
-            p = p_a[l]
-            pp = pp_a[l]
-            cr = cr_a[l]
-            cl = cl_a[l]
-            h = h_a[l]
-            for x in range(start[l], start[l] + count[l]):
-                k = ek[x]
-                t = et[x]
-                a = ea[x]
-                cx = c[x]
-                ci_cx = ci_c[x]
-                cp_cx = cp_c[x]
+            cur = t0
+            cple = 0
+            w = 0
+            i = 0
+            p = 0
+            pp = 0
+            cr = 0
+            cl = -1
+            h = 1
+            # the three event streams: due dates 1..cle, payments, the as-of tick
+            jd = 1
+            n_due = cle_l[l]
+            td = _due_day(1, t0, mi0, rday, mstart, mdays) if n_due >= 1 else 0
+            xp = pstart[l]
+            xe = pstart[l + 1]
+            tick_t = max(ta, t0)
+            tick = True
+            while True:
+                # the next event by (day, payments last on a day; due date before tick)
+                if jd <= n_due and (xp >= xe or td <= pt[xp]) and (not tick or td <= tick_t):
+                    k = 1
+                    t = td
+                    a = 0
+                    cx = jd - 1
+                    cle = jd
+                    jd += 1
+                    if jd <= n_due:
+                        td = _due_day(jd, t0, mi0, rday, mstart, mdays)
+                else:
+                    if xp < xe and (not tick or pt[xp] < tick_t):
+                        k = pk[xp]
+                        t = pt[xp]
+                        a = pa[xp]
+                        xp += 1
+                    elif tick:
+                        k = 0
+                        t = tick_t
+                        a = 0
+                        tick = False
+                    else:
+                        break
+                    # installments due before / on or before the day (fold.due_counts)
+                    j0 = mofday[t - day0] - mi0
+                    due = _month_day(mi0 + max(j0, 0), rday, mstart, mdays)
+                    cx = min(max(j0 - (1 if due >= t else 0), 0), n)
+                    cle = min(max(j0 - (1 if due > t else 0), 0), n)
+                ci_cx = tci[b + cx]
+                cp_cx = tcp[b + cx]
                 open_ = cl < 0
                 # (1) penalty accrual since the last event
                 if open_ and t > cur:
                     w += max(cple - p, 0) * (t - cur)
                 cur = max(cur, t)
-                cple = cple_e[x]
+                cple = tcp[b + cle]
                 # (2) bucket sizes
                 if w > lim:
                     needs_exact[l] = True
@@ -151,8 +284,25 @@ else:
                     cr_new = cr + a - used
                 else:
                     cr_new = cr
-                # (4) a payoff that covers everything owed closes the loan
-                earn = earned[x]
+                # (4) a payoff that covers everything owed closes the loan; it needs the
+                # interest earned in the running period (fold.earned_interest)
+                earn = 0
+                if k == 3:
+                    nxt = min(cx + 1, n)
+                    il1 = til[b + nxt]
+                    start = _due_day(nxt - 1, t0, mi0, rday, mstart, mdays)
+                    end = _due_day(nxt, t0, mi0, rday, mstart, mdays)
+                    if cx >= n or t <= start:
+                        earn = 0
+                    elif t >= end:
+                        earn = il1
+                    else:
+                        ea = il1 * max(t - start, 0)
+                        eb = max(end - start, 1)
+                        eq = ea // eb
+                        e2 = 2 * (ea - eq * eb)
+                        up = e2 > eb or (e2 == eb and (not even or eq % 2 == 1))
+                        earn = eq + (1 if up else 0)
                 total = pd + ci_cx + earn - i + p_total - p
                 if k == 3 and open_ and a >= max(total - cr, 0):
                     i = ci_cx + earn
@@ -177,22 +327,52 @@ else:
             cl_a[l] = cl
             h_a[l] = h
 
-    KERNEL = _kernel
+    @njit(cache=True, nogil=True)
+    def _settlement(  # type: ignore[no-untyped-def]
+        lo, hi, step0, n_l, b_l, cle_l, p_a, i_a, cl_a, tcp, tci, tpl, til, u_out, paid_out
+    ):
+        for l in range(lo, hi):  # noqa: E741
+            n = n_l[l]
+            b = b_l[l]
+            p = p_a[l]
+            i = i_a[l]
+            # first unsettled: the longest prefix whose cumulative amounts are covered
+            found = 0
+            step = step0
+            while step:
+                cand = found + step
+                if cand <= n and tcp[b + cand] <= p and tci[b + cand] <= i:
+                    found = cand
+                step >>= 1
+            u_out[l] = found + 1
+            cle = cle_l[l]
+            if cl_a[l] >= 0:
+                paid_out[l] = cle
+                continue
+            paid = 0
+            for j in range(1, cle + 1):
+                if (tpl[b + j] == 0 or tcp[b + j] <= p) and (til[b + j] == 0 or tci[b + j] <= i):
+                    paid += 1
+            paid_out[l] = paid
+
+    gather_payments = _gather
+    fold_loans = _fold
+    settlement = _settlement
 
 
 def warm_up() -> None:
-    """Load (or compile, the first time) the kernel for the types `fold.fold` passes.
+    """Load (or compile, the first time) the kernels for the types `engine` passes.
 
     Loading the compiled code from Numba's cache still takes a second or more in a fresh
     process; the runner calls this in a thread while the inputs are read."""
-    if KERNEL is None:
+    if not AVAILABLE:
         return
-    i64 = np.zeros(1, np.int64)
-    flag = np.zeros(1, np.bool_)
     z = np.zeros(0, np.int64)
-    KERNEL(
-        z, z, z, z, z, z, z, z, z, z,
-        z, z, z, z, z, np.zeros(0, np.bool_),
-        i64, i64, i64,
-        z, z, z, z, z, z, z, z, z, flag[:0],
+    one = np.zeros(1, np.int64)
+    gather_payments(z, z, np.zeros(0, np.int32), np.zeros(0, np.int8), z, z, z, 0, 0, 0)
+    fold_loans(
+        0, 0, 0, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_), z,
+        one, z, z, np.zeros(0, np.int8), one, one, one, one, one, one, one, 0,
+        z, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_),
     )  # fmt: skip
+    settlement(0, 0, 1, z, z, z, z, z, z, one, one, one, one, z, z)

@@ -12,11 +12,9 @@ into `ctx.summary`.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,7 +22,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from huifang.batch import engine as duck
 from huifang.batch import fold_kernel
@@ -47,9 +44,8 @@ class RunContext:
     cache: TemplateCache
     engine: str = "duckdb"
     force: bool = False
-    partition_loans: int = DEFAULT_PARTITION_LOANS
-    workers: int | None = None  # processes for the partitions; None: the usable CPUs
-    parallel_min_loans: int = 200_000
+    partition_loans: int = DEFAULT_PARTITION_LOANS  # loans per Spark task
+    workers: int | None = None  # threads for the local engine; None: the usable CPUs
     progress: Progress = lambda stage, done, total: None
     spark_master: str | None = None
     input_dir: Path | None = None  # Parquet inputs Spark executors read directly
@@ -116,17 +112,6 @@ def _templates(ctx: RunContext) -> None:
     ctx.progress("templates", 1, 1)
 
 
-def partitions(loans: pa.Table, size: int) -> list[tuple[int, int]]:
-    """Loan-id ranges [lo, hi] of about `size` active loans each."""
-    active = loans.filter(pc.equal(loans.column("status"), "active")).column("loan_id")
-    ids = pc.sort_indices(active)
-    ordered = pc.take(active, ids).to_numpy()
-    if len(ordered) == 0:
-        return []
-    edges = list(range(0, len(ordered), max(size, 1)))
-    return [(int(ordered[s]), int(ordered[min(s + size, len(ordered)) - 1])) for s in edges]
-
-
 def _compute(ctx: RunContext) -> None:
     assert ctx.inputs is not None
     if ctx.engine == "spark":
@@ -145,67 +130,14 @@ def _compute(ctx: RunContext) -> None:
         return
     if ctx.engine != "duckdb":
         raise ValueError(f"未知的计算引擎 / unknown engine {ctx.engine!r}")
-    loans, payments = ctx.inputs.loans, ctx.inputs.payments
-    active = pc.sum(pc.equal(loans.column("status"), "active")).as_py() or 0
-    workers = max(1, min(ctx.workers or duck.usable_cpus(), 64))
-    if active < ctx.parallel_min_loans:
-        workers = 1  # starting worker processes costs more than it saves
-    # at least two partitions per worker, so that the workers finish together
-    size = min(ctx.partition_loans, max(1, -(-active // (2 * workers))))
-    parts = partitions(loans, size) if workers > 1 or active > size else [(0, 0)]
-    templates = ctx.cache.table()
-
-    def part(lo: int, hi: int) -> tuple[pa.Table, pa.Table]:
-        if len(parts) == 1:
-            return loans, payments
-        ids, pay_ids = loans.column("loan_id"), payments.column("loan_id")
-        return (
-            loans.filter(pc.and_(pc.greater_equal(ids, lo), pc.less_equal(ids, hi))),
-            payments.filter(pc.and_(pc.greater_equal(pay_ids, lo), pc.less_equal(pay_ids, hi))),
-        )
-
-    results: list[pa.Table] = []
-    if workers == 1 or len(parts) == 1:
-        prepared = duck.template_arrays(templates)
-        for done, (lo, hi) in enumerate(parts, 1):
-            part_loans, part_pays = part(lo, hi)
-            results.append(
-                duck.compute_partition(
-                    part_loans, part_pays, templates, ctx.as_of, prepared=prepared
-                )
-            )
-            ctx.progress("compute", done, len(parts))
-    else:
-        # partitions in worker processes (spawned: no inherited threads or locks), each
-        # with one DuckDB thread; Arrow tables travel pickled
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-            # a partition's copy of the inputs is cut only when a worker is free for it
-            pending: dict[int, Future[pa.Table]] = {}
-            done_parts: dict[int, pa.Table] = {}
-            for k, (lo, hi) in enumerate(parts):
-                if len(pending) >= workers:
-                    finished, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
-                    for j in [j for j, f in pending.items() if f in finished]:
-                        done_parts[j] = pending.pop(j).result()
-                        ctx.progress("compute", len(done_parts), len(parts))
-                pending[k] = pool.submit(_partition_job, *part(lo, hi), templates, ctx.as_of)
-            for j, future in pending.items():
-                done_parts[j] = future.result()
-                ctx.progress("compute", len(done_parts), len(parts))
-            results = [done_parts[j] for j in range(len(parts))]
-    ctx.states = pa.concat_tables(results) if results else duck.STATE_SCHEMA.empty_table()
-
-
-def _partition_job(
-    loans: pa.Table, payments: pa.Table, templates: pa.Table, as_of: date
-) -> pa.Table:
-    """One partition in a worker process (the unit of work a Spark task would run too)."""
-    con = duck._conn(threads=1)
-    try:
-        return duck.compute_partition(loans, payments, templates, as_of, con=con)
-    finally:
-        con.close()
+    # one partition in this process: the compiled fold runs in threads over slices of it
+    # (it releases the GIL), so the inputs are neither copied nor sent to other processes
+    ctx.progress("compute", 0, 1)
+    threads = max(1, min(ctx.workers or duck.usable_cpus(), 64))
+    ctx.states = duck.compute_partition(
+        ctx.inputs.loans, ctx.inputs.payments, ctx.cache.table(), ctx.as_of, threads=threads
+    )
+    ctx.progress("compute", 1, 1)
 
 
 def summarize(states: pa.Table, loans: pa.Table, previous: Previous | None) -> dict[str, Any]:
