@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from huifang.calendars import ChineseHolidayCalendar
 from huifang.domain.followup_metrics import Dimension
 from huifang.policy_files import PolicyFileError, load_followup_policy
+from huifang.services import configs
 from huifang.services.followup import (
     TaskError,
     agent_id,
@@ -78,8 +79,11 @@ def _date(text: str | None, default: date | None = None) -> date:
         raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {text}") from None
 
 
-def _policy(path: Path | None):  # type: ignore[no-untyped-def]
+def _policy(path: Path | None, engine=None):  # type: ignore[no-untyped-def]
+    """The policy file given, else the one in force for the database (`configs`)."""
     try:
+        if path is None and engine is not None:
+            return configs.followup_policy(engine)
         return load_followup_policy(path)
     except PolicyFileError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -103,8 +107,9 @@ def generate_command(
     ] = None,
 ) -> None:
     """按回访策略生成到期任务 (幂等) / generate the tasks due (idempotent)."""
-    loaded = _policy(policy)
-    report = generate_tasks(_engine(), _date(as_of), policy=loaded)
+    engine = _engine()
+    loaded = _policy(policy, engine)
+    report = generate_tasks(engine, _date(as_of), policy=loaded)
     console.print(
         f"策略 {loaded.policy.name} v{loaded.version}: 检查 {report.loans:,} 笔贷款, "
         f"新建 {report.created:,} 个任务, 已有未结任务 {report.already_open:,}, "

@@ -18,10 +18,12 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 from web_helpers import HOME, login_client
 
-from huifang.domain.compliance import Channel
+from huifang.domain import qa as qa_rules
+from huifang.domain.compliance import Channel, Outcome, PartyRole
+from huifang.security import audit
 from huifang.security.roles import ROLE_PERMISSIONS, Permission, Role
-from huifang.services import followup, risk
-from huifang.services.followup_attempts import complete_visit
+from huifang.services import configs, followup, risk
+from huifang.services.followup_attempts import AttemptInput, complete_visit, record_attempt
 from huifang.services.followup_corrections import propose_correction
 from huifang.store.db import make_engine
 from huifang.web.app import create_app
@@ -48,6 +50,11 @@ BRANCHLESS = {
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
 }
+# Lender-wide configuration (the policy and script editor): no branch dimension, so only
+# principals scoped to every branch may use them; a branch-scoped manager is refused.
+HEAD_OFFICE_PREFIXES = ("/config", "/api/v1/config")
+_ROUTINE_V1 = configs.packaged_text(configs.SCRIPT, "routine") or ""
+_ZERO_SCORES = {c.code: 0 for c in qa_rules.CRITERIA}
 # A valid body for each route that takes one (so checks are not short-circuited by 422).
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/calls/{task_id}/answer"): {"value": "是"},
@@ -55,6 +62,14 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/alerts/{alert_id}/resolve"): {"note": "已核实 / checked"},
     ("POST", "/corrections/{correction_id}/review"): {"decision": "approve"},
     ("POST", "/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
+    # not raised above the packaged version: the editor answers with the problem (200 / 409)
+    ("POST", "/config/{kind}/{name}/versions"): {"content": _ROUTINE_V1, "comment": "test"},
+    ("POST", "/config/{kind}/{name}/validate"): {"content": _ROUTINE_V1},
+    ("POST", "/config/{kind}/{name}/activate"): {"version_id": "999999999"},
+    ("POST", "/qa/attempts/{attempt_id}/review"): {
+        **{f"score_{k}": str(v) for k, v in _ZERO_SCORES.items()},
+        "comment": "测试",
+    },
     ("POST", "/admin/users"): {
         "username": "x-new",
         "password": "Aa123456789",
@@ -68,6 +83,10 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"note": "已核实 / checked"},
     ("POST", "/api/v1/corrections/{correction_id}/review"): {"approve": True},
     ("POST", "/api/v1/borrowers/{borrower_id}/reveal"): {"field": "mobile"},
+    ("POST", "/api/v1/config/{kind}/{name}/versions"): {"content": _ROUTINE_V1, "comment": "t"},
+    ("POST", "/api/v1/config/{kind}/{name}/validate"): {"content": _ROUTINE_V1},
+    ("POST", "/api/v1/config/{kind}/{name}/activate"): {"version_id": None},
+    ("PUT", "/api/v1/qa/attempts/{attempt_id}/review"): {"scores": _ZERO_SCORES, "comment": ""},
     ("POST", "/api/v1/users"): {
         "username": "y-new",
         "password": "Aa123456789",
@@ -131,7 +150,7 @@ def test_every_route_declares_a_permission() -> None:
     assert api_routes >= 18
 
 
-def _path(template: str, objects: dict[str, int]) -> str:
+def _path(template: str, objects: dict[str, int | str]) -> str:
     """The template with each `{name}` replaced by that object of one branch."""
     for name, value in objects.items():
         template = template.replace("{" + name + "}", str(value))
@@ -139,8 +158,9 @@ def _path(template: str, objects: dict[str, int]) -> str:
     return template
 
 
-def _objects(book: Any, code: str) -> dict[str, int]:
-    """One object of each kind in branch `code`: loan, borrower, open follow-up task, alert."""
+def _objects(book: Any, code: str, version_id: int) -> dict[str, int | str]:
+    """One object of each kind in branch `code`: loan, borrower, open follow-up task, alert,
+    contact attempt; and the (branchless) script document and stored version."""
     loan, borrower = (
         (book.home_loan, book.home_borrower)
         if code == HOME
@@ -150,10 +170,25 @@ def _objects(book: Any, code: str) -> dict[str, int]:
     contract = f"HF{code}"
     alerts = [a for a in risk.list_alerts(book.engine) if a.contract_no.startswith(contract)]
     assert len(tasks) >= 2 and alerts, f"the book needs tasks and an alert in {code}"
-    # a visit whose key answer was corrected: the correction waits for a checker
+    # a contact with a conversation (for quality review), completed as a visit whose key
+    # answer was corrected: the correction waits for a checker
+    attempt = record_attempt(
+        book.engine,
+        tasks[0].id,
+        AttemptInput(
+            Channel.AGENT_CALL,
+            PartyRole.BORROWER,
+            datetime(2026, 11, 2, 2, 0, tzinfo=UTC),  # Monday 10:00 in Shanghai
+            Outcome.RIGHT_PARTY_CONTACT,
+            answers={"monthly_income": Decimal("9000")},
+        ),
+        complete=False,
+    )
+    assert attempt.allowed
     visit = complete_visit(
         book.engine,
         tasks[0].id,
+        attempt_id=attempt.attempt_id,
         channel=Channel.AGENT_CALL,
         completed_at=datetime.now(UTC),
         answers={"monthly_income": Decimal("9000")},
@@ -172,6 +207,10 @@ def _objects(book: Any, code: str) -> dict[str, int]:
         "task_id": tasks[-1].id,
         "alert_id": alerts[-1].id,
         "correction_id": correction.id,
+        "attempt_id": attempt.attempt_id,
+        "kind": configs.SCRIPT,
+        "name": "routine",
+        "version_id": version_id,
     }
 
 
@@ -199,7 +238,16 @@ def _denied(response: Any) -> bool:
 def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(book) -> None:  # type: ignore[no-untyped-def]
     followup.generate_tasks(book.engine, AS_OF)
     risk.evaluate_alerts(book.engine, AS_OF)
-    home_objects, other_objects = _objects(book, HOME), _objects(book, "GZ01")
+    stored = configs.save_version(
+        book.engine,
+        configs.SCRIPT,
+        "routine",
+        configs.next_draft(_ROUTINE_V1, 5),
+        "route test",
+        audit.Actor("admin", "admin"),
+    )
+    home_objects = _objects(book, HOME, stored.id)
+    other_objects = _objects(book, "GZ01", stored.id)
     app = create_app(book.engine)
     clients = {role.value: login_client(app, role.value) for role in Role}
     anonymous = TestClient(app)
@@ -233,6 +281,18 @@ def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(book) -> None:
 
         # 3. a role with the permission, scoped to SZ01, is refused GZ01's objects.
         if (method, template) in BRANCHLESS:
+            continue
+        if template.startswith(HEAD_OFFICE_PREFIXES):
+            # lender-wide: refused to every branch-scoped role, allowed to all-branch admins
+            assert perm is Permission.CONFIG_MANAGE, template
+            for role in Role:
+                if perm in ROLE_PERMISSIONS[role] and role is not Role.ADMIN:
+                    client, csrf = clients[role.value]
+                    r = _call(client, method, template, home, csrf=csrf)
+                    assert r.status_code == 403, (method, template, role, r.status_code)
+            client, csrf = clients[Role.ADMIN.value]
+            ok = _call(client, method, template, home, csrf=csrf)
+            assert ok.status_code in (200, 201, 409), (method, template, ok.status_code, ok.text)
             continue
         for role in Role:
             if perm not in ROLE_PERMISSIONS[role] or role is Role.ADMIN:

@@ -58,6 +58,9 @@ class Permission(StrEnum):
     DASHBOARD_READ = "dashboard.read"  # analytics
     ALERTS_READ = "alerts.read"  # risk alerts inbox
     ALERTS_MANAGE = "alerts.manage"  # acknowledge and resolve alerts
+    CONFIG_MANAGE = "config.manage"  # policy and script editor (all-branch principals only)
+    QA_REVIEW = "qa.review"  # sample contacts and score them (质检)
+    COMPLIANCE_READ = "compliance.read"  # the compliance guard's refusals
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -68,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT_READ,
             Permission.LOANS_READ,
             Permission.DASHBOARD_READ,
+            Permission.CONFIG_MANAGE,
         }
     ),
     Role.MANAGER: frozenset(
@@ -80,6 +84,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DASHBOARD_READ,
             Permission.ALERTS_READ,
             Permission.ALERTS_MANAGE,
+            Permission.CONFIG_MANAGE,
         }
     ),
     Role.AGENT: frozenset(
@@ -107,6 +112,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUTHENTICATED,
             Permission.LOANS_READ,
             Permission.AUDIT_READ,
+            Permission.QA_REVIEW,
+            Permission.COMPLIANCE_READ,
         }
     ),
 }

@@ -25,8 +25,7 @@ from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.domain.posting import LoanPosition
 from huifang.domain.schedule import Schedule
-from huifang.script_files import load_standard_scripts
-from huifang.services import followup, loan_views, risk
+from huifang.services import configs, followup, loan_views, risk
 from huifang.services.followup import TaskError, TaskUnavailable, TaskView
 from huifang.services.followup_attempts import AttemptInput, AttemptResult, record_attempt
 from huifang.store.call_models import CallRun
@@ -158,11 +157,16 @@ class CallScreen:
         return sc.prompt(self.state)
 
 
-def _script(script_id: str) -> sc.Script:
-    scripts = load_standard_scripts()
-    if script_id not in scripts:
-        raise CallError(f"没有话术 {script_id} / no script {script_id!r}")
-    return scripts[script_id]
+def _script(s: Session, script_id: str, version: int | None = None) -> sc.Script:
+    """The script in force (`version` None: a new run), or exactly the version a stored run
+    started with, so a run keeps its version when a manager activates another."""
+    bind = s.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    script = configs.script(engine, script_id, version, session=s)
+    if script is None:
+        v = "" if version is None else f" v{version}"
+        raise CallError(f"没有话术 {script_id}{v} / no script {script_id!r}{v}")
+    return script
 
 
 def _open_run(s: Session, task_id: int, agent_id: int) -> CallRun | None:
@@ -192,11 +196,12 @@ def open_call(
         loan_id, script_id = task.loan_id, task.script
         run = _open_run(s, task_id, agent_id)
         if run is not None:
-            script = _script(run.script_id)
+            script = _script(s, run.script_id, run.script_version)
             state = sc.state_from_dict(run.state, script)
             run_id = run.id
+        else:
+            script = _script(s, script_id)
     if run is None:
-        script = _script(script_id)
         state = sc.start(script, script_context(engine, loan_id, agent_name, today))
         with transaction(engine) as s:
             _held(s, task_id, agent_id, at)
@@ -230,7 +235,7 @@ def answer_call(
         run = _open_run(s, task_id, agent_id)
         if run is None:
             raise CallError("通话尚未开始 / the call has not been opened")
-        state = sc.state_from_dict(run.state, _script(run.script_id))
+        state = sc.state_from_dict(run.state, _script(s, run.script_id, run.script_version))
         if sc.is_finished(state):
             raise CallError("话术已结束 / the script has finished")
         state = sc.answer(state, value)
@@ -273,7 +278,11 @@ def finish_call(
     with transaction(engine) as s:
         task = _held(s, task_id, agent_id, at)
         run = _open_run(s, task_id, agent_id)
-        state = sc.state_from_dict(run.state, _script(run.script_id)) if run else None
+        state = (
+            sc.state_from_dict(run.state, _script(s, run.script_id, run.script_version))
+            if run
+            else None
+        )
         loan_id = task.loan_id
         loan = s.get(Loan, loan_id)
         contract = loan.contract_no if loan else ""

@@ -44,7 +44,8 @@ from huifang.domain.posting import Payment as LedgerPayment
 from huifang.domain.posting import position_as_of
 from huifang.domain.schedule import LoanTerms, RepaymentMethod, Schedule, build_schedule
 from huifang.domain.tiering import down_payment_ratio, origination_tier
-from huifang.policy_files import LoadedPolicy, load_followup_policy
+from huifang.policy_files import LoadedPolicy
+from huifang.services import configs
 from huifang.store.db import transaction
 from huifang.store.followup_models import (
     OPEN_STATUSES,
@@ -319,7 +320,7 @@ def generate_tasks(
 ) -> GenerationReport:
     """Create the tasks due on `as_of` that are not there yet; close the open tasks of
     closed loans (follow-up ends). Re-running on the same data changes nothing."""
-    loaded = policy or load_followup_policy()
+    loaded = policy or configs.followup_policy(engine)
     tracker = tracker or DelinquencyTracker()
     stamp = utc(now) if now else datetime.now(UTC)
     report = GenerationReport(as_of)

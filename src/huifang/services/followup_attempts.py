@@ -23,7 +23,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from huifang.calendars import ChineseHolidayCalendar
-from huifang.compliance_files import load_contact_policy
 from huifang.domain.compliance import (
     TIME_BASED_CODES,
     Attempt,
@@ -49,9 +48,9 @@ from huifang.domain.contact_strategy import (
 from huifang.domain.findings import FindingKind, FindingRules, evaluate_findings
 from huifang.domain.scripts import AnswerType, Script
 from huifang.finding_rules import load_finding_rules
-from huifang.policy_files import LoadedPolicy, load_followup_policy
-from huifang.script_files import load_standard_scripts
+from huifang.policy_files import LoadedPolicy
 from huifang.security import pii
+from huifang.services import configs
 from huifang.services.followup import TaskError, _close, _open_task, aware, local_date, utc
 from huifang.store.db import transaction
 from huifang.store.followup_models import (
@@ -110,12 +109,20 @@ def answers_to_json(answers: Mapping[str, object]) -> dict[str, Any]:
 _ANSWER_TYPES = (bool, str, Decimal, date)
 
 
-def check_script(script_id: str | None, script_version: int | None) -> Script | None:
-    """The shipped script (`huifang/scripts/*.yaml`) an attempt or visit says it worked with.
+def check_script(
+    script_id: str | None,
+    script_version: int | None,
+    *,
+    engine: Engine | None = None,
+    session: Session | None = None,
+) -> Script | None:
+    """The script an attempt or visit says it worked with: that exact version, packaged
+    (`huifang/scripts/*.yaml`) or stored by the script editor (`services/configs.py`; give
+    the engine or the open session to see stored versions).
 
-    Both or neither of id and version must be given; an unknown id or a version other than
-    the shipped file's is refused with the scripts that exist, so a record never points at
-    a script nobody can read back."""
+    Both or neither of id and version must be given; an unknown id or a version that was
+    never packaged or stored is refused with the scripts that exist, so a record never
+    points at a script nobody can read back."""
     if script_id is None and script_version is None:
         return None
     if script_id is None or script_version is None:
@@ -123,21 +130,26 @@ def check_script(script_id: str | None, script_version: int | None) -> Script | 
             "话术编号和版本须同时填写 / give both the script id and its version"
             f" (id={script_id!r}, version={script_version!r})"
         )
-    scripts = load_standard_scripts()
+    if engine is None and session is not None:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+    script = configs.script(engine, script_id, script_version, session=session)
+    if script is not None:
+        return script
+    scripts = configs.scripts(engine, session=session)
     known = ", ".join(f"{s.id} v{s.version}" for s in sorted(scripts.values(), key=lambda s: s.id))
-    script = scripts.get(script_id)
-    if script is None:
+    if script_id not in scripts:
         raise TaskError(
             f"未知话术 {script_id!r}; 现有: {known}"
             f" / unknown script {script_id!r}; shipped: {known}"
         )
-    if script.version != script_version:
-        raise TaskError(
-            f"话术 {script_id} 没有版本 {script_version} (现行版本 {script.version})"
-            f" / script {script_id} has no version {script_version}"
-            f" (the shipped file is version {script.version})"
-        )
-    return script
+    versions = ", ".join(
+        str(v) for v in configs.script_versions(engine, script_id, session=session)
+    )
+    raise TaskError(
+        f"话术 {script_id} 没有版本 {script_version} (现有版本 {versions})"
+        f" / script {script_id} has no version {script_version} (versions: {versions})"
+    )
 
 
 def typed_answers(answers: Mapping[str, object], script: Script | None) -> dict[str, object]:
@@ -206,8 +218,9 @@ class AttemptResult:
 
 
 def _deployed_contact_policy() -> ContactPolicy:
-    """The contact policy file in force (HUIFANG_CONTACT_POLICY, else the shipped default)."""
-    return load_contact_policy().policy
+    """The contact policy file in force (HUIFANG_CONTACT_POLICY, else the shipped default);
+    `record_attempt` uses the one in force for its database (`configs.contact_policy`)."""
+    return configs.contact_policy(None).policy
 
 
 @dataclass(frozen=True)
@@ -389,13 +402,13 @@ def record_attempt(
     With `complete` (default) a right-party contact completes the task at once with the
     attempt's answers; pass False to complete it later with `complete_visit`.
     """
-    guard = guard or Guard()
-    loaded = policy or load_followup_policy()
+    guard = guard or Guard(policy=configs.contact_policy(engine).policy)
+    loaded = policy or configs.followup_policy(engine)
     if inp.started_at.tzinfo is None:
         raise TaskError("开始时间必须带时区 / started_at must be timezone-aware")
     if inp.outcome is None and inp.channel in _CALLS | {Channel.FIELD_VISIT}:
         raise TaskError("电话和外访必须有结果代码 / calls and visits need an outcome")
-    check_script(inp.script_id, inp.script_version)
+    check_script(inp.script_id, inp.script_version, engine=engine)
     with transaction(engine) as session:
         task = _open_task(session, task_id)
         ctx = _context(session, task)
@@ -713,7 +726,7 @@ def _complete(
     _close(task, "done", f"已完成 / completed: {outcome}", at)
     task.completed_at = utc(at)
     if rules is not None and answers:
-        script = check_script(script_id, script_version)
+        script = check_script(script_id, script_version, session=session)
         found = findings_for(session, task.loan_id, answers, script, rules)
         already = {e.kind for e in events}
         events = [*events, *(f for f in found if f.kind not in already)]
@@ -795,7 +808,7 @@ def complete_visit(
     False; their risk events, and any in `events`, are raised."""
     if completed_at.tzinfo is None:
         raise TaskError("完成时间必须带时区 / completed_at must be timezone-aware")
-    check_script(script_id, script_version)
+    check_script(script_id, script_version, engine=engine)
     with transaction(engine) as session:
         task = _open_task(session, task_id)
         attempt = session.get(ContactAttempt, attempt_id) if attempt_id else None

@@ -24,7 +24,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from huifang.finding_rules import load_finding_rules
-from huifang.policy_files import LoadedPolicy, load_followup_policy
+from huifang.policy_files import LoadedPolicy
+from huifang.services import configs
 from huifang.services.followup import TaskError, aware, ensure_task, local_date, utc
 from huifang.services.followup_attempts import (
     FINDING_EVENT_KINDS,
@@ -112,7 +113,7 @@ def propose_correction(
     policy: LoadedPolicy | None = None,
 ) -> CorrectionView:
     """Append a correction of `visit_id`'s answers. Key answers wait for review."""
-    loaded = policy or load_followup_policy()
+    loaded = policy or configs.followup_policy(engine)
     at = utc(now or datetime.now(UTC))
     if not maker.strip():
         raise CorrectionError("必须注明更正人 / the maker is required")
@@ -169,7 +170,7 @@ def review_correction(
     policy: LoadedPolicy | None = None,
 ) -> CorrectionView:
     """Approve or reject a pending correction; the reviewer may not be its maker."""
-    loaded = policy or load_followup_policy()
+    loaded = policy or configs.followup_policy(engine)
     at = utc(now or datetime.now(UTC))
     with transaction(engine) as session:
         row = session.get(Correction, correction_id)
@@ -255,7 +256,7 @@ def refresh_findings(
     ``risk-finding`` event so the next generation opens a
     follow-up contact. A kind raised before and after keeps its event."""
     try:
-        script = check_script(visit.script_id, visit.script_version)
+        script = check_script(visit.script_id, visit.script_version, session=session)
     except TaskError:
         script = None  # a script no longer shipped: answers are read as stored
     effective = _effective(session, visit)

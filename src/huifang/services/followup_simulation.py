@@ -27,7 +27,8 @@ from sqlalchemy import Engine, func, insert, select
 
 from huifang.domain.compliance import Channel, HolidayCalendar, NoHolidays, Outcome, PartyRole
 from huifang.domain.followup_metrics import CONNECTED, Metrics
-from huifang.policy_files import LoadedPolicy, load_followup_policy
+from huifang.policy_files import LoadedPolicy
+from huifang.services import configs
 from huifang.services.followup import (
     AgentSpec,
     DelinquencyTracker,
@@ -234,8 +235,8 @@ def simulate(
     """Simulate `days` days of follow-up from `start` on the database behind `engine`."""
     if days < 1:
         raise ValueError("天数至少为 1 / days must be at least 1")
-    loaded = policy or load_followup_policy()
-    guard = Guard(calendar=calendar or NoHolidays())
+    loaded = policy or configs.followup_policy(engine)
+    guard = Guard(configs.contact_policy(engine).policy, calendar or NoHolidays())
     rng = random.Random(seed)
     report = SimulationReport(start)
     report.agents = ensure_agents(engine)

@@ -2,4 +2,6 @@
 
 from huifang.store import call_models as call_models
 from huifang.store import campaign_models as campaign_models
+from huifang.store import config_models as config_models
+from huifang.store import qa_models as qa_models
 from huifang.store import security_models as security_models

@@ -19,7 +19,16 @@ from huifang.settings import Settings, load_settings
 from huifang.store.db import make_engine
 from huifang.web.deps import AuthRequired, CsrfFailed
 from huifang.web.rendering import lang_of, render
-from huifang.web.routes import api, calls, manage, pages, self_service, work
+from huifang.web.routes import (
+    api,
+    calls,
+    config_editor,
+    manage,
+    pages,
+    qa_pages,
+    self_service,
+    work,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -92,6 +101,10 @@ def create_app(
     app.include_router(manage.api)
     app.include_router(self_service.router)
     app.include_router(self_service.api)
+    app.include_router(config_editor.router)
+    app.include_router(config_editor.api)
+    app.include_router(qa_pages.router)
+    app.include_router(qa_pages.api)
 
     @app.exception_handler(AuthRequired)
     async def _auth(request: Request, exc: AuthRequired) -> Response:

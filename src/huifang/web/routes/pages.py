@@ -126,6 +126,9 @@ SHORTCUTS: list[tuple[str, str, Permission]] = [
     ("nav.loans", "/loans", Permission.LOANS_READ),
     ("nav.audit", "/audit", Permission.AUDIT_READ),
     ("nav.users", "/admin/users", Permission.USERS_MANAGE),
+    ("nav.config", "/config", Permission.CONFIG_MANAGE),
+    ("nav.qa", "/qa", Permission.QA_REVIEW),
+    ("nav.refusals", "/refusals", Permission.COMPLIANCE_READ),
 ]
 
 
@@ -138,7 +141,11 @@ def home(
     guard_branch_filter(principal, branch)
     scope = scope_of(principal) if not branch else frozenset({branch})
     summary = loan_views.scope_summary(get_engine(request), scope)
-    shortcuts = [(k, url) for k, url, perm in SHORTCUTS if principal.can(perm)]
+    shortcuts = [
+        (k, url)
+        for k, url, perm in SHORTCUTS
+        if principal.can(perm) and (perm is not Permission.CONFIG_MANAGE or principal.all_branches)
+    ]
     chart = {
         "labels": [code for code, _name, _n in summary.branches],
         "counts": [n for _c, _name, n in summary.branches],

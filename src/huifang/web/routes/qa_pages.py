@@ -1,0 +1,533 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as parameter defaults)
+"""The auditor's pages and `/api/v1` endpoints: the compliance guard's refusals, and the
+quality review (质检) of a reproducible random sample of contacts, over `services/qa.py`.
+
+Branch-scoped: lists take the caller's branches (or the one `?branch=` names, after checking
+it); a contact's page and its review check the contact's loan branch. Reading a contact is
+written to the audit log (it holds a conversation with a borrower)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from huifang.domain import qa as qa_rules
+from huifang.domain.compliance import Channel
+from huifang.security import audit
+from huifang.security.roles import Permission, Principal
+from huifang.services import loan_views, qa
+from huifang.web.deps import actor, check_branch, get_engine, require
+from huifang.web.rendering import lang_of, render
+from huifang.web.routes.api import ERRORS, ErrorBody
+from huifang.web.routes.common import guard_branch_filter, today
+
+router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["qa"])
+AttemptId = Annotated[int, Path(ge=1, le=2**62)]
+BAD: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    422: {"model": ErrorBody, "description": "参数有误 / invalid request"},
+}
+CHANNELS = tuple(c.value for c in Channel)
+Start = Annotated[date | None, Query()]
+End = Annotated[date | None, Query()]
+Branch = Annotated[str | None, Query(max_length=32)]
+AgentQ = Annotated[str | None, Query(max_length=60)]
+ChannelQ = Annotated[str | None, Query(max_length=24)]
+Size = Annotated[int, Query(ge=1, le=qa_rules.MAX_SAMPLE)]
+Seed = Annotated[int, Query(ge=0, le=2**31)]
+
+
+def _scope(request: Request, principal: Principal, branch: str | None) -> tuple[str, ...]:
+    guard_branch_filter(principal, branch)
+    if branch:
+        return (branch,)
+    return tuple(principal.visible(loan_views.branch_codes(get_engine(request))))
+
+
+def _period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
+    try:
+        last = end or today(request)
+        return start or last - timedelta(days=29), last
+    except OverflowError:
+        raise qa_rules.QaError("日期超出范围", "date out of range") from None
+
+
+def _bad(request: Request, exc: qa_rules.QaError) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"status": 422, "zh": exc.zh, "en": exc.en}}, 422)
+    message = exc.en if lang_of(request) == "en" else exc.zh
+    return render(request, "error.html", 422, status=422, message=message)
+
+
+def _request(
+    request: Request,
+    principal: Principal,
+    start: date | None,
+    end: date | None,
+    branch: str | None,
+    agent: str | None,
+    channel: str | None,
+    size: int,
+    seed: int,
+) -> qa.SampleRequest:
+    first, last = _period(request, start, end)
+    return qa.SampleRequest(
+        start=first,
+        end=last,
+        branches=_scope(request, principal, branch),
+        agent=(agent or "").strip() or None,
+        channel=channel or None,
+        size=size,
+        seed=seed,
+    )
+
+
+def _guard_attempt(request: Request, principal: Principal, attempt_id: int) -> str:
+    code = qa.attempt_branch(get_engine(request), attempt_id)
+    if code is None:
+        raise loan_views.NotFound(f"no attempt {attempt_id}")
+    check_branch(principal, code)
+    return code
+
+
+def _read_contact(
+    request: Request, principal: Principal, attempt_id: int
+) -> tuple[qa.ContactDetail, str]:
+    code = _guard_attempt(request, principal, attempt_id)
+    engine = get_engine(request)
+    try:
+        detail = qa.contact(engine, attempt_id, principal.username)
+    except qa.QaNotFound:
+        raise loan_views.NotFound(f"attempt {attempt_id} is not a contact") from None
+    audit.record_now(
+        engine,
+        actor(request, principal),
+        "read.contact",
+        target_type="attempt",
+        target_id=attempt_id,
+        branch_code=code,
+    )
+    return detail, code
+
+
+def _recording_url(detail: qa.ContactDetail) -> str | None:
+    """A recording the browser can fetch: an absolute URL or a path on this site."""
+    ref = detail.recording_ref or ""
+    return ref if ref.startswith(("https://", "http://", "/")) else None
+
+
+# -- refusals ---------------------------------------------------------------------------------
+@router.get("/refusals", response_class=HTMLResponse)
+def refusals_page(
+    request: Request,
+    start: Start = None,
+    end: End = None,
+    branch: Branch = None,
+    code: Annotated[str | None, Query(max_length=60)] = None,
+    contract: Annotated[str | None, Query(max_length=60)] = None,
+    principal: Principal = require(Permission.COMPLIANCE_READ),
+) -> Response:
+    """合规拦截记录 / the compliance guard's refusals."""
+    scope = _scope(request, principal, branch)
+    try:
+        first, last = _period(request, start, end)
+        rows, total = qa.refusals(
+            get_engine(request),
+            scope,
+            start=first,
+            end=last,
+            code=code or None,
+            contract=contract or None,
+        )
+    except qa_rules.QaError as exc:
+        return _bad(request, exc)
+    return render(
+        request,
+        "refusals.html",
+        rows=rows,
+        total=total,
+        start=first,
+        end=last,
+        branch=branch or "",
+        code=code or "",
+        contract=contract or "",
+        codes=qa.REFUSAL_CODES,
+        branch_choices=principal.visible(loan_views.branch_codes(get_engine(request))),
+    )
+
+
+class RefusalOut(BaseModel):
+    attempt_id: int
+    at: str
+    branch: str
+    contract_no: str
+    channel: str
+    role: str
+    agent: str | None
+    codes: list[str]
+    reason: str
+
+
+class RefusalsOut(BaseModel):
+    start: date
+    end: date
+    total: int
+    rows: list[RefusalOut]
+
+
+@api.get("/refusals", response_model=RefusalsOut, responses=BAD)
+def refusals_api(
+    request: Request,
+    start: Start = None,
+    end: End = None,
+    branch: Branch = None,
+    code: Annotated[str | None, Query(max_length=60)] = None,
+    contract: Annotated[str | None, Query(max_length=60)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    principal: Principal = require(Permission.COMPLIANCE_READ),
+) -> Any:
+    """合规拦截记录 (按日期/机构/原因/合同) / refusals by date, branch, reason, contract."""
+    scope = _scope(request, principal, branch)
+    try:
+        first, last = _period(request, start, end)
+        rows, total = qa.refusals(
+            get_engine(request),
+            scope,
+            start=first,
+            end=last,
+            code=code or None,
+            contract=contract or None,
+            limit=limit,
+            offset=offset,
+        )
+    except qa_rules.QaError as exc:
+        return _bad(request, exc)
+    return RefusalsOut(
+        start=first,
+        end=last,
+        total=total,
+        rows=[
+            RefusalOut(
+                attempt_id=r.attempt_id,
+                at=r.at.isoformat(),
+                branch=r.branch,
+                contract_no=r.contract_no,
+                channel=r.channel,
+                role=r.role,
+                agent=r.agent,
+                codes=list(r.codes),
+                reason=r.reason,
+            )
+            for r in rows
+        ],
+    )
+
+
+# -- the QA sample ----------------------------------------------------------------------------
+@router.get("/qa", response_class=HTMLResponse)
+def qa_page(
+    request: Request,
+    start: Start = None,
+    end: End = None,
+    branch: Branch = None,
+    agent: AgentQ = None,
+    channel: ChannelQ = None,
+    size: Size = 20,
+    seed: Seed = 1,
+    principal: Principal = require(Permission.QA_REVIEW),
+) -> Response:
+    """质检抽样与汇总 / the reproducible sample of contacts and the QA summary."""
+    try:
+        req = _request(request, principal, start, end, branch, agent, channel, size, seed)
+        rows, pool = qa.draw(get_engine(request), req, principal.username)
+        summary = qa.summary(get_engine(request), req)
+    except qa_rules.QaError as exc:
+        return _bad(request, exc)
+    return render(
+        request,
+        "qa_sample.html",
+        req=req,
+        rows=rows,
+        pool=pool,
+        summary=summary,
+        criteria=qa_rules.CRITERIA,
+        max_total=qa_rules.MAX_TOTAL,
+        branch=branch or "",
+        channels=CHANNELS,
+        branch_choices=principal.visible(loan_views.branch_codes(get_engine(request))),
+    )
+
+
+@router.get("/qa/attempts/{attempt_id}", response_class=HTMLResponse)
+def qa_contact_page(
+    request: Request, attempt_id: AttemptId, principal: Principal = require(Permission.QA_REVIEW)
+) -> Response:
+    """一次回访的记录与评分表 / one contact: transcript, answers, outcome, the scoring form."""
+    detail, _code = _read_contact(request, principal, attempt_id)
+    mine = next((r for r in detail.reviews if r.reviewer == principal.username), None)
+    return render(
+        request,
+        "qa_contact.html",
+        d=detail,
+        mine=mine,
+        criteria=qa_rules.CRITERIA,
+        max_total=qa_rules.MAX_TOTAL,
+        recording_url=_recording_url(detail),
+        message=None,
+    )
+
+
+@router.post("/qa/attempts/{attempt_id}/review", response_class=HTMLResponse)
+async def qa_review_page(
+    request: Request, attempt_id: AttemptId, principal: Principal = require(Permission.QA_REVIEW)
+) -> Response:
+    """保存我的评分 (HTMX, 返回评分表) / save my review; returns the form."""
+    form = await request.form()
+    scores = {c.code: form.get(f"score_{c.code}", "") for c in qa_rules.CRITERIA}
+    comment = form.get("comment", "")
+    return await run_in_threadpool(
+        _save_review_form, request, principal, attempt_id, scores, str(comment)
+    )
+
+
+def _save_review_form(
+    request: Request,
+    principal: Principal,
+    attempt_id: int,
+    scores: dict[str, Any],
+    comment: str,
+) -> Response:
+    code = _guard_attempt(request, principal, attempt_id)
+    lang = lang_of(request)
+    error = None
+    review = None
+    try:
+        review = qa.save_review(
+            get_engine(request),
+            attempt_id,
+            actor(request, principal),
+            scores,
+            comment,
+            branch_code=code,
+        )
+    except qa_rules.QaError as exc:
+        error = exc.en if lang == "en" else exc.zh
+    except qa.QaNotFound:
+        raise loan_views.NotFound(f"attempt {attempt_id} is not a contact") from None
+    return render(
+        request,
+        "_qa_form.html",
+        attempt_id=attempt_id,
+        mine=review,
+        values={k: str(v) for k, v in scores.items()},
+        comment=comment,
+        criteria=qa_rules.CRITERIA,
+        max_total=qa_rules.MAX_TOTAL,
+        error=error,
+        saved=review is not None,
+    )
+
+
+class ReviewIn(BaseModel):
+    scores: dict[str, int] = Field(max_length=20)
+    comment: str = Field(default="", max_length=qa_rules.MAX_COMMENT)
+
+
+class ReviewOut(BaseModel):
+    id: int
+    attempt_id: int
+    reviewer: str
+    scores: dict[str, int]
+    total: int
+    max_total: int
+    comment: str
+    created_at: str
+    updated_at: str
+
+
+def _review_out(r: qa.ReviewView) -> ReviewOut:
+    return ReviewOut(
+        id=r.id,
+        attempt_id=r.attempt_id,
+        reviewer=r.reviewer,
+        scores=dict(r.scores),
+        total=r.total,
+        max_total=r.max_total,
+        comment=r.comment,
+        created_at=r.created_at.isoformat(),
+        updated_at=r.updated_at.isoformat(),
+    )
+
+
+class CriterionOut(BaseModel):
+    code: str
+    zh: str
+    en: str
+    max_score: int
+
+
+class ContactOut(BaseModel):
+    attempt_id: int
+    at: str
+    branch: str
+    contract_no: str
+    agent: str | None
+    channel: str
+    role: str
+    outcome: str | None
+    my_total: int | None
+    reviews: int
+
+
+class SummaryOut(BaseModel):
+    agent: str
+    reviews: int
+    averages: dict[str, str]
+    average_total: str
+    percent: str
+
+
+class SampleOut(BaseModel):
+    start: date
+    end: date
+    branches: list[str]
+    seed: int
+    pool: int
+    criteria: list[CriterionOut]
+    sample: list[ContactOut]
+    summary: list[SummaryOut]
+
+
+def _contact_out(r: qa.ContactRow) -> ContactOut:
+    return ContactOut(
+        attempt_id=r.attempt_id,
+        at=r.at.isoformat(),
+        branch=r.branch,
+        contract_no=r.contract_no,
+        agent=r.agent,
+        channel=r.channel,
+        role=r.role,
+        outcome=r.outcome,
+        my_total=r.my_total,
+        reviews=r.reviews,
+    )
+
+
+def _summary_out(rows: tuple[qa_rules.SummaryRow, ...]) -> list[SummaryOut]:
+    return [
+        SummaryOut(
+            agent=s.agent,
+            reviews=s.reviews,
+            averages={k: str(v) for k, v in s.averages.items()},
+            average_total=str(s.average_total),
+            percent=str(s.percent),
+        )
+        for s in rows
+    ]
+
+
+@api.get("/qa/sample", response_model=SampleOut, responses=BAD)
+def qa_sample_api(
+    request: Request,
+    start: Start = None,
+    end: End = None,
+    branch: Branch = None,
+    agent: AgentQ = None,
+    channel: ChannelQ = None,
+    size: Size = 20,
+    seed: Seed = 1,
+    principal: Principal = require(Permission.QA_REVIEW),
+) -> Any:
+    """可复现的随机抽样及质检汇总 / the reproducible sample and the QA summary."""
+    try:
+        req = _request(request, principal, start, end, branch, agent, channel, size, seed)
+        rows, pool = qa.draw(get_engine(request), req, principal.username)
+        summary = qa.summary(get_engine(request), req)
+    except qa_rules.QaError as exc:
+        return _bad(request, exc)
+    return SampleOut(
+        start=req.start,
+        end=req.end,
+        branches=list(req.branches),
+        seed=req.seed,
+        pool=pool,
+        criteria=[
+            CriterionOut(code=c.code, zh=c.zh, en=c.en, max_score=c.max_score)
+            for c in qa_rules.CRITERIA
+        ],
+        sample=[_contact_out(r) for r in rows],
+        summary=_summary_out(summary),
+    )
+
+
+class ContactDetailOut(BaseModel):
+    contact: ContactOut
+    borrower_name: str
+    contact_number: str
+    script: str | None
+    identity_verified: bool
+    answers: dict[str, Any]
+    note: str | None
+    findings: list[dict[str, Any]]
+    transcript: list[dict[str, Any]]
+    recording_ref: str | None
+    reviews: list[ReviewOut]
+
+
+@api.get("/qa/attempts/{attempt_id}", response_model=ContactDetailOut, responses=ERRORS)
+def qa_contact_api(
+    request: Request, attempt_id: AttemptId, principal: Principal = require(Permission.QA_REVIEW)
+) -> Any:
+    """一次回访的记录 (个人信息已脱敏) 和全部评分 / one contact (personal data masked)."""
+    d, _code = _read_contact(request, principal, attempt_id)
+    return ContactDetailOut(
+        contact=_contact_out(d.row),
+        borrower_name=d.borrower_name,
+        contact_number=d.contact_number,
+        script=d.script,
+        identity_verified=d.identity_verified,
+        answers={
+            k: v if isinstance(v, bool | int | str) or v is None else str(v)
+            for k, v in d.answers.items()
+        },
+        note=d.note,
+        findings=[dict(f) for f in d.findings],
+        transcript=[
+            {"kind": t.kind, "step": t.step, "zh": t.zh, "en": t.en, "raw": t.raw}
+            for t in d.transcript
+        ],
+        recording_ref=d.recording_ref,
+        reviews=[_review_out(r) for r in d.reviews],
+    )
+
+
+@api.put("/qa/attempts/{attempt_id}/review", response_model=ReviewOut, responses=BAD)
+def qa_review_api(
+    request: Request,
+    attempt_id: AttemptId,
+    body: ReviewIn,
+    principal: Principal = require(Permission.QA_REVIEW),
+) -> Any:
+    """创建或修改我的评分 (每人每次回访一份) / create or update my review of a contact."""
+    code = _guard_attempt(request, principal, attempt_id)
+    try:
+        r = qa.save_review(
+            get_engine(request),
+            attempt_id,
+            actor(request, principal),
+            body.scores,
+            body.comment,
+            branch_code=code,
+        )
+    except qa_rules.QaError as exc:
+        return _bad(request, exc)
+    except qa.QaNotFound:
+        raise loan_views.NotFound(f"attempt {attempt_id} is not a contact") from None
+    return _review_out(r)
