@@ -34,6 +34,7 @@ from huifang.script_files import (
     load_script_file,
     load_standard_scripts,
 )
+from huifang.services import configs
 
 HUMAN_COMMANDS = frozenset({"/human", "转人工", "人工", "人工服务"})
 QUIT_COMMANDS = frozenset({"/quit", "/exit", "/q"})
@@ -136,7 +137,7 @@ def _resolve_script(name: str) -> sc.Script:
         except (ScriptFileError, OSError) as exc:
             typer.echo(f"无法加载话术 / cannot load the script: {exc}", err=True)
             raise typer.Exit(code=2) from None
-    scripts = load_standard_scripts()
+    scripts = configs.scripts(configs.configured_engine())
     if name not in scripts:
         known = ", ".join(sorted(scripts))
         typer.echo(f"没有话术 {name} / no script {name!r} (standard: {known})", err=True)
@@ -238,10 +239,14 @@ def register(app: typer.Typer) -> None:
     def list_scripts() -> None:
         """列出标准话术 / the standard scripts shipped with Huifang."""
         typer.echo("标准话术 / standard scripts:")
-        for script in sorted(load_standard_scripts().values(), key=lambda s: s.id):
+        shipped = load_standard_scripts()
+        in_force = configs.scripts(configs.configured_engine())
+        for script in sorted(in_force.values(), key=lambda s: s.id):
+            stored = script is not shipped.get(script.id)
             typer.echo(
                 f"  {script.id:<30} v{script.version}  {script.title.zh} / {script.title.en} "
                 f"({len(script.steps)} 步 steps, {len(script.asks())} 问 questions)"
+                + ("  [已存版本 / stored version]" if stored else "")
             )
 
     @script_app.command("run")

@@ -60,14 +60,19 @@ def simulate_command(
 ) -> None:
     """用文字模拟一通外呼 / run a whole voice-agent call with typed borrower replies."""
     from huifang.domain import scripts as sc
-    from huifang.script_files import load_script_file, standard_script
+    from huifang.script_files import load_script_file
+    from huifang.services import configs
     from huifang.voice.console import ConsoleChannel, ScriptedChannel
     from huifang.voice.dialogue import Channel, Dialogue
 
     if language not in ("zh", "en"):
         raise typer.BadParameter("--lang must be zh or en")
     lang: sc.Language = "zh" if language == "zh" else "en"
-    script = load_script_file(script_file) if script_file else standard_script(sc.Purpose(purpose))
+    script = (
+        load_script_file(script_file)
+        if script_file
+        else configs.script_for_purpose(configs.configured_engine(), sc.Purpose(purpose))
+    )
     day = date.fromisoformat(today) if today else date.today()
     values = {k: v for k, v in DEMO_CONTEXT.items() if k in script.variables}
     state = sc.start(script, sc.ScriptContext(day, values))  # type: ignore[arg-type]

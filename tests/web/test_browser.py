@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,12 @@ from web_helpers import PASSWORD, ROLES, seed
 
 from huifang.cli import app as cli_app
 from huifang.compliance_files import ENV_VAR
-from huifang.services import followup, loan_views, risk
+from huifang.domain import qa as qa_rules
+from huifang.domain.compliance import Channel, NoHolidays, Outcome, PartyRole
+from huifang.security import audit
+from huifang.security.accounts import create_user
+from huifang.services import configs, followup, loan_views, risk
+from huifang.services.followup_attempts import AttemptInput, Guard, record_attempt
 from huifang.store.db import make_engine, transaction
 from huifang.store.models import Loan
 
@@ -54,6 +59,11 @@ MAIN_SHOTS = {
     "dashboard",
     "alerts-inbox",
     "self-service-quote",
+    "config-editor-error",
+    "config-editor-saved",
+    "qa-sample",
+    "qa-review",
+    "compliance-refusals",
 }
 
 
@@ -375,3 +385,112 @@ def test_main_journey_call_alert_dashboard_and_self_service(  # type: ignore[no-
         == cli_quote(book.engine, loan_id)["total"]
     )
     visitor.close()
+
+
+def test_manager_edits_a_script_invalid_then_saved(  # type: ignore[no-untyped-def]
+    server, browser, shots: Path
+) -> None:
+    """A head-office manager opens the routine script, sees the validator's error for a
+    broken edit (with its line), then saves a valid new version, which is put in force."""
+    base, book = server
+    create_user(book.engine, "mgr_hq", PASSWORD, "manager", all_branches=True)
+    context, page = login(browser, base, "mgr_hq")
+    page.click("#nav-config")
+    page.wait_for_selector("#config-table")
+    page.click("#doc-script-routine a.btn")
+    page.wait_for_selector("#config-content")
+    draft = page.input_value("#config-content")
+    assert "\nversion: 2\n" in draft  # the draft raises the version
+    page.fill("#config-content", draft.replace("{borrower_name}", "{plate_number}", 1))
+    page.click("#config-validate")
+    page.wait_for_selector("#config-problems-list")
+    problems = page.inner_text("#config-problems-list")
+    assert "第 " in problems and "行" in problems and "plate_number" in problems
+    snap(page, shots, "config-editor-error")
+    page.fill("#config-content", draft.replace("您好，", "您好！", 1))
+    page.click("#config-validate")
+    page.wait_for_selector("#config-valid")
+    page.fill("#config-comment", "开场白改用感叹号")
+    page.click("#config-save")
+    page.wait_for_selector("#saved-message")
+    assert page.inner_text("#active-version") == "v2"
+    assert "开场白改用感叹号" in page.inner_text("#versions-table")
+    snap(page, shots, "config-editor-saved")
+    assert configs.scripts(book.engine)["routine"].version == 2
+    context.close()
+    # back to the packaged script for the other journeys
+    configs.activate(book.engine, configs.SCRIPT, "routine", None, audit.SYSTEM)
+
+
+def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def]
+    server, browser, shots: Path
+) -> None:
+    """The auditor draws the QA sample of the period, opens a contact (transcript, answers,
+    outcome), scores it, sees it in the summary, and searches the guard's refusals."""
+    base, book = server
+    followup.generate_tasks(book.engine, AS_OF)
+    task = followup.list_tasks(book.engine, branch="SZ01", status="open", limit=1)[0]
+    monday = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    guard = Guard(calendar=NoHolidays())
+    made = record_attempt(
+        book.engine,
+        task.id,
+        AttemptInput(
+            Channel.AGENT_CALL,
+            PartyRole.BORROWER,
+            monday,
+            Outcome.RIGHT_PARTY_CONTACT,
+            ended_at=monday + timedelta(minutes=5),
+            answers={"vehicle_status": "normal", "monthly_income": "8000"},
+            identity_verified=True,
+            note="客户确认车辆正常使用",
+        ),
+        guard=guard,
+        complete=False,
+    )
+    assert made.allowed
+    late = record_attempt(
+        book.engine,
+        task.id,
+        AttemptInput(
+            Channel.AGENT_CALL, PartyRole.BORROWER, monday + timedelta(hours=13), Outcome.NO_ANSWER
+        ),
+        guard=guard,
+    )
+    assert not late.allowed
+    context, page = login(browser, base, "auditor")
+    page.click("#nav-qa")
+    page.wait_for_selector("#qa-filter")
+    page.fill("#qa-filter input[name=start]", "2026-11-01")
+    page.fill("#qa-filter input[name=end]", date.today().isoformat())
+    page.click("#qa-draw")
+    page.wait_for_selector(f"#sample-{made.attempt_id}")
+    snap(page, shots, "qa-sample")
+    # a call made on the call screen (with its script transcript) when the journey ran
+    with_transcript = [
+        r.get_attribute("href")
+        for r in page.query_selector_all("#qa-sample a.qa-open")
+        if r.get_attribute("href") != f"/qa/attempts/{made.attempt_id}"
+    ]
+    target = with_transcript[0] if with_transcript else f"/qa/attempts/{made.attempt_id}"
+    page.goto(f"{base}{target}")
+    page.wait_for_selector("#qa-form")
+    assert page.inner_text("#qa-outcome")
+    for c in qa_rules.CRITERIA:
+        page.check(f"#score-{c.code}-{c.max_score - 1}")
+    page.fill("#qa-comment", "身份核实和录音告知到位, 语速偏快")
+    page.click("#qa-save")
+    page.wait_for_selector("#qa-saved")
+    expected = qa_rules.MAX_TOTAL - len(qa_rules.CRITERIA)
+    assert f"{expected}/{qa_rules.MAX_TOTAL}" in page.inner_text("#qa-saved")
+    snap(page, shots, "qa-review")
+    page.goto(f"{base}/qa?start=2026-11-01&end={date.today().isoformat()}")
+    assert qa_rules.ALL_AGENTS in page.inner_text("#qa-summary")
+    page.click("#nav-refusals")
+    page.fill("#refusals-filter input[name=start]", "2026-11-01")
+    page.select_option("#refusals-filter select[name=code]", "contact.outside_hours")
+    page.click("#refusals-filter button")
+    page.wait_for_selector("#refusals-table")
+    assert str(late.attempt_id) in page.inner_text("#refusals-table")
+    snap(page, shots, "compliance-refusals")
+    context.close()

@@ -817,6 +817,35 @@ def script_for_purpose(engine: Engine | None, purpose: sc.Purpose) -> sc.Script:
     return max(matching, key=lambda s: s.version)
 
 
+def configured_engine() -> Engine | None:
+    """The configured database (HUIFANG_DATABASE_URL, else the embedded SQLite file) when it
+    exists and holds the version tables; None otherwise. The CLI's script and voice commands
+    read the versions in force from it, and fall back to the files without one."""
+    from pathlib import Path
+
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from huifang.settings import load_settings
+    from huifang.store.db import make_engine
+
+    url = load_settings().database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and (
+        not parsed.database or not Path(parsed.database).exists()
+    ):
+        return None
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if inspect(conn).has_table("config_active"):
+                return engine
+    except exc.SQLAlchemyError:
+        pass
+    engine.dispose()
+    return None
+
+
 def label(kind: str, lang: str = "zh") -> str:
     zh, en = KIND_LABELS[kind]
     return en if lang == "en" else zh
