@@ -59,8 +59,8 @@ from huifang.domain.campaigns import (
 )
 from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.domain.followup_metrics import CONNECTED
-from huifang.policy_files import LoadedPolicy, load_followup_policy
-from huifang.script_files import load_standard_scripts
+from huifang.policy_files import LoadedPolicy
+from huifang.services import configs
 from huifang.services.followup import _take, aware, utc
 from huifang.services.followup_attempts import (
     AttemptInput,
@@ -304,8 +304,8 @@ def create_campaign(
     now: datetime | None = None,
 ) -> CampaignView:
     """Store a new campaign. Its purposes must exist and allow the voice channel, its script
-    must be a shipped one, its branches must exist; the name must be new."""
-    loaded = policy or load_followup_policy()
+    must be one in force (`configs.scripts`), its branches must exist; the name must be new."""
+    loaded = policy or configs.followup_policy(engine)
     for purpose in sorted(spec.purposes):
         if purpose not in loaded.policy.purposes:
             raise CampaignError(f"策略中没有回访目的 {purpose!r} / unknown purpose {purpose!r}")
@@ -318,7 +318,7 @@ def create_campaign(
         r.voice_allowed for r in loaded.policy.purposes.values()
     ):
         raise CampaignError("策略中没有允许智能外呼的回访目的 / no purpose allows the voice agent")
-    if spec.script is not None and spec.script not in load_standard_scripts():
+    if spec.script is not None and spec.script not in configs.scripts(engine):
         raise CampaignError(f"没有话术 {spec.script!r} / no script {spec.script!r}")
     with transaction(engine) as s:
         known = set(s.scalars(select(Branch.code)))
@@ -352,7 +352,7 @@ def create_campaign(
 
 def default_attempts(policy: LoadedPolicy | None = None) -> tuple[int, int]:
     """(max attempts, retry minutes) from the contact strategy in force."""
-    return strategy_defaults((policy or load_followup_policy()).strategy)
+    return strategy_defaults((policy or configs.followup_policy(None)).strategy)
 
 
 def _find(s: Session, campaign: int | str) -> Campaign:
@@ -960,9 +960,9 @@ async def run_campaign(
     `calls.script_context`). `until` stops earlier than the window's end.
     """
     clock = clock or RealClock()
-    guard = guard or Guard()
-    loaded = policy or load_followup_policy()
-    scripts = load_standard_scripts()
+    guard = guard or Guard(policy=configs.contact_policy(engine).policy)
+    loaded = policy or configs.followup_policy(engine)
+    scripts = configs.scripts(engine)
     view = get_campaign(engine, campaign)
     if view.spec.status is not CampaignStatus.ACTIVE:
         raise CampaignError(
