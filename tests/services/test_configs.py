@@ -61,9 +61,8 @@ def test_check_names_the_line_and_setting_in_chinese_and_english(engine: Engine)
     found = configs.check(engine, configs.FOLLOWUP, "followup", broken)
     assert found[0].path == "routine.cadence_months.high"
     assert "cadence_months" in broken.splitlines()[found[0].line - 1]  # type: ignore[operator]
-    missing = policy.replace("script: routine,", "script: routin,", 1).replace(
-        "version: 1", "version: 2", 1
-    )
+    latest = configs.latest_version(engine, configs.FOLLOWUP, "followup")
+    missing = configs.next_draft(policy.replace("script: routine,", "script: routin,", 1), latest)
     found = configs.check(engine, configs.FOLLOWUP, "followup", missing)
     assert [p.code for p in found] == ["unknown_script"] and "routin" in found[0].zh
     contact = configs.packaged_text(configs.CONTACT, "contact")
@@ -112,16 +111,17 @@ def test_generation_uses_the_active_policy(engine: Engine) -> None:
     make_book(engine)
     policy = configs.packaged_text(configs.FOLLOWUP, "followup")
     assert policy is not None
+    packaged = configs.followup_policy(engine).version
     text = configs.next_draft(policy, configs.latest_version(engine, configs.FOLLOWUP, "followup"))
-    assert "\nversion: 2\n" in text
+    assert f"\nversion: {packaged + 1}\n" in text
     saved = configs.save_version(
         engine, configs.FOLLOWUP, "followup", text, "v2", MANAGER, activate=True
     )
-    assert configs.followup_policy(engine).version == 2
+    assert configs.followup_policy(engine).version == packaged + 1
     generate_tasks(engine, date(2026, 3, 20), now=NOW)
     with transaction(engine) as s:
         versions = set(s.scalars(select(FollowupTask.policy_version)))
-    assert versions == {2} and list_tasks(engine)
+    assert versions == {packaged + 1} and list_tasks(engine)
     configs.activate(engine, configs.FOLLOWUP, "followup", None, MANAGER)
-    assert configs.followup_policy(engine).version == 1
-    assert saved.version == 2
+    assert configs.followup_policy(engine).version == packaged
+    assert saved.version == packaged + 1

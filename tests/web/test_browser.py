@@ -22,21 +22,23 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import select
-from test_calls import PREFERRED_CHOICES, policy_file
+from test_calls import PREFERRED_CHOICES, policy_file, reply
 from typer.testing import CliRunner
 from web_helpers import PASSWORD, ROLES, seed
 
 from huifang.cli import app as cli_app
 from huifang.compliance_files import ENV_VAR
 from huifang.domain import qa as qa_rules
+from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, NoHolidays, Outcome, PartyRole
 from huifang.security import audit
 from huifang.security.accounts import create_user
-from huifang.services import configs, followup, loan_views, risk
+from huifang.services import calls, configs, followup, loan_views, risk
 from huifang.services.followup_attempts import AttemptInput, Guard, record_attempt
 from huifang.store.db import make_engine, transaction
 from huifang.store.models import Loan
@@ -422,13 +424,43 @@ def test_manager_edits_a_script_invalid_then_saved(  # type: ignore[no-untyped-d
     configs.activate(book.engine, configs.SCRIPT, "routine", None, audit.SYSTEM)
 
 
+def _call_on_the_call_screen(engine) -> int:  # type: ignore[no-untyped-def]
+    """An agent's call through the call-screen services (script run with its transcript,
+    outcome through the guard); the attempt id."""
+    agent_id = calls.ensure_agent(engine, "agent", "agent 测试", ["SZ01"])
+    task = calls.take_top_task(engine, agent_id)
+    assert task is not None
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    screen = calls.open_call(engine, task.id, agent_id, "agent 测试", today)
+    who = loan_views.borrower_360(engine, screen.borrower_id, AS_OF)
+    state = screen.state
+    for _ in range(40):
+        p = sc.prompt(state)
+        if p.finished:
+            break
+        asked = {
+            "answer_type": p.answer_type.value if p.answer_type else None,
+            "options": [{"code": o.code} for o in p.options],
+            "question": p.question.zh if p.question else "",
+        }
+        state = calls.answer_call(engine, task.id, agent_id, reply(asked, who.id_number[-4:]))
+    done = calls.finish_call(
+        engine, task.id, agent_id, outcome=Outcome.RIGHT_PARTY_CONTACT, note="客户配合"
+    )
+    assert done.result.allowed, done.result.refusals
+    return done.result.attempt_id
+
+
 def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def]
-    server, browser, shots: Path
+    server, browser, shots: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The auditor draws the QA sample of the period, opens a contact (transcript, answers,
     outcome), scores it, sees it in the summary, and searches the guard's refusals."""
     base, book = server
     followup.generate_tasks(book.engine, AS_OF)
+    # calls at any hour, as the server does, so the journey does not depend on the clock
+    monkeypatch.setenv(ENV_VAR, str(policy_file(tmp_path, "00:00", "23:59")))
+    called = _call_on_the_call_screen(book.engine)
     task = followup.list_tasks(book.engine, branch="SZ01", status="open", limit=1)[0]
     monday = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
     guard = Guard(calendar=NoHolidays())
@@ -466,16 +498,11 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     page.click("#qa-draw")
     page.wait_for_selector(f"#sample-{made.attempt_id}")
     snap(page, shots, "qa-sample")
-    # a call made on the call screen (with its script transcript) when the journey ran
-    with_transcript = [
-        r.get_attribute("href")
-        for r in page.query_selector_all("#qa-sample a.qa-open")
-        if r.get_attribute("href") != f"/qa/attempts/{made.attempt_id}"
-    ]
-    target = with_transcript[0] if with_transcript else f"/qa/attempts/{made.attempt_id}"
-    page.goto(f"{base}{target}")
+    # the call made on the call screen, with its script transcript
+    page.click(f"#sample-{called} a.qa-open")
     page.wait_for_selector("#qa-form")
-    assert page.inner_text("#qa-outcome")
+    assert page.inner_text("#qa-outcome") == "right-party-contact"
+    assert "录音" in page.inner_text("#qa-transcript")  # the recording notice was read
     for c in qa_rules.CRITERIA:
         page.check(f"#score-{c.code}-{c.max_score - 1}")
     page.fill("#qa-comment", "身份核实和录音告知到位, 语速偏快")

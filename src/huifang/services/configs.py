@@ -545,8 +545,19 @@ def save_version(
         try:
             s.flush()
         except exc.IntegrityError:
+            # saved by someone else a moment ago
             raise ConfigError(
-                f"版本 {version} 已存在, 请提高 version", f"version {version} exists; raise it"
+                f"版本 {version} 已存在, 请提高 version",
+                f"version {version} exists; raise it",
+                (
+                    Problem(
+                        None,
+                        "version",
+                        "version_not_raised",
+                        f"版本 {version} 刚被他人保存, 请提高 version",
+                        f"version {version} was just saved by someone else; raise it",
+                    ),
+                ),
             ) from None
         audit.record(
             s,
