@@ -317,41 +317,46 @@ def simulate_command(
         bool, typer.Option("--in-place", help="直接写入配置的数据库 / write to the database")
     ] = False,
     keep: Annotated[bool, typer.Option("--keep", help="保留模拟数据库 / keep the copy")] = False,
+    voice: Annotated[
+        bool, typer.Option("--voice", help="加入智能外呼活动 / with a voice-agent campaign")
+    ] = False,
+    voice_lines: Annotated[int, typer.Option("--voice-lines", min=1, help="外呼并发线路")] = 10,
+    compare_voice: Annotated[
+        bool,
+        typer.Option("--compare-voice", help="有无智能外呼各跑一次并对比 / run both and compare"),
+    ] = False,
 ) -> None:
     """模拟一个月的回访工作 (演示组合) / simulate a month of follow-up on the portfolio."""
     first = _date(start, date.today() - timedelta(days=days))
+    if compare_voice:
+        if in_place:
+            raise typer.BadParameter(
+                "--compare-voice 需要数据库副本 / needs copies (no --in-place)"
+            )
+        rows = []
+        for with_voice in (False, True):
+            url, folder = _simulation_copy(load_settings().database_url, False)
+            engine = make_engine(url)
+            upgrade(engine)
+            try:
+                console.rule(f"{'有' if with_voice else '无'}智能外呼 / voice {with_voice}")
+                report = _run_simulation(engine, first, days, seed, with_voice, voice_lines)
+                _print_simulation(engine, report, first, days)
+                rows.append(_voice_summary(engine, report, first, days, with_voice))
+            finally:
+                engine.dispose()
+                shutil.rmtree(folder or "", ignore_errors=True)
+        _print_comparison(rows)
+        return
     url, folder = _simulation_copy(load_settings().database_url, in_place)
     engine = make_engine(url)
     upgrade(engine)
     console.rule(f"回访模拟 / follow-up simulation · {first} 起 {days} 天 · seed {seed}")
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=console,
-        ) as bar:
-            task = bar.add_task("模拟 / simulating", total=days, info="")
-
-            def advance(done: int, s) -> None:  # type: ignore[no-untyped-def]
-                rate = f"{s.connected / s.attempts:.0%}" if s.attempts else "-"
-                bar.update(
-                    task,
-                    completed=done,
-                    info=f"{s.day} 拨打 {s.attempts} 接通率 {rate} 完成 {s.completed}",
-                )
-
-            report = simulate(
-                engine,
-                first,
-                days,
-                seed=seed,
-                calendar=ChineseHolidayCalendar(),
-                progress=advance,
-            )
+        report = _run_simulation(engine, first, days, seed, voice, voice_lines)
         _print_simulation(engine, report, first, days)
+        if voice:
+            _print_comparison([_voice_summary(engine, report, first, days, True)])
     finally:
         engine.dispose()
         if folder is not None:
@@ -359,6 +364,107 @@ def simulate_command(
                 console.print(f"模拟数据库 / simulation database: {folder / 'simulation.db'}")
             else:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_simulation(engine, first: date, days: int, seed: int, voice: bool, lines: int):  # type: ignore[no-untyped-def]
+    from huifang.services.followup_simulation import VoiceChannel
+
+    channel = None
+    if voice:
+        from huifang.voice.campaign_dialer import SimulatedDialer
+
+        channel = VoiceChannel(lambda clock: SimulatedDialer(clock, seed), lines=lines)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    ) as bar:
+        task = bar.add_task("模拟 / simulating", total=days, info="")
+
+        def advance(done: int, s) -> None:  # type: ignore[no-untyped-def]
+            rate = f"{s.connected / s.attempts:.0%}" if s.attempts else "-"
+            bar.update(
+                task,
+                completed=done,
+                info=f"{s.day} 拨打 {s.attempts} 接通率 {rate} 完成 {s.completed}",
+            )
+
+        report = simulate(
+            engine,
+            first,
+            days,
+            seed=seed,
+            calendar=ChineseHolidayCalendar(),
+            progress=advance,
+            voice=channel,
+        )
+    return report
+
+
+def _voice_summary(engine, report, first: date, days: int, with_voice: bool) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Coverage, completions and cost of a simulated month (cost per completed contact over
+    the call channels, `followup_metrics.channel_cost_figures`)."""
+    from huifang.services.followup_metrics import channel_cost_figures
+
+    end = first + timedelta(days=days - 1)
+    (total,) = followup_metrics(engine, first, end) or (None,)
+    costs = {c.channel: c for c in channel_cost_figures(engine, first, end)}
+    cost = sum((c.cost for c in costs.values()), Decimal("0.00"))
+    completed = sum(c.completed for c in costs.values())
+    return {
+        "voice": with_voice,
+        "due": total.due if total else 0,
+        "covered": total.completed_of_due if total else 0,
+        "coverage": total.coverage if total else None,
+        "completed": total.completed if total else 0,
+        "agent_attempts": costs["agent-call"].attempts,
+        "voice_calls": report.total("voice_calls"),
+        "voice_completed": report.total("voice_completed"),
+        "voice_handovers": report.total("voice_handovers"),
+        "call_cost": cost,
+        "call_completed": completed,
+        "cost_per_completed": (cost / completed).quantize(Decimal("0.01")) if completed else None,
+        "agent_cost_per_completed": costs["agent-call"].cost_per_completed,
+        "voice_cost_per_completed": costs["voice-agent"].cost_per_completed,
+    }
+
+
+def _print_comparison(rows: list[dict[str, object]]) -> None:
+    table = Table(
+        "智能外呼",
+        "到期",
+        "覆盖",
+        "覆盖率",
+        "完成",
+        "人工拨打",
+        "外呼",
+        "外呼完成",
+        "转人工",
+        "通话成本",
+        "单次完成成本",
+        "人工/外呼 单次完成",
+        title="有无智能外呼 / with and without the voice agent",
+    )
+    for r in rows:
+        table.add_row(
+            "有 / with" if r["voice"] else "无 / without",
+            f"{r['due']:,}",
+            f"{r['covered']:,}",
+            _pct(r["coverage"]),  # type: ignore[arg-type]
+            f"{r['completed']:,}",
+            f"{r['agent_attempts']:,}",
+            f"{r['voice_calls']:,}",
+            f"{r['voice_completed']:,}",
+            f"{r['voice_handovers']:,}",
+            f"¥{r['call_cost']:,}",
+            "-" if r["cost_per_completed"] is None else f"¥{r['cost_per_completed']}",
+            f"¥{r['agent_cost_per_completed'] or '-'} / ¥{r['voice_cost_per_completed'] or '-'}",
+        )
+    console.print(table)
+    print(json.dumps([{k: str(v) for k, v in r.items()} for r in rows]))
 
 
 def _print_simulation(engine, report, first: date, days: int) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,13 @@ answer (by tier and time of day), who answers, whether they ask for a callback o
 dead number now and then, and whether an SMS self-service link gets answered. It is drawn
 from `random.Random(seed)` over a deterministic order of work, so a seed reproduces a run.
 
+With a voice channel (`VoiceChannel`), a voice-agent campaign runs first every day, from the
+window's start in the borrowers' zones, over the tasks whose purpose allows it (routine and
+first contacts, missed payments, changed contact details): the real campaign runner
+(`services.campaigns.run_campaign`) with the simulated-borrower dialer the caller passes,
+which drives the real dialogue. The agents then work what is left — handovers, the
+purposes that need a person, retries the bot gave up.
+
 Loans already on the book when the month starts get a simulated contact history first (a
 first visit, then a last routine contact spread over the tier's cadence), as a lender that
 has been doing follow-up would have; otherwise every loan would be due a first visit on day
@@ -16,11 +23,14 @@ one. Run it on a copy of the database (the CLI does) — it writes tasks, attemp
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, insert, select
@@ -83,6 +93,24 @@ class DayStats:
     completed: int = 0
     escalations: int = 0
     unreachable: int = 0
+    voice_calls: int = 0
+    voice_connected: int = 0
+    voice_completed: int = 0
+    voice_handovers: int = 0
+    voice_cost: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class VoiceChannel:
+    """The voice agent in the simulation: a campaign over every purpose the policy allows it
+    for, `lines` calls at once, in the window; `dialer(clock)` makes the dialer (the
+    simulated borrower, `huifang.voice.campaign_dialer.SimulatedDialer`)."""
+
+    dialer: Callable[[Any], Any]
+    lines: int = 10
+    window_start: time = time(9, 0)
+    window_end: time = time(20, 30)
+    name: str = "模拟智能外呼 / simulated voice campaign"
 
 
 @dataclass
@@ -231,8 +259,10 @@ def simulate(
     calendar: HolidayCalendar | None = None,
     policy: LoadedPolicy | None = None,
     progress: Callable[[int, DayStats], None] | None = None,
+    voice: VoiceChannel | None = None,
 ) -> SimulationReport:
-    """Simulate `days` days of follow-up from `start` on the database behind `engine`."""
+    """Simulate `days` days of follow-up from `start` on the database behind `engine`; with
+    `voice`, a voice-agent campaign works its tasks first each day."""
     if days < 1:
         raise ValueError("天数至少为 1 / days must be at least 1")
     loaded = policy or configs.followup_policy(engine)
@@ -249,9 +279,11 @@ def simulate(
             for a, tz in session.execute(
                 select(Agent, Branch.timezone)
                 .join(Branch, Branch.id == Agent.branch_id)
+                .where(Agent.active.is_(True))
                 .order_by(Agent.id)
             )
         ]
+    campaign, clock, dialer = _voice_campaign(engine, voice, start, loaded)
     for offset in range(days):
         day = start + timedelta(days=offset)
         stats = DayStats(day)
@@ -270,6 +302,8 @@ def simulate(
                 )
                 or 0
             )
+        if voice is not None and campaign is not None:
+            _voice_day(engine, campaign, clock, dialer, voice, day, guard, loaded, stats)
         for agent_id, is_field, zone in agents:
             _work_day(engine, agent_id, is_field, zone, day, rng, guard, loaded, dead, stats)
         report.days.append(stats)
@@ -278,6 +312,54 @@ def simulate(
     end = start + timedelta(days=days - 1)
     (report.totals,) = followup_metrics(engine, start, end) or (None,)
     return report
+
+
+def _voice_campaign(
+    engine: Engine, voice: VoiceChannel | None, start: date, loaded: LoadedPolicy
+) -> tuple[int | None, Any, Any]:
+    """The simulation's campaign (created once), its virtual clock and its dialer."""
+    if voice is None:
+        return None, None, None
+    from huifang.domain.campaigns import CampaignSpec
+    from huifang.services import campaigns as cs
+
+    attempts, retry = cs.default_attempts(loaded)
+    try:
+        campaign = cs.get_campaign(engine, voice.name).id
+    except cs.CampaignError:
+        spec = CampaignSpec(
+            voice.name, voice.window_start, voice.window_end, voice.lines, attempts, retry
+        )
+        start_at = datetime.combine(start, time(0), TZ)
+        campaign = cs.create_campaign(engine, spec, policy=loaded, now=start_at).id
+    clock = cs.SimClock(datetime.combine(start, voice.window_start, TZ))
+    return campaign, clock, voice.dialer(clock)
+
+
+def _voice_day(
+    engine: Engine,
+    campaign: int,
+    clock: Any,
+    dialer: Any,
+    voice: VoiceChannel,
+    day: date,
+    guard: Guard,
+    loaded: LoadedPolicy,
+    stats: DayStats,
+) -> None:
+    """The voice agent's calling window on `day` (the real campaign runner, virtual time)."""
+    from huifang.services import campaigns as cs
+
+    clock.set(datetime.combine(day, voice.window_start, TZ))
+    report = asyncio.run(
+        cs.run_campaign(engine, campaign, dialer, clock=clock, guard=guard, policy=loaded)
+    )
+    stats.voice_calls += report.dials
+    stats.voice_connected += report.connected
+    stats.voice_completed += report.completed
+    stats.voice_handovers += report.handed_over
+    stats.voice_cost += report.cost
+    stats.completed += report.completed
 
 
 def _self_service(engine: Engine, day: date, rng: random.Random, stats: DayStats) -> None:

@@ -16,8 +16,18 @@ from datetime import date, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from huifang.domain.followup_metrics import Dimension, Metrics, compute_metrics
-from huifang.services.followup_metrics import load_facts
+from huifang.domain.followup_metrics import (
+    ChannelCost,
+    Dimension,
+    Metrics,
+    VoiceMetrics,
+    compute_metrics,
+)
+from huifang.services.followup_metrics import (
+    channel_cost_figures,
+    load_facts,
+    voice_channel_metrics,
+)
 from huifang.store.db import transaction
 from huifang.store.followup_models import OPEN_STATUSES, FollowupTask
 from huifang.store.models import Branch, Loan
@@ -51,6 +61,9 @@ class Dashboard:
     open_by_tier: dict[str, int]
     alerts_by_day: tuple[tuple[date, int], ...]  # new alerts per day in the period
     open_alerts: int
+    # the voice agent's calls (智能外呼) and the cost per completed contact by call channel
+    voice: VoiceMetrics | None = None
+    channel_costs: tuple[ChannelCost, ...] = ()
 
 
 def _empty(group: str) -> Metrics:
@@ -113,6 +126,8 @@ def dashboard(engine: Engine, start: date, end: date, branches: Sequence[str]) -
         open_by_tier=dict(sorted(Counter(tier for tier, _d in open_rows).items())),
         alerts_by_day=days,
         open_alerts=int(open_alerts or 0),
+        voice=voice_channel_metrics(engine, start, end, "total", codes)[0],
+        channel_costs=channel_cost_figures(engine, start, end, codes),
     )
 
 

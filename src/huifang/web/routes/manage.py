@@ -188,6 +188,30 @@ class MetricsOut(BaseModel):
     on_time_rate: str | None
 
 
+class VoiceOut(BaseModel):
+    """智能外呼 / the voice agent's calls (rates 0–1, seconds, CNY as decimal strings)."""
+
+    calls: int
+    connected: int
+    completed: int
+    handed_over: int
+    connection_rate: str | None
+    completion_rate: str | None
+    handover_rate: str | None
+    average_handle_time_s: str | None
+    cost: str
+    cost_per_completed: str | None
+
+
+class ChannelCostOut(BaseModel):
+    channel: str
+    attempts: int
+    minutes: int
+    cost: str
+    completed: int
+    cost_per_completed: str | None
+
+
 class DashboardOut(BaseModel):
     start: date
     end: date
@@ -200,6 +224,30 @@ class DashboardOut(BaseModel):
     open_by_tier: dict[str, int]
     alerts_by_day: list[tuple[date, int]]
     open_alerts: int
+    voice: VoiceOut | None = None
+    channel_costs: list[ChannelCostOut] = Field(default_factory=list)
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _voice(board: workspace.Dashboard) -> VoiceOut | None:
+    v = board.voice
+    if v is None:
+        return None
+    return VoiceOut(
+        calls=v.calls,
+        connected=v.connected,
+        completed=v.completed,
+        handed_over=v.handed_over,
+        connection_rate=_str(v.connection_rate),
+        completion_rate=_str(v.completion_rate),
+        handover_rate=_str(v.handover_rate),
+        average_handle_time_s=_str(v.average_handle_time_s),
+        cost=str(v.cost),
+        cost_per_completed=_str(v.cost_per_completed),
+    )
 
 
 def _metrics(m: Metrics) -> MetricsOut:
@@ -248,6 +296,18 @@ def dashboard_api(
         open_by_tier=board.open_by_tier,
         alerts_by_day=list(board.alerts_by_day),
         open_alerts=board.open_alerts,
+        voice=_voice(board),
+        channel_costs=[
+            ChannelCostOut(
+                channel=c.channel,
+                attempts=c.attempts,
+                minutes=c.minutes,
+                cost=str(c.cost),
+                completed=c.completed,
+                cost_per_completed=_str(c.cost_per_completed),
+            )
+            for c in board.channel_costs
+        ],
     )
 
 
