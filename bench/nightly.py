@@ -45,6 +45,7 @@ from huifang.batch.inputs import (
     write_parquet_inputs,
 )
 from huifang.batch.output import DatabaseSink, ParquetSink, Sink, read_parquet_states
+from huifang.batch.risk_inputs import read_parquet_risk
 from huifang.batch.runner import RunContext, run
 from huifang.batch.templates import TemplateCache
 
@@ -66,6 +67,19 @@ def ensure_book(n: int, seed: int, as_of: date, cache: Path, workers: int) -> Pa
     write_parquet_inputs(book, target)
     print(f"generated {n:,} loans in {time.perf_counter() - started:.1f} s → {target}")
     return target
+
+
+def ensure_risk(directory: Path, seed: int, as_of: date) -> None:
+    """The risk tables (cars, inspections, open alerts) next to the book, drawn once."""
+    from huifang.batch.demo_risk import demo_risk
+    from huifang.batch.risk_inputs import write_parquet_risk
+
+    if (directory / "loan_facts.parquet").exists():
+        return
+    started = time.perf_counter()
+    loans = pq.read_table(directory / "loans.parquet")
+    write_parquet_risk(demo_risk(loans, seed, as_of), directory)
+    print(f"drew risk inputs in {time.perf_counter() - started:.1f} s → {directory}")
 
 
 def read_floor(directory: Path) -> float:
@@ -104,6 +118,44 @@ def compare_fold(ctx: RunContext, as_of: date) -> dict[str, list[float]]:
     return times
 
 
+def risk_sample(ctx: RunContext, sample: pa.Table, as_of: date) -> dict[str, object]:
+    """The risk stages per loan with the domain on the sample: agreement and speed ratio."""
+    from huifang.batch import risk_reference
+    from huifang.risk_rules import load_tier_settings
+    from huifang.valuation_params import load_valuation_params
+
+    assert ctx.inputs is not None and ctx.states is not None and ctx.risk is not None
+    states = ctx.states.filter(pc.is_in(ctx.states["loan_id"], sample["loan_id"]))
+    params, settings = load_valuation_params(), load_tier_settings()
+    started = time.perf_counter()
+    coll = risk_reference.collateral_rows(states, ctx.inputs.loans, ctx.risk, as_of, params)
+    ltvs = {k: (v or {}).get("ltv") for k, v in coll.items()}
+    tiers = risk_reference.tier_rows(
+        states, ctx.inputs.loans, ctx.risk, ltvs, as_of, settings.origination, settings.risk
+    )
+    per_loan = (time.perf_counter() - started) / max(states.num_rows, 1)
+    got_c = {r["loan_id"]: r for r in ctx.extra["loan_collateral"].to_pylist()}
+    got_t = {r["loan_id"]: r for r in ctx.extra["loan_tiers"].to_pylist()}
+    agrees = all(
+        (got_c[k]["vehicle_value"], got_c[k]["ltv"]) == (v["vehicle_value"], v["ltv"])
+        if v is not None
+        else got_c[k]["vehicle_value"] is None
+        for k, v in coll.items()
+    ) and all(
+        got_t.get(k) == ({"loan_id": k, **v} if v is not None else None) for k, v in tiers.items()
+    )
+    stage_s = ctx.seconds.get("collateral", 0) + ctx.seconds.get("tier", 0)
+    per_loan_batch = stage_s / max(ctx.states.num_rows, 1)
+    return {
+        "seconds": round(stage_s, 3),
+        "per_loan_reference_ms": round(per_loan * 1000, 3),
+        "per_loan_batch_us": round(per_loan_batch * 1e6, 3),
+        "speedup_vs_per_loan": round(per_loan / per_loan_batch, 1) if per_loan_batch else None,
+        "agrees": agrees,
+        "sample": states.num_rows,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=100_000)
@@ -121,6 +173,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "database (the default `huifang run` target)",
     )
     parser.add_argument(
+        "--no-risk",
+        action="store_true",
+        help="run without the risk inputs (loan states only: no collateral, LTV or tier)",
+    )
+    parser.add_argument(
         "--compare-fold",
         action="store_true",
         help="also time compute_partition on the whole book with the NumPy and the compiled "
@@ -130,6 +187,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     as_of = date.fromisoformat(args.as_of)
 
     inputs_dir = ensure_book(args.loans, args.seed, as_of, args.cache_dir, args.workers)
+    if not args.no_risk:
+        ensure_risk(inputs_dir, args.seed, as_of)
     template_dir = args.cache_dir / "templates"
     cold_templates = None
     if not any(template_dir.glob("templates-*.parquet")):
@@ -162,6 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         ctx = RunContext(
             as_of=as_of,
             load=lambda: read_parquet_inputs(inputs_dir),
+            load_risk=None if args.no_risk else lambda: read_parquet_risk(inputs_dir),
             sink=sink,
             cache=TemplateCache(template_dir),
             force=True,
@@ -197,6 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     got = states.filter(pc.is_in(states["loan_id"], sample["loan_id"]))
     agree = got.to_pylist() == want.to_pylist()
 
+    risk_check = risk_sample(ctx, sample, as_of) if ctx.risk is not None else None
     per_loan_run = total / max(states.num_rows, 1)
     compute = ctx.seconds.get("templates", 0) + ctx.seconds.get("compute", 0)
     result: dict[str, object] = {
@@ -225,6 +286,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "machine": f"{platform.machine()}, {usable_cpus()} of {os.cpu_count()} cores usable, "
         f"Python {platform.python_version()}",
     }
+    if risk_check is not None:
+        result["risk_stages"] = risk_check
+        agree = agree and bool(risk_check["agrees"])
     if args.compare_fold:
         result["fold_comparison_seconds"] = compare_fold(ctx, as_of)
     for stage, seconds in ctx.seconds.items():

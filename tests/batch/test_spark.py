@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from batch_portfolios import random_book
 from pyspark.sql import SparkSession
+from risk_portfolios import random_risk
 
 from huifang.batch import reference
 from huifang.batch.engine import STATE_SCHEMA
@@ -41,7 +42,8 @@ def test_spark_run_equals_local_run(spark: SparkSession, tmp_path: Path) -> None
     book = random_book(160, 61, AS_OF)
     write_parquet_inputs(book, tmp_path / "in")
     loaded = read_parquet_inputs(tmp_path / "in")
-    _run(loaded, tmp_path / "local")
+    risk = random_risk(book.loans, 61, AS_OF)  # the risk stages run after either engine
+    _run(loaded, tmp_path / "local", load_risk=lambda: risk)
     # Spark reads the Parquet inputs itself, in 5 range partitions of loans
     ctx = _run(
         loaded,
@@ -50,11 +52,17 @@ def test_spark_run_equals_local_run(spark: SparkSession, tmp_path: Path) -> None
         spark_master=MASTER,
         partition_loans=25,
         input_dir=tmp_path / "in",
+        load_risk=lambda: risk,
     )
     assert ctx.summary["loans"] == reference.compute(book.loans, book.payments, AS_OF).num_rows
     local_file = tmp_path / "local" / f"as_of={AS_OF}" / "loan_states.parquet"
     spark_file = tmp_path / "spark" / f"as_of={AS_OF}" / "loan_states.parquet"
     assert spark_file.read_bytes() == local_file.read_bytes()
+    for name in ("loan_collateral", "loan_tiers"):
+        local_risk = tmp_path / "local" / f"as_of={AS_OF}" / f"{name}.parquet"
+        spark_risk = tmp_path / "spark" / f"as_of={AS_OF}" / f"{name}.parquet"
+        assert spark_risk.read_bytes() == local_risk.read_bytes()
+    assert ctx.summary["tiers"]["risk"]
     want = reference.compute(book.loans, book.payments, AS_OF)
     assert read_parquet_states(tmp_path / "spark", AS_OF).to_pylist() == want.to_pylist()
     # the database input path hands Spark the driver's Arrow tables: the same frames

@@ -42,6 +42,7 @@ from huifang.batch.risk_inputs import RiskBook
 from huifang.domain.collateral import (
     FUEL_TYPES,
     Inspection,
+    RetentionCurve,
     ValuationParameters,
     VehicleCondition,
     VehicleFacts,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 EPOCH = date(1970, 1, 1)
 RATIO = pa.decimal128(9, 4)
+LTV = pa.decimal128(18, 4)  # a car worth a fen makes any LTV possible
 MONEY = pa.decimal128(18, 2)
 TIE_GUARD = 1e-7  # in units of the 4th decimal: closer to a .5 tie → valued by the domain
 
@@ -62,7 +64,7 @@ COLLATERAL_SCHEMA = pa.schema(
         ("loan_id", pa.int64()),
         ("vehicle_value", MONEY),
         ("exposure", MONEY),
-        ("ltv", RATIO),
+        ("ltv", LTV),
         ("ltv_band", pa.string()),
         ("base_retention", RATIO),
         ("mileage_factor", RATIO),
@@ -85,32 +87,47 @@ TIER_SCHEMA = pa.schema(
 # --- dates as integer month fractions --------------------------------------------------------
 
 
-def _month_index(days: np.ndarray) -> np.ndarray:
-    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day) of days since 1970-01-01, in integer arithmetic (H. Hinnant's
+    civil_from_days; numpy's datetime64 month conversion is ten times slower)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 def _month_start(index: np.ndarray) -> np.ndarray:
-    return index.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-
-
-def _add_months(start: np.ndarray, months: np.ndarray) -> np.ndarray:
-    """`collateral._add_months` over columns: the same day `months` later, clamped."""
-    index = _month_index(start) + months
-    first = _month_start(index)
-    last = _month_start(index + 1) - first
-    day = start - _month_start(_month_index(start)) + 1
-    return first + np.minimum(day, last) - 1
+    """Days since 1970-01-01 of the 1st of month `index` (= year × 12 + month − 1)."""
+    year, month = index // 12, index % 12 + 1
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
 
 
 def months_between(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`collateral.months_between` as exact fractions (numerator, denominator) in days:
     whole months × that month's length + the remaining days, over that length."""
+    ys, ms, ds = _civil(start)
+    ye, me, _ = _civil(end)
+    si = ys * 12 + ms - 1
     valid = end > start
-    whole = np.where(valid, _month_index(end) - _month_index(start), 0)
-    base = _add_months(start, whole)
+    whole = np.where(valid, ye * 12 + me - 1 - si, 0)
+
+    def add(k: np.ndarray) -> np.ndarray:  # collateral._add_months: same day, clamped
+        first = _month_start(si + k)
+        return first + np.minimum(ds, _month_start(si + k + 1) - first) - 1
+
+    base = add(whole)
     whole = whole - ((whole > 0) & (base > end))
-    base = _add_months(start, whole)
-    span = _add_months(start, whole + 1) - base
+    base = add(whole)
+    span = add(whole + 1) - base
     num = np.where(valid, whole * span + (end - base), 0)
     return num, np.where(valid, span, 1)
 
@@ -259,7 +276,7 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     ok &= ta >= purchased
 
     # age origin: first registration; a used car without one, 1 July of its model year
-    mid_year = _month_start((np.clip(model_year, 1900, 2200) - 1970) * 12 + 6)
+    mid_year = _month_start(np.clip(model_year, 1, 9999) * 12 + 6)
     origin = np.where(has_reg, first_reg, np.where(used & has_year, mid_year, purchased))
     origin = np.minimum(origin, purchased)
     a_num, a_den = months_between(origin, np.full(n, ta, np.int64))
@@ -293,6 +310,7 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     keys, inverse = np.unique(combo, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     starts = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+    curves: dict[int, RetentionCurve] = {}
     for g, key in enumerate(keys.tolist()):
         if key < 0:
             continue
@@ -300,12 +318,25 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
         f, s1 = divmod(rest, len(seg_keys) + 1)
         _, curve = params.curve_for(fuels[f], seg_keys[s1 - 1] if s1 else None)
         curve = curve.scaled(params.brand_multipliers[classes[cls]])
+        curves[key] = curve
         xs = np.array([float(m) for m, _ in curve.points])
         ys = np.array([float(r) for _, r in curve.points])
         idx = order[starts[g] : starts[g + 1]]
         retention[idx] = np.interp(age[idx], xs, ys)
         retention_p[idx] = np.interp(age_p[idx], xs, ys)
     base, base_tie = _round4(retention / retention_p)
+    # a ratio on a rounding tie (whole-month ages give exact 5-decimal interpolations):
+    # the domain's own Decimal steps, once per distinct (curve, origin, purchase)
+    tie_rows = np.flatnonzero(ok & base_tie)
+    if len(tie_rows):
+        parts = (combo, a_num, a_den, p_num, p_den)
+        tie_keys = np.stack([x[tie_rows] for x in parts], axis=1)
+        distinct, back = np.unique(tie_keys, axis=0, return_inverse=True)
+        exact = np.array(
+            [_domain_base(curves[k], an, ad, pn, pd) for k, an, ad, pn, pd in distinct.tolist()],
+            dtype=np.int64,
+        )
+        base[tie_rows] = exact[back.reshape(-1)]
 
     # mileage: latest reading (inspection, else purchase), else the norm (factor 1)
     rule = params.mileage
@@ -334,12 +365,14 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
         [cond_table.get(c, 0) for c in conds] + [cond_table["good"]], dtype=np.int64
     )[cond_code]
 
-    # rows on a rounding tie: the domain values them
-    tie = ok & (base_tie | mileage_tie)
-    for i in np.flatnonzero(tie).tolist():
-        v = _domain_valuation(car, i, as_of, params)
+    # a mileage factor on a rounding tie: the domain values the car
+    tie = ok & mileage_tie
+    rows = np.flatnonzero(tie)
+    for i, row in zip(rows.tolist(), car.take(rows).to_pylist(), strict=True):
+        v = _domain_valuation(row, as_of, params)
         base[i] = _ratio4(v.base_retention)
         mileage[i] = _ratio4(v.mileage_factor)
+    tie = tie | (ok & base_tie)
 
     value = np.where(ok, _fen_product(price, base * mileage * condition), 0)
     exposure = np.maximum(_fen(car.column("net")), 0)
@@ -357,7 +390,7 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
             car.column("loan_id"),
             _money(value, ok),
             _money(exposure, np.ones(n, bool)),
-            _ratio_array(ltv, has_value),
+            _unscaled(np.where(has_value, ltv, 0), LTV, has_value),
             pa.array(band_codes[band_idx], pa.string(), mask=~has_value),
             _ratio_array(base, ok),
             _ratio_array(mileage, ok),
@@ -391,8 +424,17 @@ def _fen_product(price: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return q + (r * 1_000_000 + b + 500_000_000_000) // 1_000_000_000_000
 
 
-def _domain_valuation(car: pa.Table, i: int, as_of: date, params: ValuationParameters) -> Any:
-    row = car.slice(i, 1).to_pylist()[0]
+def _domain_base(curve: RetentionCurve, a_num: int, a_den: int, p_num: int, p_den: int) -> int:
+    """`value_vehicle`'s base retention in the domain's own Decimal steps: ages as
+    `collateral.months_between` forms them (whole months + Decimal(days) / month length)."""
+
+    def months(num: int, den: int) -> Decimal:
+        return num // den + Decimal(num % den) / den if num else Decimal(0)
+
+    return _ratio4(curve.at(months(a_num, a_den)) / curve.at(months(p_num, p_den)))
+
+
+def _domain_valuation(row: dict[str, Any], as_of: date, params: ValuationParameters) -> Any:
     inspection = None
     if row["inspected_on"] is not None:
         inspection = Inspection(
@@ -505,6 +547,12 @@ def tier_sql(origination: TierThresholds, rules: RiskTierRules, as_of: date) -> 
     """
 
 
+# whole months from disbursement to as-of: `int(collateral.months_between(d0, as_of))`
+# (DuckDB's month addition clamps to the month's end like `collateral._add_months`)
+_MONTHS_ON_BOOK = """(CASE WHEN DATE '{as_of}' <= l.disbursement_date THEN 0 ELSE
+    datesub('month', l.disbursement_date, DATE '{as_of}') END)"""
+
+
 def _ratio_text(value: Decimal) -> str:
     return f"{value}::DECIMAL(18, 6)"
 
@@ -528,16 +576,6 @@ def tiers(
     severity gets no row (`services.risk.assess_tiers` reports it failed)."""
     own = con is None
     con = con or duckdb.connect()
-    ids = states.column("loan_id")
-    n = states.num_rows
-    t0 = _days(
-        pc.take(
-            loans.column("disbursement_date"),
-            pc.index_in(ids, value_set=loans.column("loan_id")),
-        )
-    )
-    mob_num, mob_den = months_between(t0, np.full(n, (as_of - EPOCH).days, np.int64))
-    months = pa.table({"loan_id": ids, "mob": pa.array(mob_num // mob_den, pa.int64())})
     beh = behaviour
     if beh is None:
         beh = pa.table(
@@ -549,24 +587,25 @@ def tiers(
         )
     try:
         con.register("states_in", states.select(["loan_id", "dpd"]))
-        con.register("months_in", months)
+        con.register("loans_in", loans.select(["loan_id", "disbursement_date"]))
         con.register("facts_in", risk.facts)
         con.register("ltv_in", collateral_table.select(["loan_id", "ltv"]))
         con.register("beh_in", beh)
         con.register("alerts_in", risk.open_alerts)
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP VIEW tier_in AS
-            SELECT s.loan_id, s.dpd, m.mob, f.credit_score AS score,
+            SELECT s.loan_id, s.dpd, {_MONTHS_ON_BOOK.format(as_of=as_of.isoformat())} AS mob,
+                f.credit_score AS score,
                 (f.vehicle_price * 100)::BIGINT AS vp, (f.down_payment * 100)::BIGINT AS dp,
                 (c.ltv * 10000)::BIGINT AS ltv, b.pd, b.points
-            FROM states_in s JOIN months_in m USING (loan_id)
+            FROM states_in s JOIN loans_in l USING (loan_id)
             JOIN facts_in f USING (loan_id)
             LEFT JOIN ltv_in c USING (loan_id)
             LEFT JOIN beh_in b USING (loan_id)""")
         table = con.sql(tier_sql(origination, rules, as_of)).to_arrow_table()
         con.execute("DROP VIEW tier_in")
     finally:
-        for name in ("states_in", "months_in", "facts_in", "ltv_in", "beh_in", "alerts_in"):
+        for name in ("states_in", "loans_in", "facts_in", "ltv_in", "beh_in", "alerts_in"):
             con.unregister(name)
         if own:
             con.close()
@@ -671,7 +710,7 @@ def fingerprint(base: str, risk: RiskBook) -> str:
                     name,
                     con.execute(
                         "SELECT count(*), bit_xor(hash(t)), sum(hash(t) % 1000003) FROM t_in t"
-                    ).fetchone(),
+                    ).fetchall()[0],
                 )
             )
             con.unregister("t_in")

@@ -20,6 +20,7 @@ from huifang.store.batch_models import LoanId
 from huifang.store.models import Base, Money
 
 Ratio = Numeric(precision=9, scale=4)
+Ltv = Numeric(precision=18, scale=4)  # a car worth a fen makes any LTV possible
 
 
 class BatchLoanCollateral(Base):
@@ -30,7 +31,7 @@ class BatchLoanCollateral(Base):
     loan_id: Mapped[int] = mapped_column(LoanId, primary_key=True)
     vehicle_value: Mapped[Decimal | None] = mapped_column(Money)
     exposure: Mapped[Decimal] = mapped_column(Money)
-    ltv: Mapped[Decimal | None] = mapped_column(Ratio)
+    ltv: Mapped[Decimal | None] = mapped_column(Ltv)
     ltv_band: Mapped[str | None] = mapped_column(String(12))
     base_retention: Mapped[Decimal | None] = mapped_column(Ratio)
     mileage_factor: Mapped[Decimal | None] = mapped_column(Ratio)

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("loan_id", Id, nullable=False),
         sa.Column("vehicle_value", Money, nullable=True),
         sa.Column("exposure", Money, nullable=False),
-        sa.Column("ltv", Ratio, nullable=True),
+        sa.Column("ltv", sa.Numeric(precision=18, scale=4), nullable=True),
         sa.Column("ltv_band", sa.String(length=12), nullable=True),
         sa.Column("base_retention", Ratio, nullable=True),
         sa.Column("mileage_factor", Ratio, nullable=True),
