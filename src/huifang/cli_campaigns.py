@@ -89,7 +89,8 @@ def create_command(
     """新建外呼活动 / create a campaign."""
     from huifang.services import campaigns as cs
 
-    attempts, retry = cs.default_attempts()
+    engine = _engine()
+    attempts, retry = cs.default_attempts(engine=engine)
     start, end = _window(window)
     try:
         spec = CampaignSpec(
@@ -106,7 +107,7 @@ def create_command(
             cost_per_call=_money(cost_per_call, "--cost-per-call") or Decimal("0.02"),
             cost_per_minute=_money(cost_per_minute, "--cost-per-minute") or Decimal("0.12"),
         )
-        view = cs.create_campaign(_engine(), spec)
+        view = cs.create_campaign(engine, spec)
     except CampaignError as exc:
         _fail(exc)
         return
@@ -159,6 +160,7 @@ def run_command(
     from huifang.calendars import ChineseHolidayCalendar
     from huifang.cli_tasks import _simulation_copy
     from huifang.services import campaigns as cs
+    from huifang.services import configs
     from huifang.services.followup_attempts import Guard
 
     url = load_settings().database_url
@@ -196,7 +198,10 @@ def run_command(
                 name,
                 dialer,
                 clock=clock,
-                guard=Guard(calendar=ChineseHolidayCalendar()),
+                guard=Guard(
+                    policy=configs.contact_policy(engine).policy,
+                    calendar=ChineseHolidayCalendar(),
+                ),
                 once=once,
                 dry_run=dry_run,
                 on_call=show,
