@@ -23,6 +23,7 @@ from huifang import (
     cli_sip,
     cli_tasks,
     cli_voice,
+    cli_voice_calls,
     cli_web,
 )
 from huifang.domain.money import format_cny
@@ -270,6 +271,7 @@ cli_voice.register(app)
 cli_sip.register(app)
 cli_faq.register(app)
 cli_campaigns.register(app)
+cli_voice_calls.register(app)
 
 if __name__ == "__main__":
     app()

@@ -10,12 +10,14 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
+from voice_helpers import stored_voice_call
 from web_helpers import HOME, login_client
 
 from huifang.domain import qa as qa_rules
@@ -158,9 +160,10 @@ def _path(template: str, objects: dict[str, int | str]) -> str:
     return template
 
 
-def _objects(book: Any, code: str, version_id: int) -> dict[str, int | str]:
+def _objects(book: Any, code: str, version_id: int, recordings: Path) -> dict[str, int | str]:
     """One object of each kind in branch `code`: loan, borrower, open follow-up task, alert,
-    contact attempt; and the (branchless) script document and stored version."""
+    contact attempt, voice-agent attempt with a recording; and the (branchless) script
+    document and stored version."""
     loan, borrower = (
         (book.home_loan, book.home_borrower)
         if code == HOME
@@ -201,6 +204,7 @@ def _objects(book: Any, code: str, version_id: int) -> dict[str, int | str]:
         reason="录入错误 / typo",
         new_answers={"monthly_income": Decimal("8000")},
     )
+    assert len(tasks) >= 3, f"the book needs three open tasks in {code}"
     return {
         "loan_id": loan,
         "borrower_id": borrower,
@@ -211,6 +215,7 @@ def _objects(book: Any, code: str, version_id: int) -> dict[str, int | str]:
         "kind": configs.SCRIPT,
         "name": "routine",
         "version_id": version_id,
+        "voice_attempt_id": stored_voice_call(book.engine, tasks[1].id, recordings),
     }
 
 
@@ -235,7 +240,9 @@ def _denied(response: Any) -> bool:
     return response.status_code in (403, 404)
 
 
-def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(book) -> None:  # type: ignore[no-untyped-def]
+def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(  # type: ignore[no-untyped-def]
+    book, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     followup.generate_tasks(book.engine, AS_OF)
     risk.evaluate_alerts(book.engine, AS_OF)
     stored = configs.save_version(
@@ -246,8 +253,9 @@ def test_each_route_rejects_anonymous_wrong_role_and_wrong_branch(book) -> None:
         "route test",
         audit.Actor("admin", "admin"),
     )
-    home_objects = _objects(book, HOME, stored.id)
-    other_objects = _objects(book, "GZ01", stored.id)
+    monkeypatch.setenv("HUIFANG_RECORDINGS_DIR", str(tmp_path))
+    home_objects = _objects(book, HOME, stored.id, tmp_path)
+    other_objects = _objects(book, "GZ01", stored.id, tmp_path)
     app = create_app(book.engine)
     clients = {role.value: login_client(app, role.value) for role in Role}
     anonymous = TestClient(app)

@@ -388,6 +388,24 @@ def _refusal_text(decision: Decision) -> str:
     return "；".join(f"{r.message_zh} / {r.message_en}" for r in decision.reasons)
 
 
+def check_before_contact(
+    engine: Engine, task_id: int, inp: AttemptInput, *, guard: Guard | None = None
+) -> tuple[Decision, str]:
+    """The compliance guard's decision on an attempt about to be made (before dialing) and
+    the number it would use; nothing is written. `record_attempt` checks again when the
+    attempt is recorded (a refusal is recorded there)."""
+    guard = guard or Guard()
+    if inp.started_at.tzinfo is None:
+        raise TaskError("开始时间必须带时区 / started_at must be timezone-aware")
+    with transaction(engine) as session:
+        task = _open_task(session, task_id)
+        ctx = _context(session, task)
+        number = inp.number or ctx.numbers.get(inp.role)
+        if not number:
+            raise TaskError(f"贷款没有{inp.role.value}的联系方式 / no number on file for this role")
+        return guard.check(_request(ctx, inp, number), ctx.history, ctx.flags), number
+
+
 def record_attempt(
     engine: Engine,
     task_id: int,

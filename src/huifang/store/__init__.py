@@ -5,3 +5,4 @@ from huifang.store import campaign_models as campaign_models
 from huifang.store import config_models as config_models
 from huifang.store import qa_models as qa_models
 from huifang.store import security_models as security_models
+from huifang.store import voice_models as voice_models

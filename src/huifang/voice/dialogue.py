@@ -188,7 +188,7 @@ class Dialogue:
             self._say(f"{_SORRY.get(self.language)}{question}{hint}", step_id)
 
     def _value(self, u: Understanding, expect: Expectation) -> object:
-        if expect.answer_type == "free_text":
+        if expect.answer_type == "free_text" and u.reason != "dtmf":
             return u.heard
         return u.value
 

@@ -26,6 +26,7 @@ from huifang.web.routes import (
     manage,
     pages,
     qa_pages,
+    recordings,
     self_service,
     work,
 )
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(config_editor.api)
     app.include_router(qa_pages.router)
     app.include_router(qa_pages.api)
+    app.include_router(recordings.api)
 
     @app.exception_handler(AuthRequired)
     async def _auth(request: Request, exc: AuthRequired) -> Response:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from huifang.domain.prepayment import PrepaymentRefused
 from huifang.security import accounts, audit
 from huifang.security.roles import Permission, Principal, Role
-from huifang.services import loan_views
+from huifang.services import loan_views, voice_calls
 from huifang.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -209,6 +209,7 @@ def borrower_page(
         request,
         "borrower.html",
         b=view,
+        voice_calls=voice_calls.voice_calls_of_loans(engine, [v.loan_id for v in view.loans]),
         can_reveal=principal.can(Permission.PII_REVEAL),
         can_quote=principal.can(Permission.QUOTES_READ),
         as_of=today(request),

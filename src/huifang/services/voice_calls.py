@@ -1,0 +1,453 @@
+"""The voice agent's calls as follow-up records: the compliance guard before dialing, then the
+call stored as a contact attempt exactly like an agent's (channel ``voice-agent``: answers,
+outcome code, visit, findings → risk events → alerts), plus its recording and per-turn
+transcript (`store.voice_models`), and a handover turned into a callback for an agent.
+
+The telephony and the dialogue live in `huifang.voice.calling`; this module only decides
+and stores, so the web (playback, transcript) and a campaign runner share it.
+
+Outcome codes from the script run (an agent picks them by hand; the bot derives them):
+
+* script ended, identity verified → right-party-contact: a visit with the answers, the
+  finding rules, risk events and alerts;
+* handed over (a request for a human, distress, a disputed loan, not understood) →
+  callback-requested at once: the task is due again for an agent, with the transcript on the
+  attempt; a request for a human or distress also sets the ``human-requested`` flag (PIPL
+  art. 24), so the guard refuses further voice-agent calls to that person;
+* not the borrower, identity check failed → third-party-contact; hung up before the end →
+  hung-up; not answered, busy, invalid number (from the SIP status) → no-answer, busy,
+  invalid-number: the contact strategy's retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from huifang.domain import scripts as sc
+from huifang.domain.compliance import Channel, Outcome, PartyRole
+from huifang.script_files import load_standard_scripts
+from huifang.services import calls, followup, risk
+from huifang.services.followup import TaskError, local_date, utc
+from huifang.services.followup_attempts import (
+    AttemptInput,
+    AttemptResult,
+    Guard,
+    check_before_contact,
+    record_attempt,
+)
+from huifang.settings import load_settings
+from huifang.store.db import transaction
+from huifang.store.followup_models import ContactAttempt, FollowupTask, PartyFlag
+from huifang.store.models import Loan
+from huifang.store.voice_models import CallRecording, CallTranscriptTurn
+
+BOT_NAME = os.environ.get("HUIFANG_VOICE_AGENT_NAME", "小汇")
+HUMAN_FLAG_REASONS = frozenset({"borrower_request", "distress"})
+
+
+def recordings_dir() -> Path:
+    """Where call recordings are kept: HUIFANG_RECORDINGS_DIR, else $HUIFANG_HOME/recordings."""
+    configured = os.environ.get("HUIFANG_RECORDINGS_DIR")
+    return Path(configured).resolve() if configured else load_settings().home / "recordings"
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """A call the guard allows now: whom to dial and the script run to start with; or the
+    guard's refusal (already recorded as a refused attempt) in `refused`."""
+
+    task_id: int
+    loan_id: int
+    number: str
+    language: sc.Language
+    state: sc.RunState | None
+    refused: AttemptResult | None = None
+
+
+def plan_call(
+    engine: Engine,
+    task_id: int,
+    *,
+    language: sc.Language = "zh",
+    now: datetime | None = None,
+    guard: Guard | None = None,
+    today: date | None = None,
+) -> CallPlan:
+    """Consult the compliance guard for a voice-agent call to the borrower of a task and
+    prepare the task's script on the loan's figures. A refusal is recorded (status
+    ``refused`` with the guard's reasons) and nothing is dialed."""
+    at = now or datetime.now(UTC)
+    with transaction(engine) as s:
+        task = s.get(FollowupTask, task_id)
+        if task is None:
+            raise TaskError(f"没有任务 #{task_id} / no task {task_id}")
+        if task.closed_at is not None:
+            raise TaskError(f"任务 #{task_id} 已关闭 / task {task_id} is closed")
+        loan_id, script_id = task.loan_id, task.script
+    probe = AttemptInput(Channel.VOICE_AGENT, PartyRole.BORROWER, at, Outcome.NO_ANSWER)
+    decision, number = check_before_contact(engine, task_id, probe, guard=guard)
+    if not decision.allowed:
+        # recorded through the same path as every attempt; a refused row keeps no outcome
+        refused = record_attempt(engine, task_id, probe, guard=guard)
+        return CallPlan(task_id, loan_id, number, language, None, refused)
+    scripts = load_standard_scripts()
+    if script_id not in scripts:
+        raise TaskError(f"没有话术 {script_id} / no script {script_id!r}")
+    context = calls.script_context(engine, loan_id, BOT_NAME, today or local_date(at))
+    return CallPlan(task_id, loan_id, number, language, sc.start(scripts[script_id], context))
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One turn as stored: speaker, text (or ``[按键 1]``), confidence, step, and its start
+    and end on the recording's timeline (seconds from the answer; None when unknown)."""
+
+    speaker: str
+    text: str
+    confidence: float | None
+    step_id: str | None
+    start_s: float | None
+    end_s: float | None
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """What the telephony layer reports about a finished call."""
+
+    started_at: datetime
+    ended_at: datetime
+    state: sc.RunState | None = None  # None when the call was never answered
+    turns: Sequence[TurnRecord] = ()
+    handover_reason: str | None = None
+    recording_wav: bytes | None = None
+    recording_seconds: float = 0.0
+    recording_channels: int = 2
+    sample_rate: int = 8000
+    direction: str = "outbound"
+    codec: str | None = None
+    ended_by: str | None = None
+    not_connected: Outcome | None = None  # no-answer, busy, invalid-number…
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceCallOutcome:
+    """The attempt as recorded, the visit and new alerts, and the stored recording."""
+
+    result: AttemptResult
+    outcome: Outcome | None
+    new_alerts: tuple[risk.AlertView, ...] = ()
+    recording_path: Path | None = None
+    recording_sha256: str | None = None
+
+
+def attempt_outcome(report: CallReport) -> Outcome:
+    """The attempt outcome code of a call (see the module docstring's table)."""
+    if report.not_connected is not None:
+        return report.not_connected
+    state = report.state
+    if state is None:
+        return Outcome.NO_ANSWER
+    if state.handed_over:
+        return Outcome.CALLBACK_REQUESTED
+    if not sc.is_finished(state):
+        return Outcome.HUNG_UP
+    if state.identity_verified:
+        return Outcome.RIGHT_PARTY_CONTACT
+    return Outcome.THIRD_PARTY_CONTACT
+
+
+def _note(report: CallReport, outcome: Outcome) -> str:
+    parts = ["智能外呼 / voice agent"]
+    if report.handover_reason:
+        parts.append(f"转人工: {report.handover_reason} / handover: {report.handover_reason}")
+    if report.state is not None and report.state.outcome:
+        parts.append(f"话术结果 / script outcome: {report.state.outcome}")
+    if outcome is Outcome.HUNG_UP:
+        parts.append("对方中途挂断 / the far end hung up before the end")
+    if report.failure:
+        parts.append(report.failure)
+    return "；".join(parts)
+
+
+def _store_wav(wav: bytes, directory: Path, at: datetime) -> tuple[str, str]:
+    """Write a recording under `directory/YYYY/MM/`; (path relative to it, SHA-256)."""
+    name = f"call-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.wav"
+    relative = Path(f"{at:%Y}") / f"{at:%m}" / name
+    target = directory / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".part")
+    tmp.write_bytes(wav)
+    tmp.replace(target)
+    return relative.as_posix(), hashlib.sha256(wav).hexdigest()
+
+
+def record_call(
+    engine: Engine,
+    plan: CallPlan,
+    report: CallReport,
+    *,
+    directory: Path | None = None,
+    guard: Guard | None = None,
+) -> VoiceCallOutcome:
+    """Store a finished voice-agent call: the attempt (through the guard, like an agent's),
+    the visit and findings for a right-party contact, the alerts this raises, the recording
+    file and the transcript; a handover becomes a callback for an agent."""
+    outcome = attempt_outcome(report)
+    state = report.state
+    result_state = sc.result(state) if state is not None else None
+    handover = outcome is Outcome.CALLBACK_REQUESTED
+    inp = AttemptInput(
+        channel=Channel.VOICE_AGENT,
+        role=PartyRole.BORROWER,
+        started_at=report.started_at,
+        ended_at=report.ended_at,
+        outcome=outcome,
+        number=plan.number,
+        recorded=True,
+        script_id=result_state.script_id if result_state and report.turns else None,
+        script_version=result_state.script_version if result_state and report.turns else None,
+        answers=dict(result_state.answers) if result_state and report.turns else None,
+        identity_verified=bool(result_state and result_state.identity_verified),
+        callback_at=report.ended_at if handover else None,
+        note=_note(report, outcome),
+    )
+    stored: tuple[str, str] | None = None
+    directory = directory or recordings_dir()
+    if report.recording_wav:
+        stored = _store_wav(report.recording_wav, directory, report.started_at)
+    inp = replace(inp, recording_ref=stored[0] if stored else None)
+    result = record_attempt(engine, plan.task_id, inp, guard=guard)
+    if result.allowed:
+        _store_records(engine, result.attempt_id, plan, report, stored, handover)
+    alerts: tuple[risk.AlertView, ...] = ()
+    if result.visit_id is not None:
+        alerts = _new_alerts(engine, plan.loan_id, report.ended_at)
+    return VoiceCallOutcome(
+        result,
+        outcome,
+        alerts,
+        directory / stored[0] if stored else None,
+        stored[1] if stored else None,
+    )
+
+
+def _store_records(
+    engine: Engine,
+    attempt_id: int,
+    plan: CallPlan,
+    report: CallReport,
+    stored: tuple[str, str] | None,
+    handover: bool,
+) -> None:
+    with transaction(engine) as s:
+        if stored is not None and report.recording_wav:
+            s.add(
+                CallRecording(
+                    attempt_id=attempt_id,
+                    path=stored[0],
+                    sha256=stored[1],
+                    size_bytes=len(report.recording_wav),
+                    seconds=round(report.recording_seconds, 2),
+                    channels=report.recording_channels,
+                    sample_rate=report.sample_rate,
+                    direction=report.direction,
+                    codec=report.codec,
+                    ended_by=report.ended_by,
+                    language=plan.language,
+                    handover_reason=report.handover_reason,
+                    created_at=utc(report.ended_at),
+                )
+            )
+        for seq, t in enumerate(report.turns, start=1):
+            s.add(
+                CallTranscriptTurn(
+                    attempt_id=attempt_id,
+                    seq=seq,
+                    speaker=t.speaker,
+                    text=t.text,
+                    confidence=t.confidence,
+                    step_id=t.step_id,
+                    start_s=t.start_s,
+                    end_s=t.end_s,
+                )
+            )
+        if not handover:
+            return
+        task = s.get(FollowupTask, plan.task_id)
+        loan = s.get(Loan, plan.loan_id)
+        assert task is not None and loan is not None
+        reason = report.handover_reason or "script"
+        task.status_reason = (
+            f"智能外呼转人工 ({reason})，请人工回电，通话转写见尝试 #{attempt_id} / "
+            f"voice agent handed over ({reason}): an agent calls back; transcript on attempt "
+            f"#{attempt_id}"
+        )
+        skills = set(task.required_skills or [])
+        skills.discard("voice")
+        task.required_skills = sorted(skills)
+        if reason in HUMAN_FLAG_REASONS:
+            s.add(
+                PartyFlag(
+                    borrower_id=loan.borrower_id,
+                    role=PartyRole.BORROWER.value,
+                    number=plan.number,
+                    flag="human-requested",
+                    set_at=utc(report.ended_at),
+                    source=f"attempt:{attempt_id}",
+                )
+            )
+
+
+def _new_alerts(engine: Engine, loan_id: int, at: datetime) -> tuple[risk.AlertView, ...]:
+    """Evaluate the early-warning rules for the loan now (as the call screen does after a
+    visit), so the findings' alerts reach the risk officer at once; the new ones."""
+    with transaction(engine) as s:
+        loan = s.get(Loan, loan_id)
+        contract = loan.contract_no if loan else ""
+    before = {a.id for a in risk.list_alerts(engine, contract_no=contract)}
+    risk.evaluate_alerts(engine, followup.local_date(at), contract_nos=[contract])
+    return tuple(a for a in risk.list_alerts(engine, contract_no=contract) if a.id not in before)
+
+
+# -- reading back (workspace, QA) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordingView:
+    attempt_id: int
+    loan_id: int
+    branch_id: int
+    path: Path
+    sha256: str
+    size_bytes: int
+    seconds: float
+    channels: int
+    direction: str
+    codec: str | None
+    ended_by: str | None
+    language: str
+    handover_reason: str | None
+
+
+def _recording_view(row: CallRecording, attempt: ContactAttempt, branch_id: int) -> RecordingView:
+    return RecordingView(
+        row.attempt_id,
+        attempt.loan_id,
+        branch_id,
+        recordings_dir() / row.path,
+        row.sha256,
+        row.size_bytes,
+        row.seconds,
+        row.channels,
+        row.direction,
+        row.codec,
+        row.ended_by,
+        row.language,
+        row.handover_reason,
+    )
+
+
+def recording(engine: Engine, attempt_id: int) -> RecordingView | None:
+    """The recording of an attempt (None if it has none), with the loan's branch for the
+    caller's permission check."""
+    with transaction(engine) as s:
+        row = s.scalar(select(CallRecording).where(CallRecording.attempt_id == attempt_id))
+        if row is None:
+            return None
+        attempt = s.get(ContactAttempt, attempt_id)
+        loan = s.get(Loan, attempt.loan_id) if attempt else None
+        assert attempt is not None and loan is not None
+        return _recording_view(row, attempt, loan.branch_id)
+
+
+def verified_audio(view: RecordingView) -> bytes:
+    """The recording's bytes, refused if the file is missing or differs from its SHA-256."""
+    try:
+        data = view.path.read_bytes()
+    except FileNotFoundError:
+        raise TaskError(f"录音文件缺失 / recording file missing: {view.path.name}") from None
+    if hashlib.sha256(data).hexdigest() != view.sha256:
+        raise TaskError(f"录音文件校验失败 / recording altered: {view.path.name}")
+    return data
+
+
+def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[TurnRecord]]:
+    """The stored transcript turns of attempts, in order."""
+    out: dict[int, list[TurnRecord]] = {}
+    if not attempt_ids:
+        return out
+    with transaction(engine) as s:
+        for row in s.scalars(
+            select(CallTranscriptTurn)
+            .where(CallTranscriptTurn.attempt_id.in_(list(attempt_ids)))
+            .order_by(CallTranscriptTurn.attempt_id, CallTranscriptTurn.seq)
+        ):
+            out.setdefault(row.attempt_id, []).append(
+                TurnRecord(
+                    row.speaker, row.text, row.confidence, row.step_id, row.start_s, row.end_s
+                )
+            )
+    return out
+
+
+def voice_calls_of_loans(engine: Engine, loan_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The voice-agent attempts of loans, newest first, with recording and transcript (for
+    the borrower 360 contact history)."""
+    if not loan_ids:
+        return []
+    with transaction(engine) as s:
+        attempts = list(
+            s.scalars(
+                select(ContactAttempt)
+                .where(
+                    ContactAttempt.loan_id.in_(list(loan_ids)),
+                    ContactAttempt.channel == Channel.VOICE_AGENT.value,
+                    ContactAttempt.status == "made",
+                )
+                .order_by(ContactAttempt.started_at.desc(), ContactAttempt.id.desc())
+            )
+        )
+        recordings: Mapping[int, CallRecording] = {
+            r.attempt_id: r
+            for r in s.scalars(
+                select(CallRecording).where(CallRecording.attempt_id.in_([a.id for a in attempts]))
+            )
+        }
+        rows: list[dict[str, Any]] = [
+            {
+                "attempt_id": a.id,
+                "loan_id": a.loan_id,
+                "started_at": followup.aware(a.started_at),
+                "duration_s": a.duration_s,
+                "outcome": a.outcome,
+                "answers": a.answers or {},
+                "identity_verified": a.identity_verified,
+                "note": a.note,
+                "recording": (
+                    {
+                        "seconds": recordings[a.id].seconds,
+                        "channels": recordings[a.id].channels,
+                        "sha256": recordings[a.id].sha256,
+                        "handover_reason": recordings[a.id].handover_reason,
+                    }
+                    if a.id in recordings
+                    else None
+                ),
+            }
+            for a in attempts
+        ]
+        ids = [a.id for a in attempts]
+    turns = transcripts(engine, ids)
+    for attempt_id, r in zip(ids, rows, strict=True):
+        r["transcript"] = turns.get(attempt_id, [])
+    return rows
