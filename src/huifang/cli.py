@@ -17,6 +17,7 @@ from huifang import (
     cli_faq,
     cli_loans,
     cli_model,
+    cli_report,
     cli_risk,
     cli_run,
     cli_scripts,
@@ -262,6 +263,7 @@ def _parse_date(text: str | None) -> date:
 
 cli_loans.register(app)
 cli_model.register(app)
+cli_report.register(app)
 cli_risk.register(app)
 cli_tasks.register(app)
 cli_web.register(app)

@@ -61,6 +61,7 @@ class Permission(StrEnum):
     CONFIG_MANAGE = "config.manage"  # policy and script editor (all-branch principals only)
     QA_REVIEW = "qa.review"  # sample contacts and score them (质检)
     COMPLIANCE_READ = "compliance.read"  # the compliance guard's refusals
+    REPORTS_READ = "reports.read"  # the monthly report (PDF) of the manager's branches
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -72,6 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LOANS_READ,
             Permission.DASHBOARD_READ,
             Permission.CONFIG_MANAGE,
+            Permission.REPORTS_READ,
         }
     ),
     Role.MANAGER: frozenset(
@@ -82,6 +84,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.PII_REVEAL,
             Permission.QUEUE_MANAGE,
             Permission.DASHBOARD_READ,
+            Permission.REPORTS_READ,
             Permission.ALERTS_READ,
             Permission.ALERTS_MANAGE,
             Permission.CONFIG_MANAGE,

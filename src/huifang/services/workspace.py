@@ -142,7 +142,8 @@ METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("on_time_rate", "按时率", "on-time rate"),
     ("attempts_per_completion", "每次完成联系次数", "attempts per completion"),
 )
-_RATES = frozenset({"coverage", "connection_rate", "right_party_rate", "on_time_rate"})
+RATE_KEYS = frozenset({"coverage", "connection_rate", "right_party_rate", "on_time_rate"})
+_RATES = RATE_KEYS
 
 
 def metrics_xlsx(board: Dashboard, dimension: str = "branch", lang: str = "zh") -> bytes:

@@ -27,6 +27,7 @@ from huifang.web.routes import (
     pages,
     qa_pages,
     recordings,
+    reports,
     self_service,
     work,
 )
@@ -100,6 +101,8 @@ def create_app(
     app.include_router(calls.api)
     app.include_router(manage.router)
     app.include_router(manage.api)
+    app.include_router(reports.router)
+    app.include_router(reports.api)
     app.include_router(self_service.router)
     app.include_router(self_service.api)
     app.include_router(config_editor.router)
