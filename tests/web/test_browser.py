@@ -408,6 +408,12 @@ def test_manager_edits_a_script_invalid_then_saved(  # type: ignore[no-untyped-d
     page.wait_for_selector("#config-problems-list")
     problems = page.inner_text("#config-problems-list")
     assert "第 " in problems and "行" in problems and "plate_number" in problems
+    page.click(".config-problem")  # selects the line in the editor
+    selected = page.evaluate(
+        "() => { const a = document.getElementById('config-content');"
+        " return a.value.substring(a.selectionStart, a.selectionEnd); }"
+    )
+    assert selected.strip().startswith("- ask:")
     snap(page, shots, "config-editor-error")
     page.fill("#config-content", draft.replace("您好，", "您好！", 1))
     page.click("#config-validate")
@@ -458,12 +464,12 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     outcome), scores it, sees it in the summary, and searches the guard's refusals."""
     base, book = server
     followup.generate_tasks(book.engine, AS_OF)
+    guard = Guard(calendar=NoHolidays())  # the packaged calling window, 08:00–21:00
     # calls at any hour, as the server does, so the journey does not depend on the clock
     monkeypatch.setenv(ENV_VAR, str(policy_file(tmp_path, "00:00", "23:59")))
     called = _call_on_the_call_screen(book.engine)
     task = followup.list_tasks(book.engine, branch="SZ01", status="open", limit=1)[0]
     monday = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-    guard = Guard(calendar=NoHolidays())
     made = record_attempt(
         book.engine,
         task.id,
@@ -502,7 +508,8 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     page.click(f"#sample-{called} a.qa-open")
     page.wait_for_selector("#qa-form")
     assert page.inner_text("#qa-outcome") == "right-party-contact"
-    assert "录音" in page.inner_text("#qa-transcript")  # the recording notice was read
+    transcript = page.inner_text("#qa-transcript")
+    assert "录音" in transcript and "再见" in transcript  # from the recording notice to the end
     for c in qa_rules.CRITERIA:
         page.check(f"#score-{c.code}-{c.max_score - 1}")
     page.fill("#qa-comment", "身份核实和录音告知到位, 语速偏快")

@@ -33,6 +33,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 MAX_PERIOD_DAYS = 366
 _MASKED_PHONE = {"new_phone"}
 _MASKED_ADDRESS = {"new_address"}
+# what the borrower said to the identity check: compared with the ID number, never shown
+_SECRET = {"id_last4"}
 
 
 class QaNotFound(LookupError):
@@ -64,7 +66,10 @@ def _mask_address(value: str) -> str:
 
 
 def mask_answer(question: str, value: object) -> object:
-    """An answer as an auditor sees it: new phones and addresses masked."""
+    """An answer as an auditor sees it: new phones and addresses masked, the ID tail given
+    for the identity check hidden."""
+    if question in _SECRET and value not in (None, ""):
+        return "****"
     if isinstance(value, str) and value:
         if question in _MASKED_PHONE:
             return mask_phone(value) if value.isdigit() and len(value) >= 7 else "*" * 6
