@@ -350,9 +350,11 @@ def create_campaign(
         return _view(row)
 
 
-def default_attempts(policy: LoadedPolicy | None = None) -> tuple[int, int]:
+def default_attempts(
+    policy: LoadedPolicy | None = None, engine: Engine | None = None
+) -> tuple[int, int]:
     """(max attempts, retry minutes) from the contact strategy in force."""
-    return strategy_defaults((policy or configs.followup_policy(None)).strategy)
+    return strategy_defaults((policy or configs.followup_policy(engine)).strategy)
 
 
 def _find(s: Session, campaign: int | str) -> Campaign:
