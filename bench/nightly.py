@@ -45,7 +45,7 @@ from huifang.batch.inputs import (
     write_parquet_inputs,
 )
 from huifang.batch.output import DatabaseSink, ParquetSink, Sink, read_parquet_states
-from huifang.batch.risk_inputs import read_parquet_risk
+from huifang.batch.risk_inputs import RiskBook, read_parquet_risk
 from huifang.batch.runner import RunContext, run
 from huifang.batch.templates import TemplateCache
 
@@ -125,13 +125,16 @@ def risk_sample(ctx: RunContext, sample: pa.Table, as_of: date) -> dict[str, obj
     from huifang.valuation_params import load_valuation_params
 
     assert ctx.inputs is not None and ctx.states is not None and ctx.risk is not None
-    states = ctx.states.filter(pc.is_in(ctx.states["loan_id"], sample["loan_id"]))
+    ids = sample["loan_id"]
+    states = ctx.states.filter(pc.is_in(ctx.states["loan_id"], ids))
+    loans = ctx.inputs.loans.filter(pc.is_in(ctx.inputs.loans["loan_id"], ids))
+    risk = RiskBook(*(t.filter(pc.is_in(t["loan_id"], ids)) for t in ctx.risk.tables().values()))
     params, settings = load_valuation_params(), load_tier_settings()
     started = time.perf_counter()
-    coll = risk_reference.collateral_rows(states, ctx.inputs.loans, ctx.risk, as_of, params)
+    coll = risk_reference.collateral_rows(states, loans, risk, as_of, params)
     ltvs = {k: (v or {}).get("ltv") for k, v in coll.items()}
     tiers = risk_reference.tier_rows(
-        states, ctx.inputs.loans, ctx.risk, ltvs, as_of, settings.origination, settings.risk
+        states, loans, risk, ltvs, as_of, settings.origination, settings.risk
     )
     per_loan = (time.perf_counter() - started) / max(states.num_rows, 1)
     got_c = {r["loan_id"]: r for r in ctx.extra["loan_collateral"].to_pylist()}

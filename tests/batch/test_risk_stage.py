@@ -193,19 +193,3 @@ def test_unknown_severity_and_no_facts_leave_the_loan_untiered() -> None:
         states, book.loans, risk2, coll, AS_OF, settings.origination, settings.risk
     )
     assert loan_id not in got.column("loan_id").to_pylist()
-
-
-def test_months_on_book_sql_matches_the_domain() -> None:
-    import duckdb
-
-    rng = random.Random(8)
-    pairs = [(date(2023, 1, 28) + timedelta(days=rng.randint(0, 900)),) for _ in range(2000)]
-    ends = (date(2024, 2, 29), date(2025, 2, 28), date(2025, 6, 30), date(2025, 3, 31))
-    con = duckdb.connect()
-    for end in ends:
-        starts = [p[0] for p in pairs] + [date(2024, 1, 31), date(2024, 2, 29), end]
-        con.register("l", pa.table({"disbursement_date": pa.array(starts, pa.date32())}))
-        sql = risk_stage._MONTHS_ON_BOOK.format(as_of=end.isoformat())
-        got = [r[0] for r in con.sql(f"SELECT {sql} FROM l").fetchall()]
-        assert got == [int(months_between(s, end)) for s in starts]
-        con.unregister("l")

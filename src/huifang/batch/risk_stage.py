@@ -120,9 +120,13 @@ def months_between(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.n
     valid = end > start
     whole = np.where(valid, ye * 12 + me - 1 - si, 0)
 
+    # month starts from a table over the months in play (a few hundred), not per row
+    lo = int(si.min(initial=0))
+    starts = _month_start(np.arange(lo, max(int((si + whole).max(initial=0)), lo) + 3))
+
     def add(k: np.ndarray) -> np.ndarray:  # collateral._add_months: same day, clamped
-        first = _month_start(si + k)
-        return first + np.minimum(ds, _month_start(si + k + 1) - first) - 1
+        first = starts[si + k - lo]
+        return first + np.minimum(ds, starts[si + k + 1 - lo] - first) - 1
 
     base = add(whole)
     whole = whole - ((whole > 0) & (base > end))
@@ -164,6 +168,15 @@ def _fen(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(as_int.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _scaled_ints(column: pa.Array, scale: int) -> np.ndarray:
+    """The unscaled integers of a DECIMAL(_, scale) column (nulls 0), without floats."""
+    if len(column) == 0:
+        return np.zeros(0, np.int64)
+    column = pc.fill_null(column, pa.scalar(0, column.type))
+    words = np.frombuffer(column.buffers()[1], dtype=np.int64)
+    return words[2 * column.offset : 2 * (column.offset + len(column)) : 2].copy()
+
+
 def _unscaled(values: np.ndarray, kind: pa.DataType, valid: np.ndarray) -> pa.Array:
     """Integers as a DECIMAL column of `kind` (unscaled values), nulls where not `valid`."""
     words = np.empty((len(values), 2), np.int64)
@@ -184,35 +197,16 @@ def _ratio_array(value: np.ndarray, valid: np.ndarray) -> pa.Array:
     return _unscaled(np.where(valid, value, 0), RATIO, valid)
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[list[Any], np.ndarray]:
     """Distinct values and each row's index into them (-1 for null)."""
-    enc = pc.dictionary_encode(column.combine_chunks())
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    enc = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
     codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
     return enc.dictionary.to_pylist(), np.asarray(codes, dtype=np.int64)
 
 
 # --- collateral ------------------------------------------------------------------------------
-
-
-_CAR_SQL = """
-    WITH latest AS (
-        SELECT loan_id, inspected_on, condition, mileage_km AS insp_km
-        FROM inspections_in WHERE inspected_on <= DATE '{as_of}'
-        QUALIFY row_number() OVER (
-            PARTITION BY loan_id ORDER BY inspected_on DESC, inspection_id DESC) = 1
-    )
-    SELECT s.loan_id, l.disbursement_date AS purchased_on,
-        (s.outstanding_principal - s.credit) AS net,
-        f.loan_id IS NOT NULL AS has_car, f.vehicle_price, f.fuel_type,
-        coalesce(f.brand, '') AS brand, f.segment, coalesce(f.used, false) AS used,
-        f.first_registration, f.model_year, f.mileage_km,
-        i.inspected_on, i.condition, i.insp_km
-    FROM states_in s
-    JOIN loans_in l USING (loan_id)
-    LEFT JOIN facts_in f USING (loan_id)
-    LEFT JOIN latest i USING (loan_id)
-    ORDER BY s.loan_id
-"""
 
 
 @dataclass(frozen=True)
@@ -227,23 +221,73 @@ def collateral(
     risk: RiskBook,
     as_of: date,
     params: ValuationParameters,
-    con: duckdb.DuckDBPyConnection | None = None,
 ) -> CollateralResult:
     """Value, exposure, LTV and band of each loan of `states` (see the module docstring)."""
-    own = con is None
-    con = con or duckdb.connect()
-    try:
-        con.register("states_in", states.select(["loan_id", "outstanding_principal", "credit"]))
-        con.register("loans_in", loans.select(["loan_id", "disbursement_date"]))
-        con.register("facts_in", risk.facts)
-        con.register("inspections_in", risk.inspections)
-        car = con.sql(_CAR_SQL.format(as_of=as_of.isoformat())).to_arrow_table()
-    finally:
-        for name in ("states_in", "loans_in", "facts_in", "inspections_in"):
-            con.unregister(name)
-        if own:
-            con.close()
-    return _value(car, as_of, params)
+    return _value(_car(states, loans, risk, as_of), as_of, params)
+
+
+def _positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `ids` is in `keys` (unique), and whether it is there at all."""
+    if len(keys) == 0:
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    order = None if bool((np.diff(keys) > 0).all()) else np.argsort(keys, kind="stable")
+    ordered = keys if order is None else keys[order]
+    at = np.minimum(np.searchsorted(ordered, ids), len(ordered) - 1)
+    found = ordered[at] == ids
+    return (at if order is None else order[at]), found
+
+
+def _take(column: pa.ChunkedArray, at: np.ndarray, found: np.ndarray) -> pa.Array:
+    indices = pa.array(at, pa.int64(), mask=~found)
+    return pc.take(column.combine_chunks(), indices)
+
+
+def _car(states: pa.Table, loans: pa.Table, risk: RiskBook, as_of: date) -> pa.Table:
+    """Each loan of `states` (in its order) with its car and latest inspection on or before
+    as-of (of two on one day, the later recorded). Joined by sorted-key lookups: a DuckDB
+    join measured slower here, converting the string columns back to Arrow."""
+    ids = np.asarray(states.column("loan_id").to_numpy(), dtype=np.int64)
+    yes = np.ones(len(ids), bool)
+    at, found = _positions(np.asarray(loans.column("loan_id").to_numpy(), np.int64), ids)
+    if not found.all():
+        raise ValueError("贷款状态中有不在输入中的贷款 / states for loans not in the inputs")
+    columns: dict[str, pa.Array] = {
+        "loan_id": states.column("loan_id").combine_chunks(),
+        "purchased_on": _take(loans.column("disbursement_date"), at, yes),
+        "net_fen": pa.array(
+            _fen(states.column("outstanding_principal")) - _fen(states.column("credit"))
+        ),
+    }
+    facts = risk.facts
+    at, found = _positions(np.asarray(facts.column("loan_id").to_numpy(), np.int64), ids)
+    columns["has_car"] = pa.array(found)
+    for name in ("vehicle_price", "used", "first_registration", "model_year", "mileage_km"):
+        columns[name] = _take(facts.column(name), at, found)
+    for name in ("fuel_type", "brand", "segment"):
+        encoded = pc.dictionary_encode(facts.column(name).combine_chunks())
+        columns[name] = pc.take(encoded, pa.array(at, pa.int64(), mask=~found))
+    columns["used"] = pc.fill_null(columns["used"], False)
+    insp = risk.inspections.filter(
+        pc.less_equal(risk.inspections.column("inspected_on"), pa.scalar(as_of, pa.date32()))
+    )
+    loan = np.asarray(insp.column("loan_id").to_numpy(), np.int64)
+    order = np.lexsort(
+        (
+            np.asarray(insp.column("inspection_id").to_numpy(), np.int64),
+            _days(insp.column("inspected_on")),
+            loan,
+        )
+    )
+    last = order[np.append(loan[order][1:] != loan[order][:-1], True)] if len(order) else order
+    at, found = _positions(loan[last], ids)
+    at = last[at] if len(last) else at
+    columns["inspected_on"] = _take(insp.column("inspected_on"), at, found)
+    columns["condition"] = pc.take(
+        pc.dictionary_encode(insp.column("condition").combine_chunks()),
+        pa.array(at, pa.int64(), mask=~found),
+    )
+    columns["insp_km"] = _take(insp.column("mileage_km"), at, found)
+    return pa.table(columns)
 
 
 def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> CollateralResult:
@@ -301,7 +345,7 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     brands, brand_code = _codes(car.column("brand"))
     classes = sorted(params.brand_multipliers)
     brand_class = np.array(
-        [classes.index(params.brand_class(b)[0]) for b in brands] + [0], np.int64
+        [classes.index(params.brand_class(b or "")[0]) for b in [*brands, None]], np.int64
     )[brand_code]
     combo = (fuel_code * (len(seg_keys) + 1) + seg + 1) * len(classes) + brand_class
     combo = np.where(ok, combo, -1)
@@ -375,7 +419,7 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     tie = tie | (ok & base_tie)
 
     value = np.where(ok, _fen_product(price, base * mileage * condition), 0)
-    exposure = np.maximum(_fen(car.column("net")), 0)
+    exposure = np.maximum(np.asarray(car.column("net_fen").to_numpy(), np.int64), 0)
     has_value = ok & (value > 0)
     safe = np.where(has_value, value, 1)
     ltv = (2 * exposure * 10_000 + safe) // (2 * safe)
@@ -447,7 +491,7 @@ def _domain_valuation(row: dict[str, Any], as_of: date, params: ValuationParamet
         price=row["vehicle_price"],
         purchased_on=row["purchased_on"],
         fuel_type=row["fuel_type"],
-        brand=row["brand"],
+        brand=row["brand"] or "",
         segment=row["segment"],
         used=row["used"],
         first_registration=row["first_registration"],
@@ -460,101 +504,46 @@ def _domain_valuation(row: dict[str, Any], as_of: date, params: ValuationParamet
 # --- tiers -----------------------------------------------------------------------------------
 
 
-def _tier_case(expr_rank: str) -> str:
-    return f"CASE {expr_rank} WHEN 2 THEN 'high' WHEN 1 THEN 'medium' ELSE 'low' END"
+_TIERS = ("low", "medium", "high")
+_REASONS = (
+    "origination",
+    "origination-seasoned",
+    "behaviour-missing",
+    "behaviour-pd-ok",
+    "behaviour-pd-medium",
+    "behaviour-pd-high",
+    "behaviour-points-ok",
+    "behaviour-points-medium",
+    "behaviour-points-high",
+    "dpd-none",
+    "dpd-medium",
+    "dpd-high",
+    "ltv-ok",
+    "ltv-medium",
+    "ltv-high",
+    "alerts-none",
+    "alerts-low",
+    "alerts-medium",
+    "alerts-high",
+    "alerts-many",
+)
 
 
 def _rank(tier: RiskTier) -> int:
     return tier.rank
 
 
-def tier_sql(origination: TierThresholds, rules: RiskTierRules, as_of: date) -> str:
-    """The origination and risk tier of each loan as one SELECT over `tier_in`."""
-    sev = {s: _rank(t) for s, t in rules.severity_tiers.items()}
-    sev_case = "CASE severity " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in sev.items())
-    sev_case += " ELSE NULL END"
-    missing_score = _rank(origination.missing_score_tier)
-    as_of_text = as_of.isoformat()
-    return f"""
-    WITH alerts AS (
-        SELECT loan_id, count(*) AS n, max({sev_case}) AS worst,
-            bool_or(({sev_case}) IS NULL) AS unknown
-        FROM alerts_in WHERE first_seen_on <= DATE '{as_of_text}' GROUP BY loan_id
-    ),
-    base AS (
-        SELECT t.*, coalesce(a.n, 0) AS n_alerts, a.worst, coalesce(a.unknown, false) AS unknown,
-            CASE WHEN vp > 0 AND dp >= 0 AND dp <= vp
-                 THEN (2 * dp * 10000 + vp) // (2 * vp) END AS dpr,
-            CASE WHEN score IS NULL THEN {missing_score}
-                 WHEN score < {origination.high_score_below} THEN 2
-                 WHEN score < {origination.medium_score_below} THEN 1 ELSE 0 END AS s_rank
-        FROM tier_in t LEFT JOIN alerts a USING (loan_id)
-    ),
-    o AS (
-        SELECT *, greatest(s_rank,
-            CASE WHEN dpr < {_ratio4(origination.high_down_payment_below)} THEN 2
-                 WHEN dpr < {_ratio4(origination.medium_down_payment_below)} THEN 1 ELSE 0 END
-            ) AS o_rank
-        FROM base
-    ),
-    f AS (
-        SELECT *,
-            CASE WHEN o_rank > 0 AND mob >= {rules.seasoning_months} AND dpd = 0
-                 THEN o_rank - 1 ELSE o_rank END AS r_orig,
-            CASE WHEN pd IS NOT NULL THEN
-                     CASE WHEN pd >= {_ratio_text(rules.pd_high_at)} THEN 2
-                          WHEN pd >= {_ratio_text(rules.pd_medium_at)} THEN 1 ELSE 0 END
-                 WHEN points IS NOT NULL THEN
-                     CASE WHEN points < {rules.points_high_below} THEN 2
-                          WHEN points < {rules.points_medium_below} THEN 1 ELSE 0 END
-                 ELSE {_rank(rules.missing_behaviour_tier)} END AS r_beh,
-            CASE WHEN dpd >= {rules.dpd_high_from} THEN 2
-                 WHEN dpd >= {rules.dpd_medium_from} THEN 1 ELSE 0 END AS r_dpd,
-            CASE WHEN ltv IS NULL THEN NULL
-                 WHEN ltv > {_ratio4(rules.ltv_high_above)} THEN 2
-                 WHEN ltv > {_ratio4(rules.ltv_medium_above)} THEN 1 ELSE 0 END AS r_ltv,
-            CASE WHEN n_alerts = 0 THEN 0
-                 WHEN n_alerts >= {rules.open_alerts_high_from} THEN 2 ELSE worst END AS r_alert
-        FROM o
-        WHERE score IS NULL OR score >= 0
-    ),
-    g AS (
-        SELECT *, greatest(r_orig, r_beh, r_dpd, coalesce(r_ltv, 0), r_alert) AS r_tier
-        FROM f WHERE dpr IS NOT NULL AND NOT unknown
+def _scaled(value: Decimal, scale: int) -> int:
+    scaled = value * 10**scale
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"阈值 {value} 超过 {scale} 位小数 / threshold finer than 10^-{scale}")
+    return int(scaled)
+
+
+def _strings(index: np.ndarray, names: tuple[str, ...]) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32)), pa.array(names)).cast(
+        pa.string()
     )
-    SELECT loan_id,
-        {_tier_case("o_rank")} AS origination_tier,
-        {_tier_case("r_tier")} AS risk_tier,
-        CASE r_tier
-            WHEN r_orig THEN CASE WHEN r_orig < o_rank THEN 'origination-seasoned'
-                                  ELSE 'origination' END
-            WHEN r_beh THEN CASE
-                WHEN pd IS NOT NULL THEN CASE r_beh WHEN 0 THEN 'behaviour-pd-ok'
-                    WHEN 1 THEN 'behaviour-pd-medium' ELSE 'behaviour-pd-high' END
-                WHEN points IS NOT NULL THEN CASE r_beh WHEN 0 THEN 'behaviour-points-ok'
-                    WHEN 1 THEN 'behaviour-points-medium' ELSE 'behaviour-points-high' END
-                ELSE 'behaviour-missing' END
-            WHEN r_dpd THEN CASE r_dpd WHEN 0 THEN 'dpd-none' WHEN 1 THEN 'dpd-medium'
-                                ELSE 'dpd-high' END
-            WHEN r_ltv THEN CASE r_ltv WHEN 0 THEN 'ltv-ok' WHEN 1 THEN 'ltv-medium'
-                                ELSE 'ltv-high' END
-            ELSE CASE WHEN n_alerts = 0 THEN 'alerts-none'
-                      WHEN n_alerts >= {rules.open_alerts_high_from} THEN 'alerts-many'
-                      ELSE 'alerts-' || {_tier_case("r_alert")} END
-        END AS risk_reason,
-        mob::INTEGER AS months_on_book, n_alerts::INTEGER AS open_alerts
-    FROM g ORDER BY loan_id
-    """
-
-
-# whole months from disbursement to as-of: `int(collateral.months_between(d0, as_of))`
-# (DuckDB's month addition clamps to the month's end like `collateral._add_months`)
-_MONTHS_ON_BOOK = """(CASE WHEN DATE '{as_of}' <= l.disbursement_date THEN 0 ELSE
-    datesub('month', l.disbursement_date, DATE '{as_of}') END)"""
-
-
-def _ratio_text(value: Decimal) -> str:
-    return f"{value}::DECIMAL(18, 6)"
 
 
 def tiers(
@@ -566,7 +555,6 @@ def tiers(
     origination: TierThresholds,
     rules: RiskTierRules,
     behaviour: pa.Table | None = None,
-    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pa.Table:
     """Origination and risk tier of each loan of `states` that the domain can tier.
 
@@ -574,41 +562,129 @@ def tiers(
     without it every loan has no behaviour score. A loan whose down payment or price the
     domain refuses (no price, down payment above the price) or with an alert of unknown
     severity gets no row (`services.risk.assess_tiers` reports it failed)."""
-    own = con is None
-    con = con or duckdb.connect()
-    beh = behaviour
-    if beh is None:
-        beh = pa.table(
-            {
-                "loan_id": pa.array([], pa.int64()),
-                "pd": pa.array([], pa.decimal128(18, 6)),
-                "points": pa.array([], pa.int32()),
-            }
-        )
-    try:
-        con.register("states_in", states.select(["loan_id", "dpd"]))
-        con.register("loans_in", loans.select(["loan_id", "disbursement_date"]))
-        con.register("facts_in", risk.facts)
-        con.register("ltv_in", collateral_table.select(["loan_id", "ltv"]))
-        con.register("beh_in", beh)
-        con.register("alerts_in", risk.open_alerts)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP VIEW tier_in AS
-            SELECT s.loan_id, s.dpd, {_MONTHS_ON_BOOK.format(as_of=as_of.isoformat())} AS mob,
-                f.credit_score AS score,
-                (f.vehicle_price * 100)::BIGINT AS vp, (f.down_payment * 100)::BIGINT AS dp,
-                (c.ltv * 10000)::BIGINT AS ltv, b.pd, b.points
-            FROM states_in s JOIN loans_in l USING (loan_id)
-            JOIN facts_in f USING (loan_id)
-            LEFT JOIN ltv_in c USING (loan_id)
-            LEFT JOIN beh_in b USING (loan_id)""")
-        table = con.sql(tier_sql(origination, rules, as_of)).to_arrow_table()
-        con.execute("DROP VIEW tier_in")
-    finally:
-        for name in ("states_in", "loans_in", "facts_in", "ltv_in", "beh_in", "alerts_in"):
-            con.unregister(name)
-        if own:
-            con.close()
+    ids = np.asarray(states.column("loan_id").to_numpy(), np.int64)
+    at, found = _positions(np.asarray(risk.facts.column("loan_id").to_numpy(), np.int64), ids)
+    lat, _ = _positions(np.asarray(loans.column("loan_id").to_numpy(), np.int64), ids)
+    d0 = _days(_take(loans.column("disbursement_date"), lat, np.ones(len(ids), bool)))
+    mob_num, mob_den = months_between(d0, np.full(len(ids), (as_of - EPOCH).days, np.int64))
+    coll_at, coll_found = _positions(
+        np.asarray(collateral_table.column("loan_id").to_numpy(), np.int64), ids
+    )
+    ltv = _take(collateral_table.column("ltv"), coll_at, coll_found)
+    facts = risk.facts
+    columns: dict[str, Any] = {
+        "loan_id": pa.array(ids),
+        "dpd": states.column("dpd").combine_chunks(),
+        "mob": pa.array(mob_num // mob_den),
+        "score": _take(facts.column("credit_score"), at, found),
+        "vp": pa.array(_fen(_take(facts.column("vehicle_price"), at, found))),
+        "vp_ok": pc.is_valid(_take(facts.column("vehicle_price"), at, found)),
+        "dp": pa.array(_fen(_take(facts.column("down_payment"), at, found))),
+        "dp_ok": pc.is_valid(_take(facts.column("down_payment"), at, found)),
+        "ltv": pa.array(_scaled_ints(ltv, 4), pa.int64(), mask=~_valid(ltv)),
+    }
+    if behaviour is not None and behaviour.num_rows:
+        bat, bfound = _positions(np.asarray(behaviour.column("loan_id").to_numpy(), np.int64), ids)
+        columns["pd"] = _take(behaviour.column("pd"), bat, bfound)
+        columns["points"] = _take(behaviour.column("points"), bat, bfound)
+    else:
+        columns["pd"] = pa.nulls(len(ids), pa.decimal128(18, 6))
+        columns["points"] = pa.nulls(len(ids), pa.int32())
+    # open alerts first seen by as-of: count, worst severity's tier, unknown severities
+    alerts = risk.open_alerts.filter(
+        pc.less_equal(risk.open_alerts.column("first_seen_on"), pa.scalar(as_of, pa.date32()))
+    )
+    sev_names, sev_code = _codes(alerts.column("severity"))
+    sev_rank = np.array(
+        [_rank(rules.severity_tiers[v]) if v in rules.severity_tiers else -1 for v in sev_names]
+        + [-1],
+        np.int64,
+    )[sev_code]
+    a_at, a_found = _positions(ids, np.asarray(alerts.column("loan_id").to_numpy(), np.int64))
+    n = len(ids)
+    n_alerts = np.bincount(a_at[a_found], minlength=n).astype(np.int64)
+    worst = np.zeros(n, np.int64)
+    np.maximum.at(worst, a_at[a_found], sev_rank[a_found])
+    unknown = np.zeros(n, bool)
+    unknown[a_at[a_found & (sev_rank < 0)]] = True
+
+    dpd = np.asarray(columns["dpd"].to_numpy(zero_copy_only=False), np.int64)
+    mob = mob_num // mob_den
+    score = _ints(columns["score"], 0)
+    has_score = _valid(columns["score"])
+    vp = np.asarray(columns["vp"].to_numpy(), np.int64)
+    dp = np.asarray(columns["dp"].to_numpy(), np.int64)
+    dp_ok = found & columns["vp_ok"].to_numpy(zero_copy_only=False)
+    dp_ok &= columns["dp_ok"].to_numpy(zero_copy_only=False) & (vp > 0) & (dp >= 0)
+    dp_ok &= dp <= vp
+    dpr = (2 * dp * 10_000 + vp) // (2 * np.where(dp_ok, vp, 1))
+    s_rank = np.where(
+        ~has_score,
+        _rank(origination.missing_score_tier),
+        np.where(
+            score < origination.high_score_below,
+            2,
+            np.where(score < origination.medium_score_below, 1, 0),
+        ),
+    )
+    d_rank = np.where(
+        dpr < _ratio4(origination.high_down_payment_below),
+        2,
+        np.where(dpr < _ratio4(origination.medium_down_payment_below), 1, 0),
+    )
+    o_rank = np.maximum(s_rank, d_rank)
+    seasoned = (o_rank > 0) & (mob >= rules.seasoning_months) & (dpd == 0)
+    r_orig = o_rank - seasoned
+    pd_col = columns["pd"].cast(pa.decimal128(18, 6))
+    has_pd = _valid(pd_col)
+    pd = _scaled_ints(pd_col, 6)
+    pts = _ints(columns["points"], 0)
+    has_pts = _valid(columns["points"])
+    r_pd = np.where(
+        pd >= _scaled(rules.pd_high_at, 6), 2, np.where(pd >= _scaled(rules.pd_medium_at, 6), 1, 0)
+    )
+    r_pts = np.where(
+        pts < rules.points_high_below, 2, np.where(pts < rules.points_medium_below, 1, 0)
+    )
+    r_beh = np.where(has_pd, r_pd, np.where(has_pts, r_pts, _rank(rules.missing_behaviour_tier)))
+    r_dpd = np.where(dpd >= rules.dpd_high_from, 2, np.where(dpd >= rules.dpd_medium_from, 1, 0))
+    ltv_v = _ints(columns["ltv"])
+    has_ltv = _valid(columns["ltv"])
+    r_ltv = np.where(
+        ltv_v > _ratio4(rules.ltv_high_above),
+        2,
+        np.where(ltv_v > _ratio4(rules.ltv_medium_above), 1, 0),
+    )
+    many = n_alerts >= rules.open_alerts_high_from
+    r_alert = np.where(n_alerts == 0, 0, np.where(many, 2, worst))
+    r_tier = np.maximum.reduce([r_orig, r_beh, r_dpd, np.where(has_ltv, r_ltv, 0), r_alert])
+    # the first reason the domain lists: worst first, then in factor order
+    reason = np.select(
+        [
+            r_orig == r_tier,
+            r_beh == r_tier,
+            r_dpd == r_tier,
+            has_ltv & (r_ltv == r_tier),
+        ],
+        [
+            seasoned.astype(np.int64),
+            np.where(has_pd, 3 + r_pd, np.where(has_pts, 6 + r_pts, 2)),
+            9 + r_dpd,
+            12 + r_ltv,
+        ],
+        default=np.where(n_alerts == 0, 15, np.where(many, 19, 16 + worst)),
+    )
+    keep = dp_ok & ~unknown & (~has_score | (score >= 0))
+    table = pa.table(
+        {
+            "loan_id": pa.array(ids[keep]),
+            "origination_tier": _strings(o_rank[keep], _TIERS),
+            "risk_tier": _strings(r_tier[keep], _TIERS),
+            "risk_reason": _strings(reason[keep], _REASONS),
+            "months_on_book": pa.array(mob[keep].astype(np.int32)),
+            "open_alerts": pa.array(n_alerts[keep].astype(np.int32)),
+        }
+    )
     return table.cast(TIER_SCHEMA)
 
 
