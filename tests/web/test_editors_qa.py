@@ -4,9 +4,11 @@ pages and API, over the seeded demo book on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from voice_helpers import stored_voice_call
 from web_helpers import OTHER, PASSWORD, login_client
 
 from huifang.domain import qa as qa_rules
@@ -218,3 +220,26 @@ def test_the_auditor_samples_reads_and_scores_contacts(app: Any, book: Any) -> N
     everywhere, _ = login_client(app, "auditor_all")
     rows = everywhere.get(f"/api/v1/refusals?{period}").json()["rows"]
     assert {ids["refused-SZ01"], ids[f"refused-{OTHER}"]} <= {r["attempt_id"] for r in rows}
+
+
+def test_a_voice_agent_call_is_reviewed_with_its_recording_and_turns(  # type: ignore[no-untyped-def]
+    app: Any, book: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUIFANG_RECORDINGS_DIR", str(tmp_path / "rec"))
+    followup.generate_tasks(book.engine, date(2026, 11, 1))
+    task = next(
+        t.id
+        for t in followup.list_tasks(book.engine, branch="SZ01", status="open", limit=50)
+        if t.purpose == "first-visit"
+    )
+    attempt = stored_voice_call(book.engine, task, tmp_path / "rec")
+    client, _ = login_client(app, "auditor")
+    page = client.get(f"/qa/attempts/{attempt}")
+    src = f"/api/v1/voice-calls/{attempt}/recording"
+    assert page.status_code == 200 and f'<audio controls preload="none" src="{src}"' in page.text
+    assert 'id="qa-voice-transcript"' in page.text and "喂？" in page.text
+    audio = client.get(src)
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    detail = client.get(f"/api/v1/qa/attempts/{attempt}").json()
+    assert detail["recording_url"] == src
+    assert [t["speaker"] for t in detail["voice_turns"]] == ["agent", "borrower"]

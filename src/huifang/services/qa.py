@@ -28,6 +28,7 @@ from huifang.store.db import transaction
 from huifang.store.followup_models import Agent, ContactAttempt, RiskEvent, Visit
 from huifang.store.models import Borrower, Branch, Loan
 from huifang.store.qa_models import QaReview
+from huifang.store.voice_models import CallRecording, CallTranscriptTurn
 
 TZ = ZoneInfo("Asia/Shanghai")
 MAX_PERIOD_DAYS = 366
@@ -287,6 +288,17 @@ class TranscriptLine:
 
 
 @dataclass(frozen=True)
+class VoiceTurn:
+    """One turn of a voice-agent call's transcript (`call_transcript_turns`)."""
+
+    speaker: str  # agent | borrower
+    text: str
+    confidence: float | None
+    step: str | None
+    start_s: float | None
+
+
+@dataclass(frozen=True)
 class ReviewView:
     id: int
     attempt_id: int
@@ -316,6 +328,11 @@ class ContactDetail:
     transcript: tuple[TranscriptLine, ...]
     recording_ref: str | None
     reviews: tuple[ReviewView, ...]
+    # a voice-agent call: its recording (played through the audited, branch-checked
+    # /api/v1/voice-calls endpoint) and the per-turn transcript
+    recording_url: str | None = None
+    recording_seconds: float | None = None
+    voice_turns: tuple[VoiceTurn, ...] = ()
 
 
 def attempt_branch(engine: Engine, attempt_id: int) -> str | None:
@@ -392,6 +409,25 @@ def contact(engine: Engine, attempt_id: int, reviewer: str) -> ContactDetail:
             select(CallRun).where(CallRun.attempt_id == attempt_id).order_by(CallRun.id.desc())
         ).first()
         transcript = _transcript(run.state) if run is not None else ()
+        recording = s.scalars(
+            select(CallRecording).where(CallRecording.attempt_id == attempt_id)
+        ).first()
+        turns = tuple(
+            VoiceTurn(
+                t.speaker,
+                str(mask_answer(t.step_id, t.text))
+                if t.speaker == "borrower" and t.step_id
+                else t.text,
+                t.confidence,
+                t.step_id,
+                t.start_s,
+            )
+            for t in s.scalars(
+                select(CallTranscriptTurn)
+                .where(CallTranscriptTurn.attempt_id == attempt_id)
+                .order_by(CallTranscriptTurn.seq)
+            )
+        )
         reviews = tuple(
             _review(r)
             for r in s.scalars(
@@ -415,6 +451,11 @@ def contact(engine: Engine, attempt_id: int, reviewer: str) -> ContactDetail:
             transcript=transcript,
             recording_ref=a.recording_ref,
             reviews=reviews,
+            recording_url=(
+                f"/api/v1/voice-calls/{attempt_id}/recording" if recording is not None else None
+            ),
+            recording_seconds=recording.seconds if recording is not None else None,
+            voice_turns=turns,
         )
 
 

@@ -184,6 +184,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "qa.transcript": ("话术记录", "Transcript"),
     "qa.no_transcript": ("没有话术记录 (非网页通话)", "No transcript (not a call-screen call)"),
     "qa.recording": ("通话录音", "Recording"),
+    "qa.voice_transcript": ("通话转写", "Call transcript"),
     "qa.no_recording": ("没有录音", "No recording"),
     "qa.answers": ("答案", "Answers"),
     "qa.note": ("备注", "Note"),

@@ -117,7 +117,10 @@ def _read_contact(
 
 
 def _recording_url(detail: qa.ContactDetail) -> str | None:
-    """A recording the browser can fetch: an absolute URL or a path on this site."""
+    """The voice-agent call's recording (the audited `/api/v1/voice-calls` endpoint), else a
+    recording reference the browser can fetch (an absolute URL or a path on this site)."""
+    if detail.recording_url:
+        return detail.recording_url
     ref = detail.recording_ref or ""
     return ref if ref.startswith(("https://", "http://", "/")) else None
 
@@ -478,6 +481,8 @@ class ContactDetailOut(BaseModel):
     findings: list[dict[str, Any]]
     transcript: list[dict[str, Any]]
     recording_ref: str | None
+    recording_url: str | None
+    voice_turns: list[dict[str, Any]]
     reviews: list[ReviewOut]
 
 
@@ -504,6 +509,8 @@ def qa_contact_api(
             for t in d.transcript
         ],
         recording_ref=d.recording_ref,
+        recording_url=_recording_url(d),
+        voice_turns=[dict(t.__dict__) for t in d.voice_turns],
         reviews=[_review_out(r) for r in d.reviews],
     )
 
