@@ -54,6 +54,16 @@ def test_create_dry_run_status_and_report(home: Path) -> None:
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["dry_run"] is True and summary["dials"] >= 3
     assert summary["max_in_flight"] <= 2
+    # why (not) now: the first visits of L-LOW, L-LATE and L-BJ are eligible at 09:00;
+    # L-HIGH's needs the business skill
+    code, out = run(
+        "campaign", "status", "首访外呼", "--why", "--at", "2026-03-23T09:00", "--format", "json"
+    )
+    assert code == 0, out
+    now = json.loads(out)[0]["now"]
+    assert (now["tasks"], now["eligible"], now["bot.skills"]) == (4, 3, 1)
+    code, out = run("campaign", "status", "首访外呼", "--why", "--at", "2026-03-23T08:00")
+    assert code == 0 and "campaign.outside_window 4" in out
     # a dry run works on a copy: the database has no calls
     code, out = run("campaign", "status", "首访外呼", "--format", "json")
     assert json.loads(out)[0]["calls"] == {} and json.loads(out)[0]["last_run"] is None

@@ -244,6 +244,10 @@ def _sip_dialer():  # type: ignore[no-untyped-def]
 def status_command(
     name: Annotated[str | None, typer.Argument(help="活动名称 (省略: 全部)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    why: Annotated[
+        bool, typer.Option("--why", help="现在可拨任务数及不可拨原因 / eligible now, and why not")
+    ] = False,
+    at: Annotated[str | None, typer.Option("--at", help="时刻 (ISO), 默认现在 / moment")] = None,
 ) -> None:
     """活动设置与拨打情况 / campaign settings and calls so far."""
     from huifang.services import campaigns as cs
@@ -287,6 +291,12 @@ def status_command(
                     },
                 }
             )
+    if why:
+        moment = datetime.fromisoformat(at) if at else datetime.now(UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=cs.ZoneInfo(load_settings().timezone))
+        for o in out:
+            o["now"] = cs.explain(engine, int(o["id"]), moment)  # type: ignore[call-overload]
     if fmt == "json":
         print(json.dumps(out, ensure_ascii=False))
         return
@@ -305,6 +315,10 @@ def status_command(
             "-" if last is None else f"#{last['id']} {last['status']}",  # type: ignore[index]
         )
     console.print(table)
+    for o in out:
+        if "now" in o:
+            reasons = ", ".join(f"{k} {n}" for k, n in o["now"].items())  # type: ignore[attr-defined]
+            console.print(f"{o['name']}: {reasons}", highlight=False)
 
 
 @campaign_app.command("report")

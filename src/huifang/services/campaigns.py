@@ -50,6 +50,7 @@ from huifang.domain.campaigns import (
     CampaignSpec,
     CampaignStatus,
     Candidate,
+    Eligibility,
     GuardInputs,
     call_cost,
     call_outcome,
@@ -479,6 +480,104 @@ class _Examined:
     skipped: dict[int, datetime | None] = field(default_factory=dict)  # task → re-check after
 
 
+def _evaluate(
+    s: Session,
+    campaign: Campaign,
+    spec: CampaignSpec,
+    task: FollowupTask,
+    branch: str,
+    at: datetime,
+    guard: Guard,
+    policy: LoadedPolicy,
+) -> tuple[Eligibility, str, PartyRole, int]:
+    """One task's eligibility now, with the number a call would dial, whom, and how many
+    voice calls the task has had."""
+    ctx = _context(s, task)
+    previous = _voice_calls(s, task.id)
+    role = PartyRole(task.next_role) if task.next_role else PartyRole.BORROWER
+    others = task.claimed_by_id not in (None, campaign.agent_id)
+    candidate = Candidate(
+        task_id=task.id,
+        purpose=task.purpose,
+        branch=branch,
+        tier=task.tier,
+        timezone=ctx.timezone,
+        due_on=task.due_on,
+        skills=tuple(task.required_skills or ()),
+        status=task.status,
+        next_role=role,
+        next_attempt_at=aware(task.next_attempt_at),
+        snoozed_until=aware(task.snoozed_until),
+        held_until=aware(task.claim_expires_at) if others else None,
+        voice_calls=tuple(aware(c.dialed_at) or at for c in previous),
+        handed_over=any(c.handover_reason for c in previous),
+        dial_open=any(c.status == "dialing" for c in previous),
+    )
+    number = ctx.numbers.get(role, "")
+    debtor = frozenset(
+        n
+        for r, n in ctx.numbers.items()
+        if r in (PartyRole.BORROWER, PartyRole.GUARANTOR, PartyRole.LEGAL_REP)
+    )
+    inputs = GuardInputs(
+        number=number,
+        history=ctx.history,
+        flags=ctx.flags,
+        policy=guard.policy,
+        calendar=guard.calendar,
+        purpose=_purpose(ctx),
+        debtor_numbers=debtor,
+    )
+    voice_ok = policy.policy.rule(task.purpose).voice_allowed
+    decision = eligibility(spec, candidate, voice_ok, at, inputs if number else None)
+    return decision, number, role, len(previous)
+
+
+def explain(
+    engine: Engine,
+    campaign: int | str,
+    now: datetime,
+    *,
+    guard: Guard | None = None,
+    policy: LoadedPolicy | None = None,
+    limit: int = 500,
+) -> dict[str, int]:
+    """Why the campaign's open tasks are or are not dialable at `now`: ``eligible`` and one
+    count per reason code (a task counts under each of its reasons), over at most `limit`
+    open tasks of the campaign's filter. Nothing is claimed."""
+    at = utc(now)
+    guard = guard or Guard(policy=configs.contact_policy(engine).policy)
+    loaded = policy or configs.followup_policy(engine)
+    counts: dict[str, int] = {"tasks": 0, "eligible": 0}
+    with transaction(engine) as s:
+        row = _find(s, campaign)
+        spec = _spec(row)
+        q = (
+            select(FollowupTask, Branch.code)
+            .join(Branch, Branch.id == FollowupTask.branch_id)
+            .where(
+                FollowupTask.closed_at.is_(None),
+                FollowupTask.purpose.in_(_voice_purposes(spec, loaded)),
+            )
+            .order_by(FollowupTask.priority, FollowupTask.due_on, FollowupTask.id)
+            .limit(limit)
+        )
+        if spec.branches:
+            q = q.where(Branch.code.in_(sorted(spec.branches)))
+        if spec.tiers:
+            q = q.where(FollowupTask.tier.in_(sorted(spec.tiers)))
+        for task, branch in s.execute(q).all():
+            decision, number, _role, _n = _evaluate(s, row, spec, task, branch, at, guard, loaded)
+            counts["tasks"] += 1
+            if not number:
+                counts["no_number"] = counts.get("no_number", 0) + 1
+            elif decision.eligible:
+                counts["eligible"] += 1
+            for code in decision.codes:
+                counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
 def claim_batch(
     engine: Engine,
     campaign_id: int,
@@ -510,52 +609,9 @@ def claim_batch(
                 break
             if task.loan_id in busy:
                 continue
-            ctx = _context(s, task)
-            previous = _voice_calls(s, task.id)
-            role = PartyRole(task.next_role) if task.next_role else PartyRole.BORROWER
-            held = (
-                aware(task.claim_expires_at)
-                if task.claimed_by_id
-                not in (
-                    None,
-                    campaign.agent_id,
-                )
-                else None
+            decision, number, role, previous = _evaluate(
+                s, campaign, spec, task, branch, at, guard, policy
             )
-            candidate = Candidate(
-                task_id=task.id,
-                purpose=task.purpose,
-                branch=branch,
-                tier=task.tier,
-                timezone=ctx.timezone,
-                due_on=task.due_on,
-                skills=tuple(task.required_skills or ()),
-                status=task.status,
-                next_role=role,
-                next_attempt_at=aware(task.next_attempt_at),
-                snoozed_until=aware(task.snoozed_until),
-                held_until=held,
-                voice_calls=tuple(aware(c.dialed_at) or at for c in previous),
-                handed_over=any(c.handover_reason for c in previous),
-                dial_open=any(c.status == "dialing" for c in previous),
-            )
-            number = ctx.numbers.get(role, "")
-            debtor = frozenset(
-                n
-                for r, n in ctx.numbers.items()
-                if r in (PartyRole.BORROWER, PartyRole.GUARANTOR, PartyRole.LEGAL_REP)
-            )
-            inputs = GuardInputs(
-                number=number,
-                history=ctx.history,
-                flags=ctx.flags,
-                policy=guard.policy,
-                calendar=guard.calendar,
-                purpose=_purpose(ctx),
-                debtor_numbers=debtor,
-            )
-            voice_ok = policy.policy.rule(task.purpose).voice_allowed
-            decision = eligibility(spec, candidate, voice_ok, at, inputs if number else None)
             if not number:
                 out.skipped[task.id] = None
                 continue
@@ -572,7 +628,7 @@ def claim_batch(
                         campaign_id=campaign.id,
                         run_id=run_id,
                         task_id=task.id,
-                        seq=len(previous) + 1,
+                        seq=previous + 1,
                         status="dialing",
                         dialed_at=at,
                         connected=False,
