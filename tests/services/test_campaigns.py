@@ -281,3 +281,28 @@ def test_the_bot_does_not_dial_a_task_an_agent_holds(engine: Engine) -> None:
     assert run(engine, campaign, dialer, clock, once=True).dials == 0
     assert dialer.placed == []
     assert CallSetup.ANSWERED.value == "answered"
+
+
+class Cancelling(Counting):
+    """A manager cancels the task while the bot is on the line."""
+
+    async def dial(self, request: cs.DialRequest) -> cs.DialResult:
+        from huifang.services.followup import cancel_task
+
+        cancel_task(self.engine, request.task_id, "客户已结清", now=request.at)
+        return await super().dial(request)
+
+
+def test_a_task_closed_during_the_call_is_settled_by_the_next_run(engine: Engine) -> None:
+    campaign = setup(engine, lines=1, branches=frozenset({"BJ01"}))
+    clock = cs.SimClock(at(10))
+    dialer = Cancelling(clock, ALWAYS)
+    dialer.engine = engine  # type: ignore[attr-defined]
+    report = run(engine, campaign, dialer, clock)
+    assert report.dials == 0 and report.failed == 1
+    clock.set(at(10, 30))
+    again = run(engine, campaign, Counting(clock, ALWAYS), clock)
+    assert again.settled == 1 and again.dials == 0
+    with transaction(engine) as s:
+        (row,) = s.scalars(select(CampaignCall))
+        assert row.status == "interrupted" and row.attempt_id is not None

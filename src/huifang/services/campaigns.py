@@ -62,7 +62,7 @@ from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.domain.followup_metrics import CONNECTED
 from huifang.policy_files import LoadedPolicy
 from huifang.services import configs
-from huifang.services.followup import _take, aware, utc
+from huifang.services.followup import TaskError, _take, aware, utc
 from huifang.services.followup_attempts import (
     AttemptInput,
     Guard,
@@ -1060,7 +1060,13 @@ async def run_campaign(
         except Exception:
             report.failed += 1
             return  # the row stays "dialing": the next run settles it
-        call = record_call(engine, pick, result, guard=guard, policy=loaded)
+        try:
+            call = record_call(engine, pick, result, guard=guard, policy=loaded)
+        except TaskError:
+            # the task was closed or taken away during the call (a lease outlived): the
+            # row stays "dialing" and the next run settles it as an interrupted dial
+            report.failed += 1
+            return
         report.dials += 1
         report.outcomes[call.outcome.value] = report.outcomes.get(call.outcome.value, 0) + 1
         report.connected += call.outcome.value in CONNECTED
