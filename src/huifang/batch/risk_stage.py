@@ -6,18 +6,19 @@ local run give the same rows by construction. The rules are the domain's:
 
 * **collateral** (`huifang.domain.collateral.value_vehicle`, `ltv`, `ltv_band`):
   ``value = fen(price × base retention × mileage factor × condition factor)``, each factor
-  rounded to 4 decimals half-up. DuckDB joins each loan to its car and latest inspection
-  (on or before as-of; of two on one day the later recorded); ages in months are exact
-  integer fractions (whole months + days / that month's length); the retention curve and
-  the mileage factor are evaluated over whole columns in float64 and rounded to the 4th
-  decimal - except where the float is within 1e-7 of a rounding tie, where the loan is
-  valued by the domain itself (a handful per million; `ValuationResult.fallbacks`). The
+  rounded to 4 decimals half-up. Each loan is joined to its car and latest inspection (on
+  or before as-of; of two on one day the later recorded) by sorted-key lookups; ages in
+  months are exact integer fractions (whole months + days / that month's length); the
+  retention curve and the mileage factor are evaluated over whole columns in float64 and
+  rounded to the 4th decimal - except where the float is within 1e-7 of a rounding tie,
+  where the domain's own Decimal steps decide (once per distinct curve and ages for the
+  retention, `value_vehicle` for a mileage factor; `CollateralResult.fallbacks`). The
   value and the LTV (exposure / value, exposure = outstanding principal less held
   credit, as `services.risk.loan_state`) are integer arithmetic in fen, so exact.
   A car the domain refuses to value (no price, unknown fuel type, a used car with
   neither registration date nor model year, negative odometer) gets no value and no LTV,
   as `services.risk.revalue_book` reports it failed.
-* **tier** (`huifang.domain.tiering.origination_tier`, `risk_tier`): one SQL CASE per
+* **tier** (`huifang.domain.tiering.origination_tier`, `risk_tier`): one NumPy select per
   factor - origination (credit score, down payment; seasoned after 12 months when
   current), behaviour score, DPD, LTV, open alerts - and the worst wins; `risk_reason`
   is the code of the first reason the domain lists (worst first, factor order).
@@ -101,6 +102,18 @@ def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return yoe + era * 400 + (month <= 2), month, day
 
 
+def _civil_lookup(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_civil` through a table over the days in play (a few thousand distinct dates)."""
+    if len(days) == 0:
+        return _civil(days)
+    lo, hi = int(days.min()), int(days.max())
+    if hi - lo > 4 * len(days):
+        return _civil(days)
+    y, m, d = _civil(np.arange(lo, hi + 1, dtype=np.int64))
+    at = days - lo
+    return y[at], m[at], d[at]
+
+
 def _month_start(index: np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 of the 1st of month `index` (= year × 12 + month − 1)."""
     year, month = index // 12, index % 12 + 1
@@ -114,8 +127,8 @@ def _month_start(index: np.ndarray) -> np.ndarray:
 def months_between(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`collateral.months_between` as exact fractions (numerator, denominator) in days:
     whole months × that month's length + the remaining days, over that length."""
-    ys, ms, ds = _civil(start)
-    ye, me, _ = _civil(end)
+    ys, ms, ds = _civil_lookup(start)
+    ye, me, _ = _civil_lookup(end)
     si = ys * 12 + ms - 1
     valid = end > start
     whole = np.where(valid, ye * 12 + me - 1 - si, 0)
@@ -162,10 +175,12 @@ def _valid(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _fen(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """DECIMAL money as integer fen (nulls 0)."""
-    scaled = pc.multiply(column.cast(pa.decimal128(20, 2)), pa.scalar(Decimal(100)))
-    as_int = pc.fill_null(scaled.cast(pa.int64()), 0)
-    return np.asarray(as_int.to_numpy(zero_copy_only=False), dtype=np.int64)
+    """DECIMAL money as integer fen (nulls 0): the unscaled values at scale 2."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.type != MONEY:
+        column = column.cast(pa.decimal128(38, 2)).cast(MONEY)
+    return _scaled_ints(column, 2)
 
 
 def _scaled_ints(column: pa.Array, scale: int) -> np.ndarray:
@@ -351,9 +366,13 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     combo = np.where(ok, combo, -1)
     retention = np.ones(n)
     retention_p = np.ones(n)
-    keys, inverse = np.unique(combo, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+    # group rows by curve: a stable sort of small integers (numpy's radix sort)
+    small = np.int16 if int(combo.max(initial=0)) < 2**15 else np.int64
+    order = np.argsort(combo.astype(small), kind="stable")
+    ordered = combo[order]
+    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    starts = np.concatenate([[0], cuts, [len(combo)]]).astype(np.int64)
+    keys = ordered[starts[:-1]] if len(combo) else np.zeros(0, np.int64)
     curves: dict[int, RetentionCurve] = {}
     for g, key in enumerate(keys.tolist()):
         if key < 0:
