@@ -25,6 +25,7 @@ from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.security import audit
 from huifang.security.roles import ROLE_PERMISSIONS, Permission, Role
 from huifang.services import configs, followup, risk
+from huifang.services.contact_changes import request_change
 from huifang.services.followup_attempts import AttemptInput, complete_visit, record_attempt
 from huifang.services.followup_corrections import propose_correction
 from huifang.store.db import make_engine
@@ -39,6 +40,15 @@ PUBLIC = {
     ("POST", "/api/v1/session"),
     ("GET", "/s/{token}"),  # borrower self-service: the signed link is the credential
     ("POST", "/s/{token}"),
+    ("POST", "/s/{token}/contact"),  # ...and these also need the identity proof cookie
+    ("POST", "/s/{token}/questionnaire"),
+    ("POST", "/s/{token}/questionnaire/person"),
+    ("POST", "/s/{token}/faq"),
+    ("POST", "/api/v1/self-service/{token}/verify"),  # the borrower's API: token + proof
+    ("POST", "/api/v1/self-service/{token}/contact-changes"),
+    ("GET", "/api/v1/self-service/{token}/questionnaire"),
+    ("POST", "/api/v1/self-service/{token}/questionnaire/answer"),
+    ("POST", "/api/v1/self-service/{token}/faq"),
 }
 PUBLIC_STARLETTE = {"/api/v1/openapi.json", "/api/v1/docs"}
 # Protected routes with no branch dimension: the session itself and the user admin (only
@@ -72,6 +82,7 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
         **{f"score_{k}": str(v) for k, v in _ZERO_SCORES.items()},
         "comment": "测试",
     },
+    ("POST", "/contact-changes/{change_id}/review"): {"decision": "confirm"},
     ("POST", "/admin/users"): {
         "username": "x-new",
         "password": "Aa123456789",
@@ -89,6 +100,7 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/config/{kind}/{name}/validate"): {"content": _ROUTINE_V1},
     ("POST", "/api/v1/config/{kind}/{name}/activate"): {"version_id": None},
     ("PUT", "/api/v1/qa/attempts/{attempt_id}/review"): {"scores": _ZERO_SCORES, "comment": ""},
+    ("POST", "/api/v1/contact-changes/{change_id}/review"): {"approve": True},
     ("POST", "/api/v1/users"): {
         "username": "y-new",
         "password": "Aa123456789",
@@ -205,7 +217,10 @@ def _objects(book: Any, code: str, version_id: int, recordings: Path) -> dict[st
         new_answers={"monthly_income": Decimal("8000")},
     )
     assert len(tasks) >= 3, f"the book needs three open tasks in {code}"
+    # an address change the borrower submitted through self-service, pending an agent
+    change = request_change(book.engine, borrower, "address", f"测试地址 {code} 路 {visit} 号")
     return {
+        "change_id": change.id,
         "loan_id": loan,
         "borrower_id": borrower,
         "task_id": tasks[-1].id,

@@ -30,9 +30,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "contacts": ("phone",),
     "guarantors": ("id_number", "mobile"),
     "followup_attempts": ("contact_number",),
+    "contact_changes": ("old_value", "new_value"),
 }
 HASHED: frozenset[tuple[str, str]] = frozenset(
-    {("borrowers", "id_number"), ("borrowers", "mobile"), ("contacts", "phone")}
+    {
+        ("borrowers", "id_number"),
+        ("borrowers", "mobile"),
+        ("contacts", "phone"),
+        ("contact_changes", "new_value"),
+    }
 )
 BATCH = 2000
 

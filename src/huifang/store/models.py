@@ -264,3 +264,4 @@ from huifang.store import batch_models as batch_models  # noqa: E402
 from huifang.store import batch_risk_models as batch_risk_models  # noqa: E402
 from huifang.store import followup_models as followup_models  # noqa: E402
 from huifang.store import risk_models as risk_models  # noqa: E402
+from huifang.store import selfservice_models as selfservice_models  # noqa: E402

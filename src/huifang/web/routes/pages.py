@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from huifang.domain.prepayment import PrepaymentRefused
 from huifang.security import accounts, audit
 from huifang.security.roles import Permission, Principal, Role
-from huifang.services import loan_views, voice_calls
+from huifang.services import contact_changes, loan_views, voice_calls
 from huifang.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -36,6 +36,7 @@ from huifang.web.routes.common import (
     reveal_field,
     today,
 )
+from huifang.web.routes.self_service import change_out
 
 router = APIRouter(include_in_schema=False)
 
@@ -213,6 +214,8 @@ def borrower_page(
         can_reveal=principal.can(Permission.PII_REVEAL),
         can_quote=principal.can(Permission.QUOTES_READ),
         as_of=today(request),
+        changes=[change_out(c) for c in contact_changes.borrower_changes(engine, borrower_id)],
+        can_review=principal.can(Permission.QUEUE_WORK),
     )
 
 
