@@ -30,6 +30,8 @@ def test_link_round_trip_and_expiry() -> None:
         lambda t: t.replace(".", ""),  # no signature
         lambda t: "x" + t,  # payload changed
         lambda t: "",
+        lambda t: "0.\x80",  # non-ASCII signature (a forged URL): refused, not an error
+        lambda t: t + "é",
     ],
 )
 def test_tampered_links_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of a signature from the request (any text, also non-ASCII
+    bytes from a forged URL) with the expected one."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def _sign(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
@@ -92,7 +98,8 @@ def make_link(
 def read_link(key: bytes, token: str, now: datetime) -> LinkClaims:
     """The claims of a genuine, unexpired link; LinkInvalid otherwise."""
     payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(signature, _sign(key, payload)):
+    genuine = _same(signature, _sign(key, payload))
+    if not payload or not signature or not genuine:
         raise LinkInvalid("链接无效", "the link is not valid")
     try:
         data = json.loads(_unb64(payload))
@@ -118,9 +125,9 @@ def proof_holds(key: bytes, token: str, proof: str | None, now: datetime) -> boo
     if not proof:
         return False
     exp, _, signature = proof.partition(".")
-    if not exp.isdigit():
+    if not (exp.isascii() and exp.isdigit()):
         return False
-    genuine = hmac.compare_digest(signature, _sign(key, "proof:" + exp + ":" + token))
+    genuine = _same(signature, _sign(key, "proof:" + exp + ":" + token))
     return genuine and int(exp) > now.timestamp()
 
 
