@@ -66,6 +66,10 @@ MAIN_SHOTS = {
     "qa-sample",
     "qa-review",
     "compliance-refusals",
+    "self-service-faq",
+    "self-service-questionnaire",
+    "self-service-contact",
+    "borrower-360-contact-change",
 }
 
 
@@ -528,3 +532,151 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     assert str(late.attempt_id) in page.inner_text("#refusals-table")
     snap(page, shots, "compliance-refusals")
     context.close()
+
+
+def _questionnaire_loan(engine) -> int:  # type: ignore[no-untyped-def]
+    """A loan in SZ01 of an individual borrower with an open first-visit or routine task that
+    no agent holds (the borrower answers it online)."""
+    from huifang.store.followup_models import FollowupTask
+    from huifang.store.models import Borrower, Branch
+
+    followup.generate_tasks(engine, AS_OF)
+    with transaction(engine) as s:
+        loan_id = s.scalar(
+            select(FollowupTask.loan_id)
+            .join(Loan, Loan.id == FollowupTask.loan_id)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .join(Branch, Branch.id == Loan.branch_id)
+            .where(
+                Branch.code == "SZ01",
+                Borrower.kind == "individual",
+                Borrower.birth_date.is_not(None),
+                FollowupTask.closed_at.is_(None),
+                FollowupTask.claimed_by_id.is_(None),
+                FollowupTask.script.in_(["routine", "first_visit"]),
+            )
+            .order_by(FollowupTask.id.desc())
+            .limit(1)
+        )
+    if loan_id is None:
+        pytest.skip("no open questionnaire task in SZ01")
+    return int(loan_id)
+
+
+def _answer_online(page) -> int:  # type: ignore[no-untyped-def]
+    """Answer the online questionnaire in the page until it is done: a borrower whose income
+    went down, nothing else changed."""
+    answered = 0
+    for _ in range(40):
+        if page.query_selector("#questionnaire-done"):
+            return answered
+        page.wait_for_selector("#q-question")
+        step = page.get_attribute("#q-question", "data-step") or ""
+        before = page.inner_text("#q-question")
+        if page.query_selector("#q-yes"):
+            no = step.endswith("_changed") or "difficulty" in step
+            page.click("#q-no" if no else "#q-yes")
+        elif page.query_selector("#questionnaire-form button[data-code]"):
+            codes = page.eval_on_selector_all(
+                "#questionnaire-form button[data-code]", "els => els.map(e => e.dataset.code)"
+            )
+            code = next((c for c in ("income_drop", "down", "normal") if c in codes), codes[0])
+            page.click(f'#questionnaire-form button[data-code="{code}"]')
+        else:
+            kind = page.get_attribute("#q-input", "data-type") or ""
+            soon = (date.today() + timedelta(days=3)).isoformat()  # a promise to pay
+            page.fill("#q-input", {"money": "1000", "number": "1", "date": soon}.get(kind, "无"))
+            page.click("#q-submit")
+        page.wait_for_function(
+            "prev => !document.querySelector('#q-question') || "
+            "document.querySelector('#q-question').innerText !== prev || "
+            "document.querySelector('#answer-error')",
+            arg=before,
+        )
+        answered += 1
+    return answered
+
+
+def test_borrower_journey_faq_questionnaire_and_contact_change(  # type: ignore[no-untyped-def]
+    server, browser, shots: Path
+) -> None:
+    """A borrower opens the link, asks the FAQ (a general answer before the identity check,
+    the own payoff figure after), fills in the online follow-up questionnaire (recorded as a
+    visit) and submits a new phone number, which the agent confirms on the borrower 360."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from huifang.domain.money import format_cny
+    from huifang.store.followup_models import RiskEvent, Visit
+
+    base, book = server
+    loan_id = _questionnaire_loan(book.engine)
+    context, agent = login(browser, base, "agent")
+    csrf = json.loads(agent.get_attribute("body", "hx-headers") or "{}")["X-CSRF-Token"]
+    made = agent.request.post(
+        f"{base}/api/v1/loans/{loan_id}/self-service-link", headers={"X-CSRF-Token": csrf}
+    )
+    assert made.ok, made.text()
+    url = made.json()["url"]
+    with transaction(book.engine) as s:
+        borrower_id = s.get(Loan, loan_id).borrower_id
+    who = loan_views.borrower_360(book.engine, borrower_id, AS_OF)
+    assert who.birth_date is not None
+
+    visitor = browser.new_context(viewport={"width": 1000, "height": 900}, locale="zh-CN")
+    page = visitor.new_page()
+    page.goto(f"{base}{url}")
+    page.fill("#faq-question", "提前还款要多少钱")
+    page.click("#faq-submit")
+    page.wait_for_selector(".faq-answer")
+    assert "¥" not in page.inner_text(".faq-answer")  # not verified yet: no figures
+    page.fill("#id_suffix", who.id_number[-4:])
+    page.fill("#birth_date", who.birth_date.isoformat())
+    page.click("#identity-submit")
+    page.wait_for_selector("#questionnaire-card")
+
+    # the FAQ box, verified: the borrower's own payoff figure, as the page's quote computes
+    page.fill("#faq-question", "提前还宽要收多少违约金")  # a typing/ASR slip: 款 → 宽
+    page.click("#faq-submit")
+    page.wait_for_selector('.faq-answer[data-entry="prepay_cost"]')
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    answer = page.inner_text('.faq-answer[data-entry="prepay_cost"]')
+    try:
+        total = loan_views.loan_payoff_quote(book.engine, loan_id, today).quote.total
+    except ValueError:
+        assert "最早可在" in answer
+    else:
+        assert format_cny(total) in answer
+        assert page.get_attribute("#quote-total", "data-amount") == f"{total:.2f}"
+    page.locator("#faq-box").scroll_into_view_if_needed()
+    snap(page, shots, "self-service-faq")
+
+    # the online questionnaire: the task's script, recorded like an agent's visit
+    assert _answer_online(page) >= 3
+    page.wait_for_selector("#questionnaire-done")
+    snap(page, shots, "self-service-questionnaire")
+    with transaction(book.engine) as s:
+        visit = s.scalar(
+            select(Visit).where(Visit.loan_id == loan_id).order_by(Visit.id.desc()).limit(1)
+        )
+        assert visit is not None and visit.channel == "self-service-link"
+        kinds = set(s.scalars(select(RiskEvent.kind).where(RiskEvent.visit_id == visit.id)))
+    assert "income-drop" in kinds  # the finding rules ran over the online answers
+
+    # a new phone number, pending until the agent confirms it
+    page.select_option("#contact-field", "mobile")
+    page.fill("#contact-value", "139 0000 1234")
+    page.click("#contact-submit")
+    page.wait_for_selector("#contact-pending")
+    assert "139****1234" in page.inner_text("#contact-pending")
+    snap(page, shots, "self-service-contact")
+    visitor.close()
+
+    agent.goto(f"{base}/borrowers/{borrower_id}")
+    agent.wait_for_selector("#contact-changes")
+    assert "139****1234" in agent.inner_text("#contact-changes")
+    snap(agent, shots, "borrower-360-contact-change")
+    agent.click("#contact-changes button.confirm")
+    agent.wait_for_selector("#contact-changes tr.confirmed")
+    context.close()
+    assert loan_views.borrower_360(book.engine, borrower_id, AS_OF).mobile == "13900001234"
