@@ -4,6 +4,8 @@ by a newer request, audited without the values."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from selfservice_book import AS_OF, book_engine  # noqa: F401
 from sqlalchemy import Engine, select, text
@@ -12,10 +14,12 @@ from huifang.security import audit, pii
 from huifang.services import contact_changes as cc
 from huifang.services import loan_views
 from huifang.store.db import transaction
+from huifang.store.followup_models import RiskEvent
 from huifang.store.models import Borrower, Loan
 
 AGENT = audit.Actor("agent", "agent", "127.0.0.1")
 NEW_MOBILE = "13912345678"
+ON_AS_OF = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai on the data date
 
 
 def _borrower(engine: Engine, index: int) -> tuple[int, int]:
@@ -37,9 +41,16 @@ def test_mobile_change_pending_then_confirmed(book_engine: Engine) -> None:  # n
     with pytest.raises(cc.ChangeError):
         cc.request_change(book_engine, borrower_id, "id_number", "x")  # not changeable
 
-    first = cc.request_change(book_engine, borrower_id, "mobile", "139 1234 0000", loan_id=loan_id)
+    first = cc.request_change(
+        book_engine,
+        borrower_id,
+        "mobile",
+        "139 1234 0000",
+        loan_id=loan_id,
+        now=ON_AS_OF - timedelta(hours=1),
+    )
     change = cc.request_change(
-        book_engine, borrower_id, "mobile", f"+86 {NEW_MOBILE}", loan_id=loan_id
+        book_engine, borrower_id, "mobile", f"+86 {NEW_MOBILE}", loan_id=loan_id, now=ON_AS_OF
     )
     assert change.status == "pending" and change.new_value == NEW_MOBILE
     assert change.old_value == before
@@ -75,6 +86,13 @@ def test_mobile_change_pending_then_confirmed(book_engine: Engine) -> None:  # n
     assert actions.count("selfservice.contact_change") == 2
     assert "contact_change.confirmed" in actions
     assert all(NEW_MOBILE not in str(e.detail) for e in entries)
+
+    # the request is the follow-up policy's "contact-changed" event (task generation reads it)
+    with transaction(book_engine) as s:
+        events = list(s.scalars(select(RiskEvent).where(RiskEvent.loan_id == loan_id)))
+    changed = [e for e in events if e.kind == "contact-changed"]
+    assert {e.ref for e in changed} == {f"contact-change:{first.id}", f"contact-change:{change.id}"}
+    assert all(NEW_MOBILE not in str(e.details) for e in changed)
 
 
 def test_address_change_rejected_needs_a_note(book_engine: Engine) -> None:  # noqa: F811

@@ -44,11 +44,13 @@ PUBLIC = {
     ("POST", "/s/{token}/questionnaire"),
     ("POST", "/s/{token}/questionnaire/person"),
     ("POST", "/s/{token}/faq"),
+    ("POST", "/s/{token}/prepay"),
     ("POST", "/api/v1/self-service/{token}/verify"),  # the borrower's API: token + proof
     ("POST", "/api/v1/self-service/{token}/contact-changes"),
     ("GET", "/api/v1/self-service/{token}/questionnaire"),
     ("POST", "/api/v1/self-service/{token}/questionnaire/answer"),
     ("POST", "/api/v1/self-service/{token}/faq"),
+    ("POST", "/api/v1/self-service/{token}/early-repayment-request"),
 }
 PUBLIC_STARLETTE = {"/api/v1/openapi.json", "/api/v1/docs"}
 # Protected routes with no branch dimension: the session itself and the user admin (only

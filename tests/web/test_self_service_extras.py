@@ -166,6 +166,19 @@ def test_borrower_api_verify_faq_questionnaire(book, monkeypatch) -> None:  # ty
     assert change.status_code == 200 and change.json()["status"] == "pending"
     assert "科技园一路一号" not in change.text
 
+    prepay = api.post(
+        f"{base}/early-repayment-request",
+        json={"requested_date": date.today().isoformat()},
+        headers=proof,
+    )
+    assert prepay.status_code in (200, 400), prepay.text  # 400 inside the lock-in period
+    assert (
+        api.post(
+            f"{base}/early-repayment-request", json={"requested_date": "2026-01-01"}
+        ).status_code
+        == 401
+    )
+
     q = api.get(f"{base}/questionnaire", headers=proof).json()
     assert q["available"] and q["question"] and not q["finished"]
     for _ in range(40):

@@ -5,7 +5,9 @@ The borrower submits a new mobile or address after the link's identity check
 an address of 5–200 characters), compared with the value on file, and stored sealed
 (`store.selfservice_models.ContactChange`: old and new value encrypted, a blind index of the
 new one) as **pending** — there is no SMS gateway to send a one-time code to the new number,
-so an agent confirms the change with the borrower by phone (`review_change`), which applies it
+so an agent confirms the change with the borrower by phone (`review_change`; the request
+raises the follow-up policy's ``contact-changed`` event, so the next task generation opens a
+contact-change task for the loan), which applies it
 to the loan book (sealed as every borrower field, `security.pii.seal`) in the same
 transaction, or rejects it. A newer request for the same field supersedes a pending one.
 Every request and review is written to the audit log without the values; the borrower 360
@@ -19,10 +21,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
+from huifang.domain.followup_policy import EventKind
 from huifang.domain.identifiers import InvalidIdentifier, validate_mobile
 from huifang.security import audit, pii
 from huifang.services import loan_views
-from huifang.services.followup import aware, utc
+from huifang.services.followup import aware, local_date, utc
+from huifang.services.followup_attempts import raise_risk_event
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Branch
 from huifang.store.selfservice_models import ContactChange
@@ -147,6 +151,19 @@ def request_change(
         )
         s.add(row)
         s.flush()
+        if loan_id is not None:
+            # the follow-up policy's "contact-changed" event: the next task generation opens
+            # a contact-change task, so an agent calls the borrower to confirm
+            raise_risk_event(
+                s,
+                loan_id,
+                EventKind.CONTACT_CHANGED.value,
+                local_date(at),
+                source="self-service",
+                ref=f"contact-change:{row.id}",
+                severity="low",
+                details={"change_id": row.id, "field": field},
+            )
         branch = s.get(Branch, borrower.branch_id)
         audit.record(
             s,

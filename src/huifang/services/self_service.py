@@ -19,13 +19,16 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from huifang.domain.followup_policy import EventKind
 from huifang.security import audit
 from huifang.security.crypto import load_keyring
 from huifang.services import loan_views
+from huifang.services.followup_attempts import raise_risk_event
 from huifang.store.db import transaction
 from huifang.store.models import Loan
 
@@ -184,3 +187,59 @@ def borrower_view(engine: Engine, claims: LinkClaims, as_of: date) -> SelfServic
         refusal = str(exc)
     # the borrower sees the first character of the name only (shared screens)
     return SelfServiceView(view.name[:1] + "*" * (len(view.name) - 1), loans[0], quote, refusal)
+
+
+@dataclass(frozen=True)
+class PrepaymentRequest:
+    """A full early repayment the borrower asked for on the link: the date, the quote it was
+    made on, and the risk event that opens the confirmation task."""
+
+    loan_id: int
+    requested_date: date
+    quote_total: Decimal
+    event_id: int
+
+
+def request_prepayment(
+    engine: Engine,
+    claims: LinkClaims,
+    on: date,
+    today: date,
+    actor: audit.Actor,
+    now: datetime | None = None,
+) -> PrepaymentRequest:
+    """Ask for a full early repayment on `on` (today or later): the quote must be possible
+    (outside the lock-in period; PrepaymentRefused otherwise). The request is the follow-up
+    policy's ``early-repayment-request`` event: the next task generation opens an
+    early-repayment confirmation task (script ``early_repayment_confirmation``) in which an
+    agent confirms the date and the amount with the borrower. Asking twice for the same date
+    records one request."""
+    at = now or datetime.now(UTC)
+    if on < today:
+        raise ValueError("还款日期不能早于今天 / the date cannot be in the past")
+    if on > today + timedelta(days=90):
+        raise ValueError("只能预约 90 天内的日期 / choose a date within 90 days")
+    quote = loan_views.loan_payoff_quote(engine, claims.loan_id, on).quote
+    with transaction(engine) as s:
+        event_id = raise_risk_event(
+            s,
+            claims.loan_id,
+            EventKind.EARLY_REPAYMENT_REQUEST.value,
+            today,
+            source="self-service",
+            ref=f"prepay-request:{claims.loan_id}:{on.isoformat()}",
+            severity="low",
+            details={"requested_date": on.isoformat(), "quote_total": str(quote.total)},
+        )
+        loan = s.get(Loan, claims.loan_id)
+        audit.record(
+            s,
+            actor,
+            "selfservice.prepayment_request",
+            target_type="loan",
+            target_id=claims.loan_id,
+            branch_code=loan.branch.code if loan is not None else None,
+            detail={"requested_date": on.isoformat(), "event_id": event_id},
+            at=at,
+        )
+    return PrepaymentRequest(claims.loan_id, on, quote.total, event_id)

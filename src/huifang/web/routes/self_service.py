@@ -17,6 +17,7 @@ contact changes on the borrower 360 (`/contact-changes/{id}/review`, queue.work)
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from html import escape
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from huifang.domain import scripts as sc
+from huifang.domain.money import format_cny
 from huifang.security import audit
 from huifang.security.roles import Permission, Principal
 from huifang.services import (
@@ -184,6 +186,34 @@ def self_service_person(request: Request, token: str, _: None = public()) -> Res
             request, "_self_questionnaire.html", 409, qn=None, token=token, error=str(exc)
         )
     return render(request, "_self_questionnaire.html", qn=q, token=token, error=None)
+
+
+@router.post("/s/{token}/prepay", response_class=HTMLResponse)
+def self_service_prepay(
+    request: Request,
+    token: str,
+    on: Annotated[date, Form()],
+    _: None = public(),
+) -> Response:
+    """申请提前结清 (工作人员将致电确认) / request a full early repayment on a date."""
+    claims = _verified(request, token)
+    if claims is None:
+        return _fragment_refused(request)
+    en = lang_of(request) == "en"
+    try:
+        made = self_service.request_prepayment(
+            get_engine(request), claims, on, today(request), actor(request, None)
+        )
+    except ValueError as exc:  # PrepaymentRefused is a ValueError too
+        return HTMLResponse(f'<p class="error" id="prepay-error">{escape(str(exc))}</p>', 400)
+    amount = format_cny(made.quote_total)
+    text = (
+        f"Request received: full repayment of {amount} on {made.requested_date}. "
+        "A colleague will call you to confirm."
+        if en
+        else f"已收到您的申请: {made.requested_date} 提前结清 {amount}。工作人员将致电与您确认。"
+    )
+    return HTMLResponse(f'<p class="ok" id="prepay-requested">{escape(text)}</p>')
 
 
 @router.post("/s/{token}/faq", response_class=HTMLResponse)
@@ -551,6 +581,37 @@ def questionnaire_answer_api(
     except online_followup.QuestionnaireError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     return _questionnaire_out(q, lang)
+
+
+class PrepayIn(BaseModel):
+    requested_date: date
+
+
+class PrepayOut(BaseModel):
+    requested_date: date
+    quote_total: str
+    status: str
+
+
+@api.post(
+    "/self-service/{token}/early-repayment-request", response_model=PrepayOut, responses=SELF_ERRORS
+)
+def prepay_request_api(request: Request, token: str, body: PrepayIn, _: None = public()) -> Any:
+    """申请提前结清 (打开提前还款确认任务) / request a full early repayment on a date."""
+    try:
+        claims = _api_claims(request, token, proof=True)
+        made = self_service.request_prepayment(
+            get_engine(request), claims, body.requested_date, today(request), actor(request, None)
+        )
+    except SelfServiceDenied as exc:
+        return _deny(exc)
+    except ValueError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    return PrepayOut(
+        requested_date=made.requested_date,
+        quote_total=f"{made.quote_total:.2f}",
+        status="requested",
+    )
 
 
 @api.post("/self-service/{token}/faq", response_model=FaqOut, responses=SELF_ERRORS)
