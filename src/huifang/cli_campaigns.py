@@ -228,7 +228,7 @@ def run_command(
 def _sip_dialer():  # type: ignore[no-untyped-def]
     """The live SIP dialer: the voice package's SIP call (`voice call`) behind our Dialer."""
     try:
-        from huifang.voice.campaign_dialer import sip_place_call  # type: ignore[attr-defined]
+        from huifang.voice.campaign_dialer import sip_place_call
     except ImportError:
         console.print(
             "[red]实时 SIP 外呼尚未接入; 请用 --dry-run[/red] / the live SIP call is not wired"

@@ -128,11 +128,21 @@ def answer_command(
     listen: Listen = 10.0,
     bind: Bind = "127.0.0.1:5060",
     timeout: Annotated[float, typer.Option(help="等待来电秒数 / seconds to wait")] = 60.0,
+    faq: Annotated[
+        bool,
+        typer.Option(
+            "--faq", help="由智能客服接听 (先核实身份) / the FAQ assistant answers (identity first)"
+        ),
+    ] = False,
+    calls: Annotated[int, typer.Option("--calls", help="--faq: 接听几通 / calls to take")] = 1,
 ) -> None:
     """接听下一个来电 / answer the next inbound call."""
     from huifang.voice.sip import Recorder, SipAgent
 
     host, port = _address(bind)
+    if faq:
+        _answer_faq(host, port, lang, timeout, calls)
+        return
     prompt = _prompt(say, lang, wav)
 
     async def run() -> None:
@@ -148,6 +158,62 @@ def answer_command(
     except TimeoutError as exc:
         typer.echo(f"没有来电 / no call within {timeout} s", err=True)
         raise typer.Exit(1) from exc
+
+
+def _answer_faq(host: str, port: int, lang: str, timeout: float, calls: int) -> None:
+    """Incoming calls answered by the FAQ assistant over SIP (TTS + ASR), one JSON line per
+    event and a summary per call (`huifang.voice.calling.answer_inbound`)."""
+    from huifang.settings import load_settings
+    from huifang.store.db import make_engine, upgrade
+    from huifang.voice.asr import WhisperASR
+    from huifang.voice.calling import answer_inbound
+    from huifang.voice.sip import SipAgent
+    from huifang.voice.sip.channel import LoopThread
+    from huifang.voice.tts import EspeakTTS
+
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter("--lang must be zh or en")
+    engine = make_engine(load_settings().database_url)
+    upgrade(engine)
+    tts, asr = EspeakTTS(), WhisperASR()
+
+    def emit(event: dict[str, object]) -> None:
+        typer.echo(json.dumps(event, ensure_ascii=False, default=str))
+
+    with LoopThread() as loop:
+        agent = SipAgent(host, port)
+        loop.run(agent.start(), timeout=10)
+        typer.echo(f"等待来电 / waiting on {agent.uri}", err=True)
+        try:
+            for _ in range(calls):
+                try:
+                    done = answer_inbound(
+                        engine,
+                        agent,
+                        loop,
+                        tts=tts,
+                        asr=asr,
+                        language="zh" if lang == "zh" else "en",
+                        timeout=timeout,
+                        on_event=emit,
+                    )
+                except TimeoutError as exc:
+                    typer.echo(f"没有来电 / no call within {timeout} s", err=True)
+                    raise typer.Exit(1) from exc
+                emit(
+                    {
+                        "event": "summary",
+                        "caller": done.caller,
+                        "verified": done.verified,
+                        "loan_id": done.loan_id,
+                        "handover_reason": done.handover_reason,
+                        "turns": len(done.turns),
+                        "recording": str(done.recording),
+                        "recording_sha256": done.recording_sha256,
+                    }
+                )
+        finally:
+            loop.run(agent.stop(), timeout=10)
 
 
 def register(app: typer.Typer) -> None:

@@ -179,7 +179,7 @@ def _note(report: CallReport, outcome: Outcome) -> str:
     return "；".join(parts)
 
 
-def _store_wav(wav: bytes, directory: Path, at: datetime) -> tuple[str, str]:
+def store_wav(wav: bytes, directory: Path, at: datetime) -> tuple[str, str]:
     """Write a recording under `directory/YYYY/MM/`; (path relative to it, SHA-256)."""
     name = f"call-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.wav"
     relative = Path(f"{at:%Y}") / f"{at:%m}" / name
@@ -224,7 +224,7 @@ def record_call(
     stored: tuple[str, str] | None = None
     directory = directory or recordings_dir()
     if report.recording_wav:
-        stored = _store_wav(report.recording_wav, directory, report.started_at)
+        stored = store_wav(report.recording_wav, directory, report.started_at)
     inp = replace(inp, recording_ref=stored[0] if stored else None)
     result = record_attempt(engine, plan.task_id, inp, guard=guard)
     if result.allowed:

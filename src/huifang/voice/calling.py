@@ -7,10 +7,12 @@ stored as a contact attempt with its recording and transcript (`services.voice_c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from huifang.domain import scripts as sc
+from huifang.domain.campaigns import CallSetup
 from huifang.domain.compliance import Outcome
 from huifang.services import voice_calls
+from huifang.services.campaigns import DialRequest, DialResult
+from huifang.services.campaigns import TurnRecord as CampaignTurn
 from huifang.services.followup_attempts import Guard
 from huifang.voice.asr import ASR
 from huifang.voice.dialogue import Dialogue, Heard, Turn
@@ -180,17 +185,60 @@ def call_task(
 ) -> voice_calls.VoiceCallOutcome:
     """Guard, dial, converse, record: one voice-agent call on a follow-up task."""
     events = _Events(on_event)
+    guard = guard or guard_in_force(engine)
     plan = voice_calls.plan_call(engine, task_id, language=language, guard=guard)
     if plan.refused is not None or plan.state is None:
         assert plan.refused is not None
         events({"event": "refused", "reasons": [list(r) for r in plan.refused.refusals]})
         return voice_calls.VoiceCallOutcome(plan.refused, None)
+    settings = CallSettings(target, tts, asr, bind, rtp_ports, listen or ListenSettings())
+    report = converse_over_sip(plan, settings, events)
+    outcome = voice_calls.record_call(engine, plan, report, directory=recordings, guard=guard)
+    events(
+        {
+            "event": "recorded",
+            "attempt_id": outcome.result.attempt_id,
+            "outcome": outcome.outcome.value if outcome.outcome else None,
+        }
+    )
+    return outcome
+
+
+def guard_in_force(engine: Engine) -> Guard:
+    """The compliance guard with the contact policy in force (stored version, else the file)
+    and the statutory holiday calendar — what campaigns use too."""
+    from huifang.calendars import ChineseHolidayCalendar
+    from huifang.services import configs
+
+    return Guard(configs.contact_policy(engine).policy, ChineseHolidayCalendar())
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """How a call is placed and heard: the SIP target, the engines, the local address."""
+
+    target: SipTarget
+    tts: TTS
+    asr: ASR
+    bind: tuple[str, int] = ("127.0.0.1", 0)
+    rtp_ports: tuple[int, int] = (20_000, 30_000)
+    listen: ListenSettings = field(default_factory=ListenSettings)
+
+
+def converse_over_sip(
+    plan: voice_calls.CallPlan, settings: CallSettings, events: _Events | None = None
+) -> voice_calls.CallReport:
+    """Dial the plan's number, run its script over the call, hang up; what happened (the
+    recording included), not yet stored."""
+    assert plan.state is not None
+    events = events or _Events(None)
+    target = settings.target
     uri = target.for_number(plan.number)
-    events({"event": "dialing", "task_id": task_id})
+    events({"event": "dialing", "task_id": plan.task_id})
     started = datetime.now(UTC)
     tape = CallTape()
     with LoopThread() as loop:
-        agent = SipAgent(bind[0], bind[1], rtp_ports=rtp_ports)
+        agent = SipAgent(settings.bind[0], settings.bind[1], rtp_ports=settings.rtp_ports)
         loop.run(agent.start(), timeout=10)
         try:
             try:
@@ -206,11 +254,8 @@ def call_task(
                 )
             except CallFailed as exc:
                 events({"event": "not_connected", "reason": str(exc)})
-                report = voice_calls.CallReport(
+                return voice_calls.CallReport(
                     started, datetime.now(UTC), not_connected=not_connected(exc), failure=str(exc)
-                )
-                return voice_calls.record_call(
-                    engine, plan, report, directory=recordings, guard=guard
                 )
             tape.start()
             events({"event": "answered", "codec": call.codec})
@@ -219,20 +264,19 @@ def call_task(
                 loop,
                 tape,
                 plan.state,
-                tts=tts,
-                asr=asr,
-                language=language,
-                listen=listen or ListenSettings(),
+                tts=settings.tts,
+                asr=settings.asr,
+                language=plan.language,
+                listen=settings.listen,
                 events=events,
             )
         finally:
             loop.run(agent.stop(), timeout=10)
-    ended = datetime.now(UTC)
     record = dialogue.record
     wav = tape.wav()
-    report = voice_calls.CallReport(
+    return voice_calls.CallReport(
         started_at=started,
-        ended_at=ended,
+        ended_at=datetime.now(UTC),
         state=record.state,
         turns=turn_records(record.turns, channel.timeline),
         handover_reason=handover_reason(record.state, record.handover_reason),
@@ -241,14 +285,190 @@ def call_task(
         direction="outbound",
         codec=call.codec,
         ended_by=call.ended_by,
-        failure="对方中途挂断 / hung up" if hung_up and not _done(dialogue) else None,
+        failure="对方中途挂断 / hung up" if hung_up else None,
     )
-    outcome = voice_calls.record_call(engine, plan, report, directory=recordings, guard=guard)
-    events(
-        {
-            "event": "recorded",
-            "attempt_id": outcome.result.attempt_id,
-            "outcome": outcome.outcome.value if outcome.outcome else None,
-        }
+
+
+# -- campaigns: the live dialer ----------------------------------------------------------------
+
+_shared: dict[str, Any] = {}
+
+
+def _engines() -> tuple[TTS, ASR]:
+    """One TTS and one ASR per process, shared by concurrent campaign calls (WhisperASR is
+    thread-safe; CTranslate2 queues the transcriptions)."""
+    if "asr" not in _shared:
+        from huifang.voice.asr import WhisperASR
+        from huifang.voice.tts import EspeakTTS
+
+        _shared["tts"], _shared["asr"] = EspeakTTS(), WhisperASR()
+    return _shared["tts"], _shared["asr"]
+
+
+def target_from_env() -> SipTarget:
+    """The SIP target of this deployment: HUIFANG_SIP_TARGET (a URI template with
+    ``{number}``), HUIFANG_SIP_PROXY (host:port of the trunk or PBX, optional)."""
+    uri = os.environ.get("HUIFANG_SIP_TARGET")
+    if not uri or "{number}" not in uri:
+        raise ValueError(
+            "需要 HUIFANG_SIP_TARGET, 例如 sip:{number}@10.0.0.1:5060 / set HUIFANG_SIP_TARGET"
+        )
+    proxy = os.environ.get("HUIFANG_SIP_PROXY")
+    return SipTarget(uri, _host_port(proxy) if proxy else None)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"需要 host:port / host:port expected, got {text!r}")
+    return host, int(port)
+
+
+async def place_dial(
+    request: DialRequest,
+    *,
+    engine: Engine | None = None,
+    settings: CallSettings | None = None,
+    recordings: Path | None = None,
+) -> DialResult:
+    """A campaign's live call (`campaign_dialer.SipDialer`): the request's script over SIP,
+    stored as an attempt with its recording and transcript (the runner links it). The
+    campaign has already checked the guard and holds the task's lease; the attempt is
+    checked again when recorded, like every attempt."""
+    if engine is None:
+        from huifang.settings import load_settings
+        from huifang.store.db import make_engine
+
+        engine = make_engine(load_settings().database_url)
+    if settings is None:
+        tts, asr = _engines()
+        bind = os.environ.get("HUIFANG_SIP_BIND")
+        settings = CallSettings(
+            target_from_env(), tts, asr, _host_port(bind) if bind else ("127.0.0.1", 0)
+        )
+    plan = voice_calls.CallPlan(
+        request.task_id,
+        request.loan_id,
+        request.number,
+        request.language,
+        sc.start(request.script, request.context),
     )
-    return outcome
+    report = await asyncio.to_thread(converse_over_sip, plan, settings)
+    stored = await asyncio.to_thread(
+        voice_calls.record_call,
+        engine,
+        plan,
+        report,
+        directory=recordings,
+        guard=guard_in_force(engine),
+    )
+    setup = CallSetup.ANSWERED
+    if report.not_connected is not None:
+        setup = _SETUPS.get(report.not_connected, CallSetup.NO_ANSWER)
+    return DialResult(
+        setup,
+        report.started_at,
+        report.ended_at,
+        state=report.state,
+        turns=tuple(
+            CampaignTurn(t.speaker, t.text, t.confidence, t.start_s or 0.0) for t in report.turns
+        ),
+        handover_reason=report.handover_reason,
+        hung_up=report.failure is not None and report.not_connected is None,
+        recording_ref=str(stored.recording_path) if stored.recording_path else None,
+        attempt_id=stored.result.attempt_id,
+    )
+
+
+_SETUPS = {
+    Outcome.NO_ANSWER: CallSetup.NO_ANSWER,
+    Outcome.BUSY: CallSetup.BUSY,
+    Outcome.SWITCHED_OFF: CallSetup.SWITCHED_OFF,
+    Outcome.INVALID_NUMBER: CallSetup.INVALID_NUMBER,
+}
+
+
+# -- inbound: the FAQ assistant on incoming calls -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """An answered incoming call: who called, what the assistant did, and the recording
+    (written under the recordings directory; inbound calls belong to no follow-up task, so
+    they are not contact attempts)."""
+
+    caller: str
+    verified: bool
+    loan_id: int | None
+    answered: list[str]
+    handover_reason: str | None
+    turns: list[voice_calls.TurnRecord]
+    recording: Path | None
+    recording_sha256: str | None
+    ended_by: str | None
+
+
+def caller_number(remote_uri: str) -> str:
+    """The calling number from the caller's SIP URI (``sip:13812345670@host`` → digits)."""
+    user = remote_uri.split(":", 1)[-1].split("@", 1)[0]
+    return re.sub(r"[^0-9+]", "", user)
+
+
+def answer_inbound(
+    engine: Engine,
+    agent: SipAgent,
+    loop: LoopThread,
+    *,
+    tts: TTS,
+    asr: ASR,
+    language: sc.Language = "zh",
+    listen: ListenSettings | None = None,
+    recordings: Path | None = None,
+    timeout: float | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> InboundCall:
+    """Take the next incoming call on `agent` and run the FAQ assistant on it (identity
+    check first: the caller's own figures only after it; `voice.faq_dialogue`)."""
+    from huifang.voice.faq_dialogue import run_inbound_faq
+
+    events = _Events(on_event)
+    tape = CallTape()
+    call = loop.run(agent.answer(sink=tape.received_frame, timeout=timeout))
+    tape.start()
+    caller = caller_number(call.remote_uri)
+    events({"event": "answered", "caller": caller, "codec": call.codec})
+    channel = SipChannel(
+        call,
+        loop,
+        tts,
+        asr,
+        tape,
+        language,
+        listen or ListenSettings(),
+        on_listen=lambda e: events(
+            {"event": "listen", "answer_type": e.answer_type, "question": e.question}
+        ),
+    )
+    observed = _ObservedChannel(channel, events)
+    record = None
+    with contextlib.suppress(CallEnded):
+        record = run_inbound_faq(engine, observed, caller_number=caller, language=language)
+    channel.finish()
+    if not call.ended:
+        loop.run(call.hangup(), timeout=10)
+    turns = turn_records(record.turns if record else [], channel.timeline)
+    wav = tape.wav()
+    now = datetime.now(UTC)
+    directory = recordings or voice_calls.recordings_dir()
+    relative, sha = voice_calls.store_wav(wav, directory / "inbound", now)
+    return InboundCall(
+        caller,
+        bool(record and record.verified),
+        record.loan_id if record else None,
+        list(record.answered) if record else [],
+        record.handover_reason if record else None,
+        turns,
+        directory / "inbound" / relative,
+        sha,
+        call.ended_by,
+    )

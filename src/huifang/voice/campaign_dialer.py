@@ -240,6 +240,15 @@ class SimulatedDialer:
 PlaceCall = Callable[[DialRequest], Awaitable[DialResult]]
 
 
+async def sip_place_call(request: DialRequest) -> DialResult:
+    """The live call of `huifang campaign run`: `huifang.voice.calling.place_dial` (SIP target
+    from HUIFANG_SIP_TARGET / HUIFANG_SIP_PROXY / HUIFANG_SIP_BIND; the attempt, recording and
+    transcript stored by the call itself)."""
+    from huifang.voice.calling import place_dial
+
+    return await place_dial(request)
+
+
 class SipDialer:
     """The live call: `place_call(request)` dials the borrower over SIP, runs the dialogue
     (TTS → RTP, RTP → VAD → ASR) and returns what happened, with the attempt it stored."""

@@ -113,6 +113,7 @@ EXPECTED = {
     "phone_changed": False,
     "health_issue": False,
 }
+FAQ_QUESTION = "When is my next payment?"
 SPOKEN = {  # what a confirmation must repeat for the borrower to say yes to it
     True: "“yes”",
     False: "“no”",
@@ -145,7 +146,8 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Voice]:
     d = tmp_path_factory.mktemp("borrower")
     out: dict[str, Voice] = {}
     tail = bytes(2 * RATE * 3)  # the source is switched back to silence before this ends
-    for i, text in enumerate(sorted({t for r in REPLIES.values() for t in r.speech})):
+    said = {t for r in REPLIES.values() for t in r.speech} | {FAQ_QUESTION}
+    for i, text in enumerate(sorted(said)):
         pcm = speak_8k(text, d / f"raw{i}.wav")
         write_wav_8k(d / f"reply{i}.wav", pcm + tail)
         out[text] = Voice(d / f"reply{i}.wav", len(pcm) / 2 / RATE)
@@ -494,3 +496,105 @@ def test_first_visit_over_a_real_sip_call(
     with wave.open(str(dump)) as w:
         heard = w.readframes(w.getnframes())
     assert voiced_span(heard) is not None
+
+
+def test_inbound_call_is_answered_by_the_faq_assistant(
+    tmp_path: Path, baresip: Baresip, voices: dict[str, Voice]
+) -> None:
+    """baresip (the borrower's phone) calls us; the FAQ assistant checks identity by keys
+    (ID last four, date of birth), then answers a spoken question with the borrower's own
+    next payment, and closes after two silences."""
+    from huifang.voice.asr import WhisperASR
+    from huifang.voice.calling import InboundCall, answer_inbound
+    from huifang.voice.sip import SipAgent
+    from huifang.voice.sip.channel import ListenSettings, LoopThread
+    from huifang.voice.tts import EspeakTTS
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'huifang.db'}")
+    upgrade(engine)
+    make_loan(engine)
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+    asr = WhisperASR()
+    rtp = free_port(socket.SOCK_DGRAM) & ~1
+    done: list[InboundCall] = []
+    errors: list[BaseException] = []
+    ready = threading.Event()
+    address: list[str] = []
+
+    def assistant() -> None:
+        try:
+            with LoopThread() as loop:
+                agent = SipAgent("127.0.0.1", 0, rtp_ports=(rtp, rtp + 20))
+                loop.run(agent.start(), timeout=10)
+                address.append(agent.uri)
+                ready.set()
+                try:
+                    done.append(
+                        answer_inbound(
+                            engine,
+                            agent,
+                            loop,
+                            tts=EspeakTTS(speed=240),
+                            asr=asr,
+                            language="en",
+                            listen=ListenSettings(no_input_s=3.0, end_silence_s=0.7),
+                            recordings=tmp_path / "recordings",
+                            timeout=20,
+                            on_event=events.put,
+                        )
+                    )
+                finally:
+                    loop.run(agent.stop(), timeout=10)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            ready.set()
+            events.put({"event": "done"})
+
+    async def borrower() -> list[dict[str, Any]]:
+        control = await Control.connect(baresip.ctrl_port)
+        b = ScriptedBorrower(control, voices)
+        seen: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, ready.wait, 20)
+        assert address, errors
+        await control.command("dial", address[0])
+        asked = 0
+        try:
+            while True:
+                event = await loop.run_in_executor(None, events.get, True, 60)
+                seen.append(event)
+                if event["event"] == "say":
+                    b.said = event["text"]
+                elif event["event"] == "listen":
+                    asked += 1
+                    if "last four" in b.said:
+                        await b.answer(Reply(keys="0037#"))
+                    elif "date of birth" in b.said:
+                        await b.answer(Reply(keys="19491231#"))
+                    elif asked == 3:
+                        b.answered.append(("faq", Reply((FAQ_QUESTION,))))
+                        await b.answer(Reply((FAQ_QUESTION,)))
+                    # afterwards: silence, until the assistant says goodbye
+                elif event["event"] == "done":
+                    return seen
+        finally:
+            await control.close()
+
+    thread = threading.Thread(target=assistant, daemon=True)
+    thread.start()
+    seen = asyncio.run(asyncio.wait_for(borrower(), 300))
+    thread.join(30)
+    if errors:
+        raise errors[0]
+    (call,) = done
+    log = "\n".join(json.dumps(e, ensure_ascii=False) for e in seen)
+    assert call.caller == MOBILE and call.verified, log
+    assert call.answered == ["next_payment"], log
+    said = [e["text"] for e in seen if e["event"] == "say"]
+    verified_at = next(i for i, t in enumerate(said) if "identity is verified" in t)
+    assert not any("¥" in t for t in said[:verified_at])  # no figure before the check
+    assert any("Your next payment of ¥" in t for t in said[verified_at:]), log
+    assert call.recording is not None and call.recording.exists()
+    assert hashlib.sha256(call.recording.read_bytes()).hexdigest() == call.recording_sha256
+    assert [t.speaker for t in call.turns][:1] == ["agent"]

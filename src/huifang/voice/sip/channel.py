@@ -74,6 +74,18 @@ class LoopThread:
         return self.submit(coro).result(timeout)
 
     def close(self) -> None:
+        """Cancel what is still running on the loop (a call's sender, RTCP), then stop it."""
+
+        async def cancel_rest() -> None:
+            current = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not current]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        if self.loop.is_running():
+            with contextlib.suppress(Exception):
+                self.run(cancel_rest(), timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
