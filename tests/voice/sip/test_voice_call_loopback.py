@@ -272,6 +272,7 @@ def make_loan(engine: Engine) -> int:
             **seal(current_ring(), "borrowers", {"id_number": ID_NUMBER, "mobile": MOBILE}),
             branch=branch,
             monthly_income=Decimal("9000"),
+            birth_date=date(1949, 12, 31),  # as in the ID number
         )
         loan = Loan(
             contract_no="L-VOICE",
