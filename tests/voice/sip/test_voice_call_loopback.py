@@ -403,7 +403,7 @@ def test_first_visit_over_a_real_sip_call(
         try:
             while True:
                 try:
-                    event = await loop.run_in_executor(None, events.get, True, 60)
+                    event = await loop.run_in_executor(None, events.get, True, 150)
                 except queue.Empty:
                     raise AssertionError(f"the call stalled; events so far: {seen}") from None
                 seen.append(event)
@@ -420,7 +420,7 @@ def test_first_visit_over_a_real_sip_call(
 
     thread = threading.Thread(target=agent, daemon=True)
     thread.start()
-    _, seen = asyncio.run(asyncio.wait_for(borrower(), 600))
+    _, seen = asyncio.run(asyncio.wait_for(borrower(), 900))
     thread.join(30)
     if errors:
         raise errors[0]
@@ -563,7 +563,7 @@ def test_inbound_call_is_answered_by_the_faq_assistant(
         asked = 0
         try:
             while True:
-                event = await loop.run_in_executor(None, events.get, True, 60)
+                event = await loop.run_in_executor(None, events.get, True, 150)
                 seen.append(event)
                 if event["event"] == "say":
                     b.said = event["text"]
@@ -584,7 +584,7 @@ def test_inbound_call_is_answered_by_the_faq_assistant(
 
     thread = threading.Thread(target=assistant, daemon=True)
     thread.start()
-    seen = asyncio.run(asyncio.wait_for(borrower(), 300))
+    seen = asyncio.run(asyncio.wait_for(borrower(), 600))
     thread.join(30)
     if errors:
         raise errors[0]
