@@ -121,3 +121,22 @@ def test_penalty_beyond_int64_falls_back_to_exact_integers(monkeypatch) -> None:
     monkeypatch.setattr(fold, "fold", numpy_fold)
     assert got == _states(heavy, False, monkeypatch)
     assert got == reference.compute(loans, book.payments, AS_OF).to_pylist()
+
+
+def test_warm_up_loads_the_kernels_a_run_calls(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The runner loads the kernels while reading; a run must call them with the same
+    array kinds, or each night would compile (or load) another specialization."""
+    fold_kernel.warm_up()
+    kernels = [
+        fold_kernel.payment_codes,
+        fold_kernel.place_payments,
+        fold_kernel.scatter_payments,
+        fold_kernel.order_payments,
+        fold_kernel.fold_loans,
+        fold_kernel.settlement,
+    ]
+    before = [list(k.signatures) for k in kernels]  # type: ignore[attr-defined]
+    book = random_book(50, 45, AS_OF)
+    _states(book, True, monkeypatch)
+    _states(_shuffled(book, 45), True, monkeypatch)
+    assert [list(k.signatures) for k in kernels] == before  # type: ignore[attr-defined]

@@ -248,43 +248,147 @@ class Posted:
         }
 
 
-def _int64(column: pa.ChunkedArray | pa.Array, what: str) -> np.ndarray:
-    if column.null_count:
+_PAYMENT_COLUMNS = ["payment_id", "loan_id", "paid_on", "amount", "payment_type", "reverses_id"]
+SLICE_LOANS = 20_000  # the fewest loans worth a slice of their own in `_in_threads`
+_DAY_MIN = int(fold._MONTH_START[0])
+_DAY_MAX = int(fold._MONTH_START[-1] + fold._MONTH_DAYS[-1] - 1)
+
+
+def _view(array: pa.Array, arrow_type: pa.DataType, dtype: type, what: str) -> np.ndarray:
+    """A read-only NumPy view of a fixed-width column's values (cast first if need be)."""
+    if array.null_count:
         raise ValueError(f"还款记录的 {what} 不能为空")
-    values = column.cast(pa.int64()).to_numpy()
-    return np.require(values, np.int64, ["C", "W"])
+    if array.type != arrow_type:
+        array = array.cast(arrow_type)
+    if len(array) == 0:
+        values = np.zeros(0, dtype)
+    else:
+        count = array.offset + len(array)
+        values = np.frombuffer(array.buffers()[1], dtype=dtype, count=count)[array.offset :]
+    return _readonly(values)
+
+
+def _codes(kind: pa.Array) -> np.ndarray:
+    """Payment types as codes: 1 prepayment, 2 reversal, 0 anything else (repayment)."""
+    code = np.zeros(len(kind), np.int8)
+    if compiled() and pa.types.is_string(kind.type) and not kind.null_count and len(kind):
+        bufs = kind.buffers()
+        offsets = np.frombuffer(bufs[1], np.int32, count=kind.offset + len(kind) + 1)
+        offsets = offsets[kind.offset :]
+        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+        fold_kernel.payment_codes(_readonly(offsets), _readonly(data), code)
+        return code
+    for name, value in (("prepayment", 1), ("reversal", 2)):
+        code[pc.fill_null(pc.equal(kind, name), False).to_numpy(zero_copy_only=False)] = value
+    return code
+
+
+def _fen(amount: pa.Array) -> np.ndarray:
+    """Amounts as int64 fen: the low word of each 128-bit unscaled value (scale 2)."""
+    if amount.null_count:
+        raise ValueError("还款金额不能为空")
+    if not (pa.types.is_decimal128(amount.type) and amount.type.scale == 2):
+        amount = amount.cast(pa.decimal128(38, 2))
+    if len(amount) == 0:
+        return np.zeros(0, np.int64)
+    words = np.frombuffer(amount.buffers()[1], np.int64, count=2 * (amount.offset + len(amount)))
+    return words[2 * amount.offset :: 2].copy()
 
 
 def _payments(payments: pa.Table, loan_ids: np.ndarray, as_of: date) -> Posted:
     """The payments the fold posts: of the book's loans (`loan_ids`, sorted), up to as_of,
     not reversed by then, per loan in (day, payment id) order - the order the fold keeps
-    within a day. The columns are read once into NumPy; a compiled pass groups them."""
+    within a day. Read batch by batch from the Arrow buffers (no copies of whole columns)
+    and grouped by compiled passes (`fold_kernel`), or with NumPy sorts."""
     ta = (as_of - fold.EPOCH).days
-    pid = _int64(payments.column("payment_id"), "payment_id")
-    loan = _int64(payments.column("loan_id"), "loan_id")
-    paid_on = payments.column("paid_on")
-    if paid_on.null_count:
-        raise ValueError("还款记录的 paid_on 不能为空")
-    day = np.require(paid_on.cast(pa.int32()).to_numpy(), np.int32, ["C", "W"])
-    kind = payments.column("payment_type")
-    reversal = pc.fill_null(pc.equal(kind, "reversal"), False).to_numpy(zero_copy_only=False)
-    code = pc.fill_null(pc.equal(kind, "prepayment"), False).to_numpy(zero_copy_only=False)
-    code = code.astype(np.int8)
-    code[reversal] = 2
-    reverses = reversal & (day <= ta)
-    reversed_ids = np.empty(0, np.int64)
-    if reverses.any():
-        targets = payments.column("reverses_id").filter(pa.array(reverses)).drop_null()
-        reversed_ids = np.unique(targets.to_numpy().astype(np.int64))
-    fen = _fen(payments.column("amount"))
-    if compiled():
-        start, t, a, k, bad = fold_kernel.gather_payments(
-            loan, pid, day, code, fen, reversed_ids, loan_ids, ta, _DAY_MIN, ta
+    batches = payments.select(_PAYMENT_COLUMNS).to_batches()
+    views = [
+        (
+            _view(b.column(0), pa.int64(), np.int64, "payment_id"),
+            _view(b.column(1), pa.int64(), np.int64, "loan_id"),
+            _view(b.column(2), pa.date32(), np.int32, "paid_on"),
+            _codes(b.column(4)),
         )
-        if bad:
-            raise ValueError(f"{bad} 笔还款日期早于 1900-01-01")
-        return Posted(start=start, t=t, a=a, k=k)
-    # the same with NumPy: filters, then a stable sort by (loan, day) of rows in id order
+        for b in batches
+    ]
+    targets = []
+    for b, (_, _, day, code) in zip(batches, views, strict=True):
+        reverses = (code == 2) & (day <= ta)
+        if reverses.any():
+            targets.append(b.column(5).filter(pa.array(reverses)).drop_null().to_numpy())
+    reversed_ids = np.unique(np.concatenate(targets).astype(np.int64)) if targets else None
+    if reversed_ids is None:
+        reversed_ids = np.zeros(0, np.int64)
+    fens = [_fen(b.column(3)) for b in batches]
+    if not compiled():
+        return _payments_numpy(views, fens, reversed_ids, loan_ids, ta)
+    if not _in_id_order(views):
+        # rows in payment id order (the database's and the demo's are already): one batch
+        flat = [np.concatenate([v[c] for v in views]) for c in range(4)]
+        fen = np.concatenate(fens)
+        order = np.argsort(flat[0], kind="stable")
+        views = [(*(_readonly(x[order]) for x in flat[:3]), flat[3][order])]
+        fens = [fen[order]]
+    table = np.zeros(0, np.int64)  # loan id - first id -> position, when ids are dense
+    if len(loan_ids) and loan_ids[-1] - loan_ids[0] <= 4 * len(loan_ids) + 1_000_000:
+        table = np.full(loan_ids[-1] - loan_ids[0] + 1, -1, np.int64)
+        table[loan_ids[::-1] - loan_ids[0]] = np.arange(len(loan_ids) - 1, -1, -1)
+    count = np.zeros(len(loan_ids) + 1, np.int64)
+    positions, bad = [], 0
+    for pid, loan, day, code in views:
+        pos = np.empty(len(loan), np.int32)
+        bad += fold_kernel.place_payments(
+            loan, pid, day, code, reversed_ids, loan_ids, table, ta, _DAY_MIN, pos, count
+        )
+        positions.append(pos)
+    if bad:
+        raise ValueError(f"{bad} 笔还款日期早于 1900-01-01")
+    del table
+    start = np.cumsum(count)
+    rows = int(start[-1])
+    t = np.empty(rows, np.int32)
+    a = np.empty(rows, np.int64)
+    k = np.empty(rows, np.int8)
+    cursor = start[:-1].copy()
+    for (_, _, day, code), fen, pos in zip(views, fens, positions, strict=True):
+        fold_kernel.scatter_payments(pos, day, code, fen, cursor, t, a, k)
+    del positions, fens
+    # rows went in id order: a stable sort by day gives (day, payment id)
+    fold_kernel.order_payments(start, t, a, k)
+    return Posted(start=start, t=t, a=a, k=k)
+
+
+def _readonly(values: np.ndarray) -> np.ndarray:
+    values.setflags(write=False)
+    return values
+
+
+def _in_id_order(views: list[tuple[np.ndarray, ...]]) -> bool:
+    """Whether the payment ids increase strictly through all the batches."""
+    last = None
+    for pid, *_ in views:
+        if len(pid) == 0:
+            continue
+        if last is not None and pid[0] <= last:
+            return False
+        if len(pid) > 1 and not bool(np.all(pid[1:] > pid[:-1])):
+            return False
+        last = pid[-1]
+    return True
+
+
+def _payments_numpy(
+    views: list[tuple[np.ndarray, ...]],
+    fens: list[np.ndarray],
+    reversed_ids: np.ndarray,
+    loan_ids: np.ndarray,
+    ta: int,
+) -> Posted:
+    """`_payments` with NumPy: filters, then a stable sort by (loan, day) in id order."""
+    pid, loan, day, code = (
+        np.concatenate([v[c] for v in views]) if views else np.zeros(0, np.int64) for c in range(4)
+    )
+    fen = np.concatenate(fens or [np.zeros(0, np.int64)])
     pos = np.minimum(np.searchsorted(loan_ids, loan), max(len(loan_ids) - 1, 0))
     keep = (code != 2) & (day <= ta)
     keep &= (loan_ids[pos] == loan) if len(loan_ids) else False
@@ -298,28 +402,10 @@ def _payments(payments: pa.Table, loan_ids: np.ndarray, as_of: date) -> Posted:
     np.cumsum(counts, out=start[1:])
     return Posted(
         start=start,
-        t=day[sel].astype(np.int64),
+        t=day[sel].astype(np.int32),
         a=fen[sel],
         k=np.where(code[sel] == 1, 3, 2).astype(np.int8),
     )
-
-
-SLICE_LOANS = 20_000  # the fewest loans worth a slice of their own in `_in_threads`
-_DAY_MIN = int(fold._MONTH_START[0])
-_DAY_MAX = int(fold._MONTH_START[-1] + fold._MONTH_DAYS[-1] - 1)
-
-
-def _fen(amount: pa.ChunkedArray) -> np.ndarray:
-    """Amounts as int64 fen: the low word of each 128-bit unscaled value (scale 2)."""
-    if amount.null_count:
-        raise ValueError("还款金额不能为空")
-    parts = []
-    for chunk in amount.chunks:
-        if not (pa.types.is_decimal128(chunk.type) and chunk.type.scale == 2):
-            chunk = chunk.cast(pa.decimal128(38, 2))
-        words = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
-        parts.append(words[2 * chunk.offset : 2 * (chunk.offset + len(chunk)) : 2])
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 def _np(table: pa.Table, name: str) -> np.ndarray:

@@ -6,10 +6,11 @@ loan, sorted; about 19 M events at a million loans, each with half a dozen looke
 columns). Here the same work is done loan by loan in compiled code, with nothing per
 event kept in memory:
 
-* `gather_payments`: the payments the fold posts (of the partition's loans, up to as_of,
-  not reversals, not reversed by then) grouped per loan and ordered by (day, payment id):
-  one pass to count, one to place, an insertion sort per loan (already in order unless
-  the input is not sorted by id);
+* `payment_codes`, `place_payments`, `scatter_payments`, `order_payments`: the payments
+  the fold posts (of the partition's loans, up to as_of, not reversals, not reversed by
+  then) grouped per loan and ordered by (day, payment id), read straight from the Arrow
+  batches' buffers: one pass to count, one to place, an insertion sort per loan (linear
+  when the input is in id order);
 * `fold_loans`: for each loan, its due dates (generated from the month tables), its
   payments and the as-of tick merged in the order `engine` sorts events in (by day; on a
   day the due date and the tick before payments), each event's schedule look-ups
@@ -38,7 +39,10 @@ import numpy as np
 _LIMIT = np.iinfo(np.int64).max
 
 AVAILABLE: bool
-gather_payments: Callable[..., Any]
+payment_codes: Callable[..., Any]
+place_payments: Callable[..., Any]
+scatter_payments: Callable[..., Any]
+order_payments: Callable[..., Any]
 fold_loans: Callable[..., Any]
 settlement: Callable[..., Any]
 
@@ -49,29 +53,48 @@ except ImportError:  # pragma: no cover - numba is a main dependency
 else:
     AVAILABLE = True
 
+    _REVERSAL = np.frombuffer(b"reversal", np.uint8)
+    _PREPAYMENT = np.frombuffer(b"prepayment", np.uint8)
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _is(data, s, e, word):  # type: ignore[no-untyped-def]
+        if e - s != len(word):
+            return False
+        for q in range(len(word)):  # noqa: SIM110 (compiled: no generators)
+            if data[s + q] != word[q]:
+                return False
+        return True
+
     @njit(cache=True, nogil=True)
-    def _gather(  # type: ignore[no-untyped-def]
-        loan, pid, day, code, fen, rev, book, ta, day_lo, day_hi
+    def _codes(offsets, data, out):  # type: ignore[no-untyped-def]
+        """Payment types from an Arrow string column's buffers: 1 prepayment, 2 reversal,
+        0 anything else (a repayment)."""
+        for x in range(len(out)):
+            s = offsets[x]
+            e = offsets[x + 1]
+            if _is(data, s, e, _REVERSAL):
+                out[x] = 2
+            elif _is(data, s, e, _PREPAYMENT):
+                out[x] = 1
+            else:
+                out[x] = 0
+
+    @njit(cache=True, nogil=True)
+    def _place(  # type: ignore[no-untyped-def]
+        loan, pid, day, code, rev, book, table, ta, day_lo, pos, count
     ):
-        """CSR of the posted payments per book loan: (start, t, a, k, days out of range)."""
-        n_pay = len(loan)
+        """Which book loan each payment of a batch is posted to (-1: not posted), counted
+        per loan in `count[loan + 1]`; returns how many posted days are out of range."""
         n_book = len(book)
-        pos = np.empty(n_pay, np.int64)
-        count = np.zeros(n_book + 1, np.int64)
         first = book[0] if n_book else 0
         last = book[n_book - 1] if n_book else -1
-        dense = n_book > 0 and last - first <= 4 * n_book + 1_000_000
-        table = np.full(last - first + 1 if dense else 0, -1, np.int64)
-        if dense:
-            for q in range(n_book - 1, -1, -1):  # the first of equal ids wins, as searchsorted
-                table[book[q] - first] = q
         bad = 0
-        for x in range(n_pay):
+        for x in range(len(loan)):
             p = -1
             if code[x] != 2 and day[x] <= ta:
                 v = loan[x]
                 if first <= v <= last:
-                    if dense:
+                    if len(table):
                         p = table[v - first]
                     else:
                         q = np.searchsorted(book, v)
@@ -81,19 +104,17 @@ else:
                     q = np.searchsorted(rev, pid[x])
                     if q < len(rev) and rev[q] == pid[x]:
                         p = -1
-                if p >= 0 and (day[x] < day_lo or day[x] > day_hi):
+                if p >= 0 and day[x] < day_lo:
                     bad += 1
             pos[x] = p
             if p >= 0:
                 count[p + 1] += 1
-        start = np.cumsum(count)
-        total = start[n_book]
-        t = np.empty(total, np.int64)
-        a = np.empty(total, np.int64)
-        k = np.empty(total, np.int8)
-        ids = np.empty(total, np.int64)
-        cursor = start[:n_book].copy()
-        for x in range(n_pay):
+        return bad
+
+    @njit(cache=True, nogil=True)
+    def _scatter(pos, day, code, fen, cursor, t, a, k):  # type: ignore[no-untyped-def]
+        """A batch's posted payments into their loans' rows, in the batch's order."""
+        for x in range(len(pos)):
             p = pos[x]
             if p >= 0:
                 y = cursor[p]
@@ -101,17 +122,19 @@ else:
                 t[y] = day[x]
                 a[y] = fen[x]
                 k[y] = 3 if code[x] == 1 else 2
-                ids[y] = pid[x]
-        # within a loan by (day, payment id): insertion sort, linear when already in order
-        for q in range(n_book):
+
+    @njit(cache=True, nogil=True)
+    def _order(start, t, a, k):  # type: ignore[no-untyped-def]
+        """Each loan's rows by day, keeping the order of rows on the same day (a stable
+        insertion sort, linear when already in order)."""
+        for q in range(len(start) - 1):
             for y in range(start[q] + 1, start[q + 1]):
-                ty, iy, ay, ky = t[y], ids[y], a[y], k[y]
+                ty, ay, ky = t[y], a[y], k[y]
                 z = y - 1
-                while z >= start[q] and (t[z] > ty or (t[z] == ty and ids[z] > iy)):
-                    t[z + 1], ids[z + 1], a[z + 1], k[z + 1] = t[z], ids[z], a[z], k[z]
+                while z >= start[q] and t[z] > ty:
+                    t[z + 1], a[z + 1], k[z + 1] = t[z], a[z], k[z]
                     z -= 1
-                t[z + 1], ids[z + 1], a[z + 1], k[z + 1] = ty, iy, ay, ky
-        return start, t, a, k, bad
+                t[z + 1], a[z + 1], k[z + 1] = ty, ay, ky
 
     @njit(cache=True, nogil=True, inline="always")
     def _month_day(mi, rday, mstart, mdays):  # type: ignore[no-untyped-def]
@@ -179,6 +202,8 @@ else:
             cr = 0
             cl = -1
             h = 1
+            w_pen = 0  # the w that `pen` is the penalty of
+            pen = 0
             # the three event streams: due dates 1..cle, payments, the as-of tick
             jd = 1
             n_due = cle_l[l]
@@ -225,13 +250,16 @@ else:
                 cur = max(cur, t)
                 cple = tcp[b + cle]
                 # (2) bucket sizes
-                if w > lim:
-                    needs_exact[l] = True
-                    pen = 0
-                else:
-                    q = (w * num) // den
-                    r2 = 2 * ((w * num) - q * den)
-                    pen = q + (1 if (r2 > den or (r2 == den and (not even or q % 2 == 1))) else 0)
+                if w != w_pen:  # penalty charged = round(w × num / den), once per new w
+                    w_pen = w
+                    if w > lim:
+                        needs_exact[l] = True
+                        pen = 0
+                    else:
+                        q = (w * num) // den
+                        r2 = 2 * ((w * num) - q * den)
+                        up = r2 > den or (r2 == den and (not even or q % 2 == 1))
+                        pen = q + (1 if up else 0)
                 pd = pen - pp
                 oi = max(ci_cx - i, 0)
                 op = max(cp_cx - p, 0)
@@ -355,7 +383,10 @@ else:
                     paid += 1
             paid_out[l] = paid
 
-    gather_payments = _gather
+    payment_codes = _codes
+    place_payments = _place
+    scatter_payments = _scatter
+    order_payments = _order
     fold_loans = _fold
     settlement = _settlement
 
@@ -367,12 +398,25 @@ def warm_up() -> None:
     process; the runner calls this in a thread while the inputs are read."""
     if not AVAILABLE:
         return
+    # the kinds of arrays `engine` passes: views of Arrow buffers are read-only
+    ro = _readonly(np.zeros(0, np.int64))
+    day = _readonly(np.zeros(0, np.int32))
     z = np.zeros(0, np.int64)
     one = np.zeros(1, np.int64)
-    gather_payments(z, z, np.zeros(0, np.int32), np.zeros(0, np.int8), z, z, z, 0, 0, 0)
+    b = np.zeros(0, np.int8)
+    payment_codes(_readonly(np.zeros(1, np.int32)), _readonly(np.zeros(0, np.uint8)), b)
+    pos = np.zeros(0, np.int32)
+    place_payments(ro, ro, day, b, z, z, z, 0, 0, pos, one)
+    scatter_payments(pos, day, b, z, z, np.zeros(0, np.int32), z, b)
+    order_payments(one, np.zeros(0, np.int32), z, b)
     fold_loans(
         0, 0, 0, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_), z,
-        one, z, z, np.zeros(0, np.int8), one, one, one, one, one, one, one, 0,
+        one, np.zeros(0, np.int32), z, np.zeros(0, np.int8), one, one, one, one, one, one, one, 0,
         z, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_),
     )  # fmt: skip
     settlement(0, 0, 1, z, z, z, z, z, z, one, one, one, one, z, z)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
