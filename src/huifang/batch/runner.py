@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from huifang.batch import engine as duck
-from huifang.batch import fold_kernel
+from huifang.batch import fold_kernel, row_digest
 from huifang.batch.inputs import BookInputs
 from huifang.batch.output import Previous, Sink
 from huifang.batch.risk_inputs import RiskBook
@@ -67,9 +67,14 @@ class Stage:
     run: Callable[[RunContext], None]
 
 
+def _warm_up() -> None:
+    fold_kernel.warm_up()
+    row_digest.warm_up()
+
+
 def _read(ctx: RunContext) -> None:
     # the compiled fold loads while the inputs are read (Parquet reads release the GIL)
-    warm = threading.Thread(target=fold_kernel.warm_up, daemon=True)
+    warm = threading.Thread(target=_warm_up, daemon=True)
     warm.start()
     ctx.inputs = ctx.load()
     if ctx.load_risk is not None:
@@ -79,19 +84,9 @@ def _read(ctx: RunContext) -> None:
 
 
 def fingerprint(inputs: BookInputs, as_of: date, engine: str) -> str:
-    """sha256 over the inputs' content (order-independent row hashes) and the run's setup."""
-    con = duckdb.connect(config={"threads": duck.usable_cpus()})
-    try:
-        con.register("loans_in", inputs.loans)
-        con.register("payments_in", inputs.payments)
-        parts = [
-            con.execute(
-                f"SELECT count(*), bit_xor(hash(t)), sum(hash(t) % 1000003) FROM {name} t"
-            ).fetchone()
-            for name in ("loans_in", "payments_in")
-        ]
-    finally:
-        con.close()
+    """sha256 over the inputs' content (order-independent row digests) and the run's setup."""
+    threads = duck.usable_cpus()
+    parts = [row_digest.digest(t, threads) for t in (inputs.loans, inputs.payments)]
     text = f"{parts}|{as_of.isoformat()}|{engine}|{ENGINE_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()
 
