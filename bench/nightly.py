@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep-output", type=Path, default=None)
     parser.add_argument(
+        "--json-out", type=Path, default=None, help="also append the JSON line to this file"
+    )
+    parser.add_argument(
         "--sink",
         choices=("parquet", "sqlite"),
         default="parquet",
@@ -307,6 +310,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"→ {per_loan_ref / per_loan_run:,.0f}×"
     )
     print(json.dumps(result, ensure_ascii=False))
+    if args.json_out is not None:
+        with args.json_out.open("a", encoding="utf-8") as out_file:
+            out_file.write(json.dumps(result, ensure_ascii=False) + "\n")
     if not agree:
         sys.exit(1)
     return result

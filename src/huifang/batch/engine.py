@@ -175,39 +175,56 @@ def compute_partition(
     rules: ClassificationRules | None = None,
     prepared: tuple[fold.Templates, pa.Table] | None = None,
     threads: int | None = None,
+    book: pa.Table | None = None,
 ) -> pa.Table:
     """Loan states as of `as_of` for the active loans of `loans` (schema STATE_SCHEMA).
 
     `templates` must hold the amount key of every active loan (see `ensure_templates`);
     `prepared` is `template_arrays(templates)` when the caller already has it; `threads`
-    (default: the usable CPUs) run the compiled fold over slices of the loans.
+    (default: the usable CPUs) run the compiled fold over slices of the loans; `book` is
+    `prepare_book(loans, …)` when the caller already has it (the runner's templates stage).
     """
     rules = rules or ClassificationRules()
-    own = con is None
-    con = con or _conn(threads)
     tp, keys = prepared or template_arrays(templates)
+    if book is None:
+        own = con is None
+        con = con or _conn(threads)
+        try:
+            con.register("loans_in", loans)
+            _check_supported(con)
+            _prepare(con, as_of)
+            book = _book(con, keys)
+        finally:
+            con.unregister("loans_in")
+            con.execute("DROP TABLE IF EXISTS hf_loans")
+            if own:
+                con.close()
+    return _compute(book, payments, tp, as_of, rules, threads or usable_cpus())
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """The active loans with the engine's derived columns, once, as DuckDB's `hf_loans`."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE hf_loans AS {_prepare_loans_sql(as_of)}")
+
+
+def _book(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> pa.Table:
+    """What the fold needs per active loan of `hf_loans`, with its template's index."""
+    con.register("template_keys", keys)
     try:
-        con.register("loans_in", loans)
-        con.register("template_keys", keys)
-        _check_supported(con)
         # the key string is built once per distinct set of terms, not once per loan
         book = con.sql(f"""
-            WITH l AS ({_prepare_loans_sql(as_of)}),
-            d AS (SELECT DISTINCT {_KEY_COLUMNS} FROM l),
+            WITH d AS (SELECT DISTINCT {_KEY_COLUMNS} FROM hf_loans),
             dk AS (SELECT d.*, k.tid FROM d LEFT JOIN template_keys k ON k.key = {KEY_SQL})
             SELECT l.loan_id, dk.tid, l.n, l.p_total, l.pen_rate::BIGINT AS pen_rate, l.even,
                 l.rday, l.t0
-            FROM l JOIN dk USING ({_KEY_COLUMNS})
+            FROM hf_loans l JOIN dk USING ({_KEY_COLUMNS})
             ORDER BY l.loan_id""").to_arrow_table()
-        if book.column("tid").null_count:
-            missing = book.column("tid").null_count
-            raise ValueError(f"{missing} 笔贷款缺少还款计划模板 (templates)")
     finally:
-        for name in ("loans_in", "template_keys"):
-            con.unregister(name)
-        if own:
-            con.close()
-    return _compute(book, payments, tp, as_of, rules, threads or usable_cpus())
+        con.unregister("template_keys")
+    if book.column("tid").null_count:
+        missing = book.column("tid").null_count
+        raise ValueError(f"{missing} 笔贷款缺少还款计划模板 (templates)")
+    return book
 
 
 def compiled() -> bool:
@@ -655,26 +672,48 @@ def ensure_templates(
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> int:
     """Compute (with the domain) and cache the templates that `loans` lacks; returns how many."""
+    return prepare_book(loans, cache, as_of, con, book=False)[1]
+
+
+def prepare_book(
+    loans: pa.Table,
+    cache: TemplateCache,
+    as_of: date,
+    con: duckdb.DuckDBPyConnection | None = None,
+    book: bool = True,
+) -> tuple[pa.Table | None, int]:
+    """The book `compute_partition` needs for `loans` with the templates in `cache` (None
+    unless `book`), after computing and caching the templates it lacks (how many: second).
+
+    One pass over the loans' derived columns serves both the templates and the book."""
     own = con is None
     con = con or _conn()
     try:
         con.register("loans_in", loans)
-        reps = con.sql(f"""
-            WITH l AS ({_prepare_loans_sql(as_of)}),
-            r AS (SELECT {_KEY_COLUMNS}, min(loan_id) AS loan_id FROM l GROUP BY ALL)
-            SELECT {KEY_SQL} AS key, principal, annual_rate, n, method, balloon_pct, d0,
-                rday_given AS rday, rounding, interest_rounding, day_count
-            FROM l SEMI JOIN r USING (loan_id)
-        """).to_arrow_table()
+        if book:
+            _check_supported(con)
+        _prepare(con, as_of)
+        added = _ensure(con, cache)
+        table = _book(con, template_arrays(cache.table())[1]) if book else None
     finally:
         con.unregister("loans_in")
+        con.execute("DROP TABLE IF EXISTS hf_loans")
         if own:
             con.close()
+    return table, added
+
+
+def _ensure(con: duckdb.DuckDBPyConnection, cache: TemplateCache) -> int:
+    """Add to `cache` the templates of `hf_loans`' keys it lacks; returns how many."""
+    reps = con.sql(f"""
+        WITH r AS (SELECT {_KEY_COLUMNS}, min(loan_id) AS loan_id FROM hf_loans GROUP BY ALL)
+        SELECT {KEY_SQL} AS key, principal, annual_rate, n, method, balloon_pct, d0,
+            rday_given AS rday, rounding, interest_rounding, day_count
+        FROM hf_loans SEMI JOIN r USING (loan_id)
+    """).to_arrow_table()
     missing = cache.missing(reps.column("key").to_pylist())
     if not missing:
         return 0
-    import pyarrow.compute as pc
-
     todo = reps.filter(pc.is_in(reps.column("key"), pa.array(sorted(missing))))
     cache.add(compute_templates(todo))
     return todo.num_rows

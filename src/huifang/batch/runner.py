@@ -57,6 +57,7 @@ class RunContext:
     skipped: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     extra: dict[str, pa.Table] = field(default_factory=dict)
+    book: pa.Table | None = None  # the loans' derived columns (templates → compute stage)
     load_risk: Callable[[], RiskBook | None] | None = None  # the risk stages' inputs
     risk: RiskBook | None = None
 
@@ -103,7 +104,10 @@ def _fingerprint(ctx: RunContext) -> None:
 
 def _templates(ctx: RunContext) -> None:
     assert ctx.inputs is not None
-    duck.ensure_templates(ctx.inputs.loans, ctx.cache, ctx.as_of)
+    if ctx.engine == "spark":  # Spark tasks prepare their partitions themselves
+        duck.ensure_templates(ctx.inputs.loans, ctx.cache, ctx.as_of)
+    else:  # the derived loan columns once, for the templates and for the compute stage
+        ctx.book = duck.prepare_book(ctx.inputs.loans, ctx.cache, ctx.as_of)[0]
     ctx.progress("templates", 1, 1)
 
 
@@ -130,8 +134,14 @@ def _compute(ctx: RunContext) -> None:
     ctx.progress("compute", 0, 1)
     threads = max(1, min(ctx.workers or duck.usable_cpus(), 64))
     ctx.states = duck.compute_partition(
-        ctx.inputs.loans, ctx.inputs.payments, ctx.cache.table(), ctx.as_of, threads=threads
+        ctx.inputs.loans,
+        ctx.inputs.payments,
+        ctx.cache.table(),
+        ctx.as_of,
+        threads=threads,
+        book=ctx.book,
     )
+    ctx.book = None
     ctx.progress("compute", 1, 1)
 
 
