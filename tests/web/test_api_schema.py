@@ -31,7 +31,7 @@ def api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     upgrade(engine)
     seed(engine, url, tmp)
     app = create_app(engine)
-    users = {name: login_client(app, name) for name in ("risk", "admin")}
+    users = {name: login_client(app, name) for name in ("risk", "admin", "auditor")}
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     schema = schema.exclude(path=list(SESSION_ROUTES))
     yield schema, users
@@ -46,12 +46,26 @@ def test_api_has_no_server_errors(api) -> None:  # type: ignore[no-untyped-def]
     assert len(operations) >= 10
     statuses: dict[str, set[int]] = {}
     for operation in operations:
-        who = "admin" if operation.path.startswith(("/api/v1/users", "/api/v1/audit")) else "risk"
+        who = (
+            "admin"
+            if operation.path.startswith(("/api/v1/users", "/api/v1/audit", "/api/v1/config"))
+            else "auditor"
+            if operation.path.startswith(("/api/v1/qa", "/api/v1/refusals"))
+            else "risk"
+        )
         client, csrf = users[who]
         seen = statuses.setdefault(operation.label, set())
         _fuzz(operation, {"X-CSRF-Token": csrf}, dict(client.cookies), seen)
     # signed in for real: the listing endpoints answered, not only 401s
-    for label in ("GET /api/v1/loans", "GET /api/v1/me", "GET /api/v1/users", "GET /api/v1/audit"):
+    for label in (
+        "GET /api/v1/loans",
+        "GET /api/v1/me",
+        "GET /api/v1/users",
+        "GET /api/v1/audit",
+        "GET /api/v1/config",
+        "GET /api/v1/qa/sample",
+        "GET /api/v1/refusals",
+    ):
         assert 200 in statuses[label], (label, statuses[label])
 
 
