@@ -511,7 +511,8 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     # the call made on the call screen, with its script transcript
     page.click(f"#sample-{called} a.qa-open")
     page.wait_for_selector("#qa-form")
-    assert page.inner_text("#qa-outcome") == "right-party-contact"
+    assert page.get_attribute("#qa-outcome", "data-code") == "right-party-contact"
+    assert page.inner_text("#qa-outcome") == "本人接通"
     transcript = page.inner_text("#qa-transcript")
     assert "录音" in transcript and "再见" in transcript  # from the recording notice to the end
     for c in qa_rules.CRITERIA:

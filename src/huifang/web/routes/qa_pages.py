@@ -24,6 +24,7 @@ from huifang.services import loan_views, qa
 from huifang.web.deps import actor, check_branch, get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
+from huifang.web.routes.calls import OUTCOME_LABELS, ROLE_LABELS
 from huifang.web.routes.common import guard_branch_filter, today
 
 router = APIRouter(include_in_schema=False)
@@ -161,6 +162,7 @@ def refusals_page(
         code=code or "",
         contract=contract or "",
         codes=qa.REFUSAL_CODES,
+        roles=ROLE_LABELS,
         branch_choices=principal.visible(loan_views.branch_codes(get_engine(request))),
     )
 
@@ -264,6 +266,7 @@ def qa_page(
         max_total=qa_rules.MAX_TOTAL,
         branch=branch or "",
         channels=CHANNELS,
+        outcomes=OUTCOME_LABELS,
         branch_choices=principal.visible(loan_views.branch_codes(get_engine(request))),
     )
 
@@ -283,6 +286,8 @@ def qa_contact_page(
         criteria=qa_rules.CRITERIA,
         max_total=qa_rules.MAX_TOTAL,
         recording_url=_recording_url(detail),
+        outcomes=OUTCOME_LABELS,
+        roles=ROLE_LABELS,
         message=None,
     )
 
