@@ -448,12 +448,22 @@ def _call_on_the_call_screen(engine) -> int:  # type: ignore[no-untyped-def]
         p = sc.prompt(state)
         if p.finished:
             break
+        question = p.question.zh if p.question else ""
         asked = {
             "answer_type": p.answer_type.value if p.answer_type else None,
             "options": [{"code": o.code} for o in p.options],
-            "question": p.question.zh if p.question else "",
+            "question": question,
         }
-        state = calls.answer_call(engine, task.id, agent_id, reply(asked, who.id_number[-4:]))
+        value = reply(asked, who.id_number[-4:])
+        if asked["answer_type"] == "free_text" and "身份证" not in question:
+            if "电话" in question or "手机" in question or "号码" in question:
+                value = "13912345678"
+            elif "地址" in question:
+                value = "广东省深圳市南山区科技园路1号"
+            elif p.error is not None and not p.required:
+                value = ""  # an optional question the reply did not fit: skipped
+        state = calls.answer_call(engine, task.id, agent_id, value)
+    assert sc.prompt(state).finished, sc.prompt(state)
     done = calls.finish_call(
         engine, task.id, agent_id, outcome=Outcome.RIGHT_PARTY_CONTACT, note="客户配合"
     )
