@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import wave
 from collections.abc import Coroutine
 from datetime import date
@@ -47,6 +48,13 @@ class GivenASR:
         return Transcript("yes", 0.9, audio.seconds, 0.0)
 
 
+def free_even_port() -> int:
+    """A free UDP port rounded down to even (RTP on it, RTCP on the next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1]) & ~1
+
+
 def tone(seconds: float, freq: float = 300.0) -> bytes:
     """A voiced-like test signal: a tone with harmonics, 8 kHz s16le."""
     t = np.arange(int(seconds * RATE)) / RATE
@@ -62,8 +70,9 @@ def test_speak_listen_keys_silence_hangup_and_tape(tmp_path: Path) -> None:
     reply = to_call(tts.synthesize("Yes, that is right.", "en"))
     asr = GivenASR()
     with LoopThread() as loop:
-        us = SipAgent("127.0.0.1", 0, rtp_ports=(35_000, 35_100))
-        them = SipAgent("127.0.0.1", 0, rtp_ports=(35_100, 35_200))
+        ours, theirs_base = free_even_port(), free_even_port()
+        us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
+        them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
         loop.run(us.start(), 5)
         loop.run(them.start(), 5)
         tape = CallTape()
