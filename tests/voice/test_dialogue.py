@@ -100,6 +100,13 @@ def test_silence_reprompts_then_hands_over() -> None:
     assert sum(s.startswith("抱歉，我没有听清楚") for s in ch.spoken) == 2
 
 
+def test_a_value_the_runner_keeps_refusing_is_handed_over_not_asked_forever() -> None:
+    d, _ = call("是的", *["十二"] * 20)  # never four ID digits: the pattern refuses each
+    assert d.record.state.handed_over and d.record.handover_reason == "not_understood"
+    heard = [t.text for t in d.record.turns if t.speaker == "borrower"]
+    assert heard == ["是的", "十二", "十二", "十二"]  # the first answer and two re-asks
+
+
 def test_request_for_a_human_hands_over_with_transcript() -> None:
     d, ch = call("是的", "我要转人工")
     assert d.record.outcome == sc.OUTCOME_HANDED_OVER

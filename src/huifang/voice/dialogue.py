@@ -125,6 +125,7 @@ class Dialogue:
         self.policy = policy or Policy()
         self._clock = clock or (lambda: 0.0)
         self._spoken = 0
+        self._rejected: dict[str | None, int] = {}
 
     # -- output ----------------------------------------------------------------------------
     def _say(self, text: str, step_id: str | None = None) -> None:
@@ -163,7 +164,13 @@ class Dialogue:
             self.language,
         )
         if prompt.error is not None:
+            # the runner refused the last answer (validation): re-asked like a reprompt, so a
+            # borrower who keeps giving a refused value is handed over instead of asked forever
             self._say(prompt.error.get(self.language), step_id)
+            self._rejected[step_id] = self._rejected.get(step_id, 0) + 1
+            if self._rejected[step_id] > self.policy.max_reprompts:
+                self._handover(Understanding(Intent.UNCLEAR, None, 0.0, "", "answer refused"))
+                return
         self._say(f"{question}{hint}", step_id)
         failures = 0
         while True:
