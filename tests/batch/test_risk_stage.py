@@ -193,3 +193,16 @@ def test_unknown_severity_and_no_facts_leave_the_loan_untiered() -> None:
         states, book.loans, risk2, coll, AS_OF, settings.origination, settings.risk
     )
     assert loan_id not in got.column("loan_id").to_pylist()
+
+
+def test_month_tables_equal_the_row_by_row_arithmetic() -> None:
+    rng = np.random.default_rng(3)
+    start = rng.integers(15000, 20500, 5000)
+    end = np.where(rng.random(5000) < 0.7, start, start + rng.integers(-50, 2000, 5000))
+    for day in (15000, 19999, 20269, 25000):
+        want = risk_stage.months_between(start, np.full(len(start), day, np.int64))
+        got = risk_stage.months_until(start, day)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    want = risk_stage.months_between(start, end)
+    got = risk_stage.months_apart(start, end)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

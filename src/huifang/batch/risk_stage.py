@@ -149,6 +149,30 @@ def months_between(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.n
     return num, np.where(valid, span, 1)
 
 
+def months_until(start: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """`months_between(start, end)` for one end date: computed once per distinct start day
+    (through a table over the days in play) and gathered."""
+    if len(start) == 0:
+        return months_between(start, start)
+    lo, hi = int(start.min()), int(start.max())
+    if hi - lo > 4 * len(start):
+        return months_between(start, np.full(len(start), end, np.int64))
+    days = np.arange(lo, hi + 1, dtype=np.int64)
+    num, den = months_between(days, np.full(len(days), end, np.int64))
+    return num[start - lo], den[start - lo]
+
+
+def months_apart(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`months_between` where most rows have start == end (0 months), computed only for
+    the others."""
+    num = np.zeros(len(start), np.int64)
+    den = np.ones(len(start), np.int64)
+    rows = np.flatnonzero(end > start)
+    if len(rows):
+        num[rows], den[rows] = months_between(start[rows], end[rows])
+    return num, den
+
+
 def _round4(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Half-up to the 4th decimal as integers (× 10,000), and where a tie is too close."""
     scaled = x * 10_000.0
@@ -338,8 +362,8 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     mid_year = _month_start(np.clip(model_year, 1, 9999) * 12 + 6)
     origin = np.where(has_reg, first_reg, np.where(used & has_year, mid_year, purchased))
     origin = np.minimum(origin, purchased)
-    a_num, a_den = months_between(origin, np.full(n, ta, np.int64))
-    p_num, p_den = months_between(origin, purchased)
+    a_num, a_den = months_until(origin, ta)
+    p_num, p_den = months_apart(origin, purchased)
     age = a_num / a_den
     age_p = p_num / p_den
 
@@ -407,7 +431,7 @@ def _value(car: pa.Table, as_of: date, params: ValuationParameters) -> Collatera
     k_read = np.where(reading, insp_km, km0).astype(np.float64)
     t_read = np.where(reading, insp_on, purchased)
     has_reading = reading | has_km0
-    r_num, r_den = months_between(origin, t_read)
+    r_num, r_den = months_apart(origin, t_read)
     by_rate = (r_num >= rule.min_months_for_rate * r_den) & (r_num > 0)
     per_month = rule.norm_km_per_year / 12.0
     r_age = r_num / r_den
@@ -585,7 +609,7 @@ def tiers(
     at, found = _positions(np.asarray(risk.facts.column("loan_id").to_numpy(), np.int64), ids)
     lat, _ = _positions(np.asarray(loans.column("loan_id").to_numpy(), np.int64), ids)
     d0 = _days(_take(loans.column("disbursement_date"), lat, np.ones(len(ids), bool)))
-    mob_num, mob_den = months_between(d0, np.full(len(ids), (as_of - EPOCH).days, np.int64))
+    mob_num, mob_den = months_until(d0, (as_of - EPOCH).days)
     coll_at, coll_found = _positions(
         np.asarray(collateral_table.column("loan_id").to_numpy(), np.int64), ids
     )
