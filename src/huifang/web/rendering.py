@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ def _pct(value: Decimal | None, places: int = 2) -> str:
 def _local(at: datetime | None, tz: str = "Asia/Shanghai") -> str:
     if at is None:
         return ""
+    if at.tzinfo is None:  # SQLite hands back the stored UTC time without its zone
+        at = at.replace(tzinfo=UTC)
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
