@@ -394,7 +394,7 @@ def check_before_contact(
     """The compliance guard's decision on an attempt about to be made (before dialing) and
     the number it would use; nothing is written. `record_attempt` checks again when the
     attempt is recorded (a refusal is recorded there)."""
-    guard = guard or Guard()
+    guard = guard or Guard(policy=configs.contact_policy(engine).policy)
     if inp.started_at.tzinfo is None:
         raise TaskError("开始时间必须带时区 / started_at must be timezone-aware")
     with transaction(engine) as session:

@@ -28,9 +28,8 @@ from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.domain.questionnaire import answer_verified_identity
 from huifang.finding_rules import load_finding_rules
-from huifang.script_files import load_standard_scripts
 from huifang.security import audit, pii
-from huifang.services import followup, loan_views, risk
+from huifang.services import configs, followup, loan_views, risk
 from huifang.services.calls import script_context
 from huifang.services.followup import TaskError, local_date, utc
 from huifang.services.followup_attempts import _complete, answers_to_json
@@ -68,11 +67,15 @@ class Questionnaire:
         return sc.is_finished(self.state)
 
 
-def _script(script_id: str) -> sc.Script:
-    scripts = load_standard_scripts()
-    if script_id not in scripts:
+def _script(s: Session, script_id: str, version: int | None = None) -> sc.Script:
+    """The script in force (`version` None: a new run), or exactly the version a stored run
+    started with (`services/configs.py`)."""
+    bind = s.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    script = configs.script(engine, script_id, version, session=s)
+    if script is None:
         raise QuestionnaireError(f"没有话术 {script_id} / no script {script_id!r}")
-    return scripts[script_id]
+    return script
 
 
 def _task(s: Session, loan_id: int) -> FollowupTask | None:
@@ -111,7 +114,7 @@ def current(engine: Engine, loan_id: int) -> Questionnaire | None:
         )
         if run is None:
             return None
-        state = sc.state_from_dict(run.state, _script(run.script_id))
+        state = sc.state_from_dict(run.state, _script(s, run.script_id, run.script_version))
         return Questionnaire(run.task_id, run.id, state, run.attempt_id, run.visit_id)
 
 
@@ -128,10 +131,9 @@ def open_questionnaire(
             return None
         run = _run(s, task.id)
         if run is not None and run.closed_at is None:
-            state = sc.state_from_dict(run.state, _script(run.script_id))
+            state = sc.state_from_dict(run.state, _script(s, run.script_id, run.script_version))
             return Questionnaire(task.id, run.id, state)
-        task_id, script_id = task.id, task.script
-    script = _script(script_id)
+        task_id, script = task.id, _script(s, task.script)
     state = answer_verified_identity(
         sc.start(script, script_context(engine, loan_id, AGENT_NAME, today))
     )
@@ -168,7 +170,7 @@ def answer_questionnaire(
         run = _run(s, task.id) if task is not None else None
         if task is None or run is None or run.closed_at is not None:
             raise QuestionnaireError("没有进行中的回访问卷 / there is no questionnaire in progress")
-        state = sc.state_from_dict(run.state, _script(run.script_id))
+        state = sc.state_from_dict(run.state, _script(s, run.script_id, run.script_version))
         if sc.is_finished(state):
             raise QuestionnaireError("问卷已完成 / the questionnaire is finished")
         state = sc.answer(state, value)
@@ -290,7 +292,7 @@ def request_person(
         run = _run(s, task.id) if task is not None else None
         if task is None or run is None or run.closed_at is not None:
             raise QuestionnaireError("没有进行中的回访问卷 / there is no questionnaire in progress")
-        state = sc.state_from_dict(run.state, _script(run.script_id))
+        state = sc.state_from_dict(run.state, _script(s, run.script_id, run.script_version))
         state = sc.request_handover(
             state, sc.Text("借款人在线要求人工联系", "the borrower asked for a person online")
         )

@@ -34,8 +34,7 @@ from sqlalchemy import Engine, select
 
 from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
-from huifang.script_files import load_standard_scripts
-from huifang.services import calls, followup, risk
+from huifang.services import calls, configs, followup, risk
 from huifang.services.followup import TaskError, local_date, utc
 from huifang.services.followup_attempts import (
     AttemptInput,
@@ -99,7 +98,7 @@ def plan_call(
         # recorded through the same path as every attempt; a refused row keeps no outcome
         refused = record_attempt(engine, task_id, probe, guard=guard)
         return CallPlan(task_id, loan_id, number, language, None, refused)
-    scripts = load_standard_scripts()
+    scripts = configs.scripts(engine)
     if script_id not in scripts:
         raise TaskError(f"没有话术 {script_id} / no script {script_id!r}")
     context = calls.script_context(engine, loan_id, BOT_NAME, today or local_date(at))
