@@ -102,12 +102,15 @@ class DayStats:
 
 @dataclass(frozen=True)
 class VoiceChannel:
-    """The voice agent in the simulation: a campaign over every purpose the policy allows it
-    for, `lines` calls at once, in the window; `dialer(clock)` makes the dialer (the
-    simulated borrower, `huifang.voice.campaign_dialer.SimulatedDialer`)."""
+    """The voice agent in the simulation: a campaign over the routine purposes (first and
+    routine contacts, changed contact details — the ones the policy allows the voice
+    channel for, less missed payments, whose promises to pay would open risk-finding tasks
+    the agents' simulated calls never open), `lines` calls at once, in the window;
+    `dialer(clock)` makes the dialer (`huifang.voice.campaign_dialer.SimulatedDialer`)."""
 
     dialer: Callable[[Any], Any]
     lines: int = 10
+    purposes: tuple[str, ...] = ("first-visit", "routine", "contact-change")
     window_start: time = time(9, 0)
     window_end: time = time(20, 30)
     name: str = "模拟智能外呼 / simulated voice campaign"
@@ -328,7 +331,13 @@ def _voice_campaign(
         campaign = cs.get_campaign(engine, voice.name).id
     except cs.CampaignError:
         spec = CampaignSpec(
-            voice.name, voice.window_start, voice.window_end, voice.lines, attempts, retry
+            voice.name,
+            voice.window_start,
+            voice.window_end,
+            voice.lines,
+            attempts,
+            retry,
+            purposes=frozenset(voice.purposes),
         )
         start_at = datetime.combine(start, time(0), TZ)
         campaign = cs.create_campaign(engine, spec, policy=loaded, now=start_at).id

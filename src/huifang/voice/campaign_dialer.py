@@ -20,6 +20,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
 
@@ -108,6 +109,7 @@ class SimulatedBorrower:
         self.questions = 0
         self.break_at = rng.randint(1, 4)
         self.refused = False
+        self.income_down = rng.random() < model.income_drop
 
     def speak(self, text: str) -> None:
         # espeak-ng / a neural TTS speaks Mandarin at about 4.5 characters a second
@@ -144,16 +146,14 @@ class SimulatedBorrower:
             return "no" if negative else "yes"
         if kind == "choice":
             choices = list(expect.choices)
-            if ("收入" in question or "income" in question) and self.rng.random() < (
-                self.model.income_drop
-            ):
+            if ("收入" in question or "income" in question) and self.income_down:
                 down = [c for c in choices if c.code == "down"]
                 if down:
                     return down[0].phrases[0 if zh else min(1, len(down[0].phrases) - 1)]
             first = choices[0]
             return first.phrases[0 if zh else min(1, len(first.phrases) - 1)]
         if kind == "money":
-            return str(self.rng.choice((4500, 6000, 8000, 12000)))
+            return str(self._amount(question))
         if kind == "number":
             return "3"
         if kind == "date":
@@ -161,6 +161,20 @@ class SimulatedBorrower:
         if "后四位" in question or "last four" in question:
             return str(self.values.get("id_last4", ""))
         return "没有了" if zh else "nothing else"
+
+    def _amount(self, question: str) -> int:
+        """Income near the declared one (half of it when it dropped); other amounts: what
+        is overdue, else a round sum."""
+        if "收入" in question or "income" in question:
+            declared = self.values.get("declared_monthly_income")
+            if isinstance(declared, Decimal | int) and declared > 0:
+                factor = 0.5 if self.income_down else self.rng.uniform(0.9, 1.15)
+                return max(100, int(round(float(declared) * factor, -2)))
+            return 4000 if self.income_down else 8000
+        overdue = self.values.get("overdue_amount")
+        if isinstance(overdue, Decimal | int) and overdue > 0:
+            return int(overdue)
+        return 3000
 
 
 def _pick(rng: random.Random, table: tuple[tuple[object, float], ...], default: object) -> object:
