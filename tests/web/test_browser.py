@@ -532,6 +532,7 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     page.wait_for_selector("#qa-saved")
     expected = qa_rules.MAX_TOTAL - len(qa_rules.CRITERIA)
     assert f"{expected}/{qa_rules.MAX_TOTAL}" in page.inner_text("#qa-saved")
+    assert "语速偏快" in page.inner_text("#qa-reviews")  # refreshed with the form
     snap(page, shots, "qa-review")
     page.goto(f"{base}/qa?start=2026-11-01&end={date.today().isoformat()}")
     assert qa_rules.ALL_AGENTS in page.inner_text("#qa-summary")

@@ -191,6 +191,9 @@ def test_the_auditor_samples_reads_and_scores_contacts(app: Any, book: Any) -> N
         headers=_htmx(csrf),
     )
     assert 'id="qa-saved"' in ok.text and f"{qa_rules.MAX_TOTAL}/{qa_rules.MAX_TOTAL}" in ok.text
+    # ...and the table of every review is refreshed out of band
+    assert 'id="qa-reviews" class="scores" hx-swap-oob="true"' in ok.text and "流程规范" in ok.text
+    assert "hx-swap-oob" not in wrong.text
     put = client.put(
         f"/api/v1/qa/attempts/{ids['SZ01']}/review",
         json={"scores": {c.code: 0 for c in qa_rules.CRITERIA}, "comment": "重评"},

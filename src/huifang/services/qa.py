@@ -459,6 +459,17 @@ def contact(engine: Engine, attempt_id: int, reviewer: str) -> ContactDetail:
         )
 
 
+def reviews(engine: Engine, attempt_id: int) -> tuple[ReviewView, ...]:
+    """Every review of a contact, oldest first."""
+    with transaction(engine) as s:
+        return tuple(
+            _review(r)
+            for r in s.scalars(
+                select(QaReview).where(QaReview.attempt_id == attempt_id).order_by(QaReview.id)
+            )
+        )
+
+
 def save_review(
     engine: Engine,
     attempt_id: int,

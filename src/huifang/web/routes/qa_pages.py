@@ -340,6 +340,7 @@ def _save_review_form(
         max_total=qa_rules.MAX_TOTAL,
         error=error,
         saved=review is not None,
+        reviews=qa.reviews(get_engine(request), attempt_id) if review is not None else None,
     )
 
 
