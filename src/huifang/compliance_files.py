@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from huifang import yaml_cache
 from huifang.domain.compliance import ContactPolicy, InvalidPolicy, policy_from_mapping
 
 ENV_VAR = "HUIFANG_CONTACT_POLICY"
@@ -38,7 +39,7 @@ class ContactPolicyFileError(ValueError):
 def parse_contact_policy(text: str, source: str = "<string>") -> LoadedContactPolicy:
     """Read and validate a contact policy from YAML text; raises ContactPolicyFileError."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml_cache.safe_load(text)
     except yaml.YAMLError as exc:
         raise ContactPolicyFileError(f"{source}: YAML 格式错误 / invalid YAML: {exc}") from None
     if not isinstance(data, dict):

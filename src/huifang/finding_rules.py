@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from huifang import yaml_cache
 from huifang.domain.early_warning import Severity
 from huifang.domain.findings import (
     FindingKind,
@@ -43,7 +44,7 @@ class FindingRulesFileError(ValueError):
 def parse_finding_rules(text: str, source: str = "<string>") -> FindingRules:
     """Read and validate finding rules from YAML text; raises FindingRulesFileError."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml_cache.safe_load(text)
     except yaml.YAMLError as exc:
         raise FindingRulesFileError(f"{source}: YAML 格式错误 / invalid YAML: {exc}") from None
     problems: list[str] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from huifang import yaml_cache
 from huifang.domain.contact_strategy import ContactStrategy, strategy_from_mapping
 from huifang.domain.followup_policy import FollowupPolicy, PolicyError, policy_from_mapping
 
@@ -39,7 +40,7 @@ class PolicyFileError(ValueError):
 
 def parse_followup_policy(text: str, source: str = "<string>") -> LoadedPolicy:
     try:
-        data = yaml.safe_load(text)
+        data = yaml_cache.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyFileError(f"{source}: YAML 格式错误 / invalid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from huifang import yaml_cache
 from huifang.domain.collateral import LtvBands
 from huifang.domain.early_warning import (
     PARAMS_FOR_KIND,
@@ -57,7 +58,7 @@ def _read(path: Path | None, default: str) -> tuple[Any, str]:
             raise RulesFileError(f"{path}: 无法读取 / cannot read: {exc}") from None
         where = str(path)
     try:
-        return yaml.safe_load(text), where
+        return yaml_cache.safe_load(text), where
     except yaml.YAMLError as exc:
         raise RulesFileError(f"{where}: 不是有效的 YAML / not valid YAML: {exc}") from None
 
