@@ -86,14 +86,22 @@ def _first_open(position: LoanPosition | None, schedule: Schedule) -> tuple[date
     return last.due_date, Decimal("0.00")
 
 
-def script_context(engine: Engine, loan_id: int, agent_name: str, today: date) -> sc.ScriptContext:
-    """The standard variables of a stored loan for its follow-up scripts."""
-    with transaction(engine) as s:
-        loan = s.get(Loan, loan_id)
-        if loan is None:
-            raise loan_views.NotFound(f"no loan {loan_id}")
-        borrower_id = loan.borrower_id
-    view = loan_views.borrower_360(engine, borrower_id, today)
+def script_context(
+    engine: Engine,
+    loan_id: int,
+    agent_name: str,
+    today: date,
+    view: loan_views.BorrowerView | None = None,
+) -> sc.ScriptContext:
+    """The standard variables of a stored loan for its follow-up scripts (`view`: the loan's
+    borrower 360° as of `today`, when the caller has it already)."""
+    if view is None:
+        with transaction(engine) as s:
+            loan = s.get(Loan, loan_id)
+            if loan is None:
+                raise loan_views.NotFound(f"no loan {loan_id}")
+            borrower_id = loan.borrower_id
+        view = loan_views.borrower_360(engine, borrower_id, today)
     lv = next(v for v in view.loans if v.loan_id == loan_id)
     due_on, amount_due = _first_open(lv.position, lv.schedule)
     overdue = (
@@ -151,6 +159,9 @@ class CallScreen:
     borrower_id: int
     run_id: int
     state: sc.RunState
+    # the borrower 360° as of the call's day when this open built it (a new run), so the
+    # call screen shows it without building it again
+    view: loan_views.BorrowerView | None = None
 
     @property
     def prompt(self) -> sc.Prompt:
@@ -191,9 +202,12 @@ def open_call(
     """The call on a task this agent holds: resumes the stored run, or starts the task's
     script on the loan's variables."""
     at = now or datetime.now(UTC)
+    view: loan_views.BorrowerView | None = None
     with transaction(engine) as s:
         task = _held(s, task_id, agent_id, at)
         loan_id, script_id = task.loan_id, task.script
+        loan = s.get(Loan, loan_id)
+        borrower = loan.borrower_id if loan else 0
         run = _open_run(s, task_id, agent_id)
         if run is not None:
             script = _script(s, run.script_id, run.script_version)
@@ -202,7 +216,8 @@ def open_call(
         else:
             script = _script(s, script_id)
     if run is None:
-        state = sc.start(script, script_context(engine, loan_id, agent_name, today))
+        view = loan_views.borrower_360(engine, borrower, today) if borrower else None
+        state = sc.start(script, script_context(engine, loan_id, agent_name, today, view))
         with transaction(engine) as s:
             _held(s, task_id, agent_id, at)
             row = CallRun(
@@ -217,10 +232,7 @@ def open_call(
             s.add(row)
             s.flush()
             run_id = row.id
-    with transaction(engine) as s:
-        loan = s.get(Loan, loan_id)
-        borrower = loan.borrower_id if loan else 0
-    return CallScreen(followup.get_task(engine, task_id), borrower, run_id, state)
+    return CallScreen(followup.get_task(engine, task_id), borrower, run_id, state, view)
 
 
 def answer_call(

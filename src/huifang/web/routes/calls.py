@@ -104,6 +104,7 @@ def _side(request: Request, principal: Principal, screen: calls.CallScreen) -> _
         screen.borrower_id,
         screen.task.branch,
         detail={"via": f"call:{screen.task.id}"},
+        view=screen.view,
     )
     loan = next(v for v in view.loans if v.loan_id == screen.task.loan_id)
     alerts = [

@@ -45,10 +45,13 @@ def read_borrower_360(
     borrower_id: int,
     branch: str,
     detail: dict[str, Any] | None = None,
+    view: loan_views.BorrowerView | None = None,
 ) -> loan_views.BorrowerView:
-    """The borrower 360° for a caller already checked against `branch`; every read of it
-    is written to the audit log."""
-    view = loan_views.borrower_360(engine, borrower_id, today(request))
+    """The borrower 360° for a caller already checked against `branch` (`view`: the same
+    360° as of today, already built in this request); every read of it is written to the
+    audit log."""
+    if view is None or view.borrower_id != borrower_id:
+        view = loan_views.borrower_360(engine, borrower_id, today(request))
     audit.record_now(
         engine,
         actor(request, principal),
