@@ -4,16 +4,17 @@ speech recognized by Whisper-base and understood, audio helpers and end of speec
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from huifang.voice.asr import WhisperASR
+from huifang.voice.asr import WhisperASR, collapse_repeats
 from huifang.voice.audio import Audio, end_of_speech, noise, read_wav, silence, write_wav
 from huifang.voice.model import MODEL_BYTES, MODEL_SHA256, whisper_base_dir
-from huifang.voice.nlu import Expectation, Intent, understand
-from huifang.voice.tts import EspeakTTS
+from huifang.voice.nlu import Expectation, Intent, understand, understand_transcript
+from huifang.voice.tts import VOICES, EspeakTTS
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,34 @@ def test_silence_and_noise_are_not_answers(asr: WhisperASR) -> None:
         t = asr.transcribe(audio, "zh")
         u = understand(t.text, Expectation("yes_no", date(2026, 11, 23)), t.confidence)
         assert u.intent in (Intent.SILENCE, Intent.NOISE), t.text
+
+
+@pytest.mark.parametrize(
+    ("said", "answer_type", "expected"),
+    [
+        ("三千五", "money", Decimal("3500")),
+        ("两万", "money", Decimal("20000")),
+        ("不需要", "yes_no", False),
+    ],
+)
+def test_spoken_mandarin_is_understood(
+    asr: WhisperASR, said: str, answer_type: str, expected: object
+) -> None:
+    """Mandarin (espeak-ng `cmn-latn-pinyin`) through the answer-type-constrained decoding."""
+    t = asr.transcribe(EspeakTTS().synthesize(said, "zh"), "zh", "", answer_type)
+    expect = Expectation(answer_type, date(2026, 11, 23))
+    u = understand_transcript([t.text, *t.alternatives], expect, t.confidence)
+    assert (u.intent, u.value) == (Intent.ANSWER, expected), (t.text, t.alternatives)
+
+
+def test_espeak_speaks_mandarin_not_pinyin_read_as_english() -> None:
+    """espeak-ng 1.51's `cmn` voice reads its dictionary's pinyin (de5, san1) as English
+    ("dee five"); `cmn-latn-pinyin` speaks it as Mandarin."""
+    assert VOICES["zh"] == "cmn-latn-pinyin"
+
+
+def test_repetition_loops_are_collapsed() -> None:
+    assert collapse_repeats("一千五一千五") == "一千五"
+    assert collapse_repeats("两万两万两") == "两万"
+    assert collapse_repeats("三千五") == "三千五"
+    assert collapse_repeats("是的") == "是的"

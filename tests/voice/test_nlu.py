@@ -7,7 +7,17 @@ from decimal import Decimal
 
 import pytest
 
-from huifang.voice.nlu import Action, Expectation, Intent, Policy, choices_from, decide, understand
+from huifang.voice.nlu import (
+    Action,
+    Expectation,
+    Intent,
+    Policy,
+    choices_from,
+    decide,
+    understand,
+    understand_transcript,
+)
+from huifang.voice.numbers import read_money
 
 TODAY = date(2026, 11, 23)  # a Monday
 YES_NO = Expectation("yes_no", TODAY, question="请问您上个月按时还款了吗？")
@@ -202,3 +212,17 @@ def test_repeat_request() -> None:
 def test_policy_thresholds() -> None:
     strict = Policy(accept_at=0.99)
     assert decide(understand("是的", YES_NO), strict) is Action.CONFIRM
+
+
+def test_the_first_understood_reading_of_the_n_best_wins() -> None:
+    expect = Expectation("money", date(2026, 11, 23))
+    u = understand_transcript(["天物", "三千五"], expect, 0.9)
+    assert (u.intent, u.value, u.heard) == (Intent.ANSWER, Decimal("3500.00"), "三千五")
+    assert u.confidence < 0.9 * 0.95  # a lower reading costs confidence
+    assert understand_transcript(["转人工"], expect).intent is Intent.HUMAN
+    assert understand_transcript([], expect).intent is Intent.SILENCE
+    assert understand_transcript(["天物"], expect).intent is Intent.UNCLEAR
+
+
+def test_an_absurdly_long_numeral_is_not_an_amount() -> None:
+    assert read_money("1000000000050000000000000000") is None

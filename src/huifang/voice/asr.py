@@ -1,17 +1,37 @@
-"""Speech recognition behind an interface. `WhisperASR` runs faster-whisper (CTranslate2, int8
-on CPU) with the offline Whisper-base model (`model.whisper_base_dir`), its bundled Silero VAD,
-a per-question prompt that biases decoding towards the expected words, and OpenCC to turn
-traditional characters into simplified. A lender plugs in a stronger model (Whisper small or
-a Paraformer) or a cloud ASR by implementing `ASR.transcribe`."""
+"""Speech recognition behind an interface. `WhisperASR` runs the offline Whisper-base model
+(`model.whisper_base_dir`) in CTranslate2 (int8 on CPU) directly, shaped for short phone replies:
+
+* **Only the reply is encoded.** Silero VAD (bundled with faster-whisper) finds the speech; the
+  encoder sees the speech plus a little silence, not Whisper's fixed 30-second window, so a
+  2-second reply costs a 2-second encoder pass (about 15× less work than faster-whisper's
+  `transcribe`, which pads every utterance to 30 s).
+* **The answer type narrows the vocabulary.** For a closed question (yes/no, money, number,
+  date, choice) decoding may only use the tokens whose characters occur in what such a reply
+  can say (the NLU's own lexicons: polar words, numerals and units, date words, the options,
+  and the words for a human, repeat, distress), by CTranslate2's `suppress_tokens`. Beam
+  search returns the n best readings (`Transcript.alternatives`); the caller keeps the first
+  the NLU understands (`nlu.understand_transcript`). Free text is decoded unconstrained.
+* Whisper's repetition loops on short audio (一千五一千五) are collapsed, and traditional
+  characters are converted to simplified (OpenCC).
+
+A lender plugs in a stronger model (Whisper small in CTranslate2 format, a Paraformer) or a
+cloud ASR by implementing `ASR.transcribe`.
+"""
 
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from huifang.voice.audio import Audio
+import numpy as np
+
+from huifang.voice.audio import RATE, Audio, speech_spans
 from huifang.voice.text import to_simplified
 
 PROMPTS = {
@@ -19,68 +39,235 @@ PROMPTS = {
     "en": "",
 }
 
+LEAD_S = 0.3  # silence before the speech the encoder sees
+TAIL_S = 1.0  # and after it (tells Whisper the reply has ended)
+
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    """What was recognized: text (simplified Chinese), a 0..1 confidence, and the seconds of
-    audio and of processing (for the real-time factor)."""
+    """What was recognized: text (simplified Chinese), a 0..1 confidence, the seconds of audio
+    and of processing (for the real-time factor), and the other readings of the n best, best
+    first (empty for free decoding)."""
 
     text: str
     confidence: float
     audio_s: float
     processing_s: float
+    alternatives: tuple[str, ...] = ()
 
 
 class ASR(Protocol):
-    def transcribe(self, audio: Audio, language: str = "zh", hint: str = "") -> Transcript: ...
+    def transcribe(
+        self,
+        audio: Audio,
+        language: str = "zh",
+        hint: str = "",
+        answer_type: str = "",
+        options: Sequence[str] = (),
+    ) -> Transcript: ...
+
+
+# Characters a reply of each answer type can contain, beyond the words for a human, repeat and
+# unsure (always allowed: the dialogue must hear 转人工 on any question). The distress words
+# are not: on espeak audio they made Whisper read 家庭自用 as 家庭住院 (a false handover);
+# distress is heard on free-text questions and by the agent the call is handed to.
+_ZH_NUMERALS = "零一二两三四五六七八九十百千万亿点半0123456789"
+_ZH_MONEY = _ZH_NUMERALS + "元块钱毛角分大概约左右差不多还"
+_ZH_DATE = _ZH_NUMERALS + "号日月底初中旬周星期礼拜天今明后下个这本大前后再过末"
+_ZH_CHOICE = "第一二三四五个的是那这"
+
+
+def _zh_intent_chars() -> str:
+    from huifang.voice import intents
+
+    words = [p for p, _, _ in intents._ZH_POLAR]
+    for table in (
+        intents._HUMAN_ZH,
+        intents._UNSURE_ZH,
+        intents._REPEAT_ZH,
+    ):
+        words += list(table)
+    return "".join(words) + "我啊了呀吧"
+
+
+def zh_alphabet(answer_type: str, options: Sequence[str] = ()) -> str:
+    """The characters a Chinese reply to a question of `answer_type` may be decoded into
+    ("" = unconstrained)."""
+    base = _zh_intent_chars()
+    if answer_type == "yes_no":
+        return base
+    if answer_type in ("money", "number"):
+        return base + _ZH_MONEY
+    if answer_type == "date":
+        return base + _ZH_DATE
+    if answer_type == "choice" and options:
+        return base + _ZH_CHOICE + "".join(options)
+    return ""
+
+
+def collapse_repeats(text: str) -> str:
+    """Whisper's loop on short audio: 一千五一千五 → 一千五, "yes yes yes" → "yes"
+    (a whole-text repetition of a unit at least two characters long)."""
+    t = text.strip()
+    n = len(t)
+    for period in range(2, n // 2 + 1):
+        unit = t[:period]
+        if all(t[i] == unit[i % period] for i in range(n)) and n >= 2 * period:
+            return unit.strip(" ,，。.")
+    return t
+
+
+class _Whisper:
+    """The loaded model, its tokenizer and feature extractor, and the per-alphabet suppress
+    lists (cached)."""
+
+    def __init__(self, model_dir: Path, threads: int, workers: int) -> None:
+        import ctranslate2
+        import tokenizers
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        self.model = ctranslate2.models.Whisper(
+            str(model_dir),
+            device="cpu",
+            compute_type="int8",
+            intra_threads=threads,
+            inter_threads=workers,
+        )
+        self.features = FeatureExtractor(80)
+        self.hf = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.eot = self.hf.token_to_id("<|endoftext|>")
+        self.sot = self.hf.token_to_id("<|startoftranscript|>")
+        self.sot_prev = self.hf.token_to_id("<|startofprev|>")
+        self.transcribe_id = self.hf.token_to_id("<|transcribe|>")
+        self.no_timestamps = self.hf.token_to_id("<|notimestamps|>")
+        self.vocab = [self.hf.decode([i]) for i in range(self.eot)]
+        self._suppress: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, language: str, prompt: str = "") -> list[int]:
+        ids = []
+        if prompt:
+            ids = [self.sot_prev, *self.hf.encode(" " + prompt, add_special_tokens=False).ids]
+        lang = self.hf.token_to_id(f"<|{language}|>")
+        return [*ids[-100:], self.sot, lang, self.transcribe_id, self.no_timestamps]
+
+    def suppress(self, alphabet: str) -> list[int]:
+        """Every text token that is not made of `alphabet`'s characters (and every special
+        token but the end of text). Characters that take several byte tokens keep them."""
+        with self._lock:
+            if alphabet in self._suppress:
+                return self._suppress[alphabet]
+        chars = set(alphabet)
+        keep: set[int] = set()
+        for i, piece in enumerate(self.vocab):
+            s = piece.strip()
+            if s and "\ufffd" not in s and all(c in chars for c in s):
+                keep.add(i)
+        for c in chars:
+            ids = self.hf.encode(c, add_special_tokens=False).ids
+            if len(ids) > 1:
+                keep.update(ids)
+        n_vocab = self.hf.get_vocab_size()
+        out = [i for i in range(self.eot) if i not in keep]
+        out += list(range(self.eot + 1, n_vocab))
+        with self._lock:
+            self._suppress[alphabet] = out
+        return out
+
+    def encode(self, samples: np.ndarray) -> tuple[Any, float]:
+        """Encoder output of the speech with LEAD_S/TAIL_S of silence around it."""
+        import ctranslate2
+
+        x = np.concatenate(
+            [
+                np.zeros(int(LEAD_S * RATE), np.float32),
+                samples.astype(np.float32),
+                np.zeros(int(TAIL_S * RATE), np.float32),
+            ]
+        )
+        feats = self.features(x, padding=0)
+        feats = feats[:, : feats.shape[1] - feats.shape[1] % 2]
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None], np.float32))
+        return self.model.encode(view), len(x) / RATE
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.hf.decode([i for i in ids if i < self.eot])).strip()
+
+
+@lru_cache(maxsize=4)
+def _load(model_dir: Path, threads: int, workers: int) -> _Whisper:
+    return _Whisper(model_dir, threads, workers)
 
 
 class WhisperASR:
-    """faster-whisper over the joined Whisper-base model; one instance per process, thread-safe
-    for concurrent calls (CTranslate2 queues them over `workers`)."""
+    """Whisper-base in CTranslate2 on CPU; one instance per process, thread-safe for concurrent
+    calls (CTranslate2 queues them over `workers`)."""
 
     def __init__(
-        self, model_dir: Path | None = None, threads: int = 2, workers: int = 1, beam_size: int = 1
+        self,
+        model_dir: Path | None = None,
+        threads: int = 2,
+        workers: int = 1,
+        beam_size: int = 5,
     ) -> None:
-        from faster_whisper import WhisperModel
-
         from huifang.voice.model import whisper_base_dir
 
-        self.model = WhisperModel(
-            str(model_dir or whisper_base_dir()),
-            device="cpu",
-            compute_type="int8",
-            cpu_threads=threads,
-            num_workers=workers,
-            local_files_only=True,
-        )
+        self.whisper = _load(Path(model_dir or whisper_base_dir()), threads, workers)
         self.beam_size = beam_size
 
-    def transcribe(self, audio: Audio, language: str = "zh", hint: str = "") -> Transcript:
-        import time
-
+    def transcribe(
+        self,
+        audio: Audio,
+        language: str = "zh",
+        hint: str = "",
+        answer_type: str = "",
+        options: Sequence[str] = (),
+    ) -> Transcript:
+        """Recognize one reply. `answer_type` (yes_no, money, number, date, choice) and the
+        choice `options` constrain the vocabulary for Chinese; `hint` is a free-text prompt
+        used only when decoding unconstrained."""
         started = time.perf_counter()
-        prompt = (PROMPTS.get(language, "") + hint).strip() or None
-        segments, _ = self.model.transcribe(
-            audio.samples,
-            language=language,
-            beam_size=self.beam_size,
-            vad_filter=True,
-            vad_parameters={"min_silence_duration_ms": 500},
-            initial_prompt=prompt,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            temperature=0.0,
-            max_new_tokens=64,
-        )
-        segs = list(segments)
-        text = "".join(s.text for s in segs).strip()
-        if language == "zh":
-            text = to_simplified(text)
-        if segs:
-            logprob = sum(s.avg_logprob for s in segs) / len(segs)
-            speech = 1.0 - max(s.no_speech_prob for s in segs)
-            confidence = max(0.0, min(1.0, math.exp(logprob) * speech))
+        w = self.whisper
+        spans = speech_spans(audio, min_silence_ms=500)
+        if not spans:  # nothing said, and VAD is sure of it
+            return Transcript("", 1.0, audio.seconds, time.perf_counter() - started)
+        first, last = int(spans[0][0] * audio.rate), int(spans[-1][1] * audio.rate)
+        speech = audio.samples[first:last]
+        encoded, _ = w.encode(speech)
+        alphabet = zh_alphabet(answer_type, options) if language == "zh" else ""
+        max_length = 6 + math.ceil(len(speech) / audio.rate * 6)
+        if alphabet:
+            beams = self.beam_size
+            result = w.model.generate(
+                encoded,
+                [w.start(language)],
+                beam_size=beams,
+                num_hypotheses=beams,
+                max_length=max_length,
+                return_scores=True,
+                suppress_tokens=w.suppress(alphabet),
+            )[0]
         else:
-            confidence = 1.0  # nothing heard, and VAD is sure of it
-        return Transcript(text, round(confidence, 3), audio.seconds, time.perf_counter() - started)
+            prompt = (PROMPTS.get(language, "") + hint).strip() if hint else ""
+            result = w.model.generate(
+                encoded,
+                [w.start(language, prompt)],
+                beam_size=1,
+                max_length=max_length,
+                return_scores=True,
+                no_repeat_ngram_size=3,
+            )[0]
+        texts: list[str] = []
+        for ids in result.sequences_ids:
+            text = collapse_repeats(w.decode(ids))
+            text = to_simplified(text) if language == "zh" else text
+            if text not in texts:
+                texts.append(text)
+        confidence = max(0.0, min(1.0, math.exp(result.scores[0]))) if result.scores else 0.0
+        return Transcript(
+            texts[0] if texts else "",
+            round(confidence, 3),
+            audio.seconds,
+            time.perf_counter() - started,
+            tuple(texts[1:]),
+        )

@@ -15,7 +15,7 @@ from rapidfuzz.distance import Levenshtein
 from huifang.voice.asr import ASR
 from huifang.voice.audio import Audio, noise, silence
 from huifang.voice.corpus import TODAY, Reply
-from huifang.voice.nlu import Expectation, Intent, Understanding, understand
+from huifang.voice.nlu import Expectation, Intent, Understanding, understand_transcript
 from huifang.voice.text import normalize
 from huifang.voice.tts import TTS
 
@@ -120,13 +120,18 @@ def evaluate(
     for reply in replies:
         if asr is None or tts is None:
             heard, conf, audio_s, proc_s = reply.text, 1.0, 0.0, 0.0
+            alternatives: tuple[str, ...] = ()
         else:
+            options = [c.phrases[0 if language == "zh" else 1] for c in reply.choices]
             hint = HINTS.get((language, reply.answer_type), "")
             if reply.answer_type == "choice":
-                hint = "。".join(c.phrases[0 if language == "zh" else 1] for c in reply.choices)
-            t = asr.transcribe(reply_audio(reply, tts), language, hint)
+                hint = "。".join(options)
+            t = asr.transcribe(
+                reply_audio(reply, tts), language, hint, reply.answer_type, tuple(options)
+            )
             heard, conf, audio_s, proc_s = t.text, t.confidence, t.audio_s, t.processing_s
-        u = understand(heard, _expect(reply), conf)
+            alternatives = t.alternatives
+        u = understand_transcript([heard, *alternatives], _expect(reply), conf)
         ref, hyp = _units(reply.text, language), _units(heard, language)
         outcome = Outcome(
             reply, heard, u, is_correct(reply, u), Levenshtein.distance(ref, hyp), len(ref),

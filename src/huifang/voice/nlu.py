@@ -98,6 +98,25 @@ def understand(text: str, expect: Expectation, asr_confidence: float = 1.0) -> U
     return Understanding(Intent.ANSWER, value, round(conf * asr_confidence, 3), heard, reason)
 
 
+def understand_transcript(
+    texts: Sequence[str], expect: Expectation, asr_confidence: float = 1.0
+) -> Understanding:
+    """Understand the n best readings of a recognizer (best first): the first that is an
+    answer, a request for a human, distress or repeat wins; a lower reading costs a little
+    confidence (0.9 each step down), so the dialogue confirms rather than accepts it when the
+    recognizer was unsure. With no such reading, the best reading's understanding."""
+    if not texts:
+        return understand("", expect, asr_confidence)
+    first = understand(texts[0], expect, asr_confidence)
+    if first.intent not in (Intent.UNCLEAR, Intent.NOISE):
+        return first
+    for rank, text in enumerate(texts[1:], start=1):
+        u = understand(text, expect, asr_confidence * 0.9**rank)
+        if u.intent not in (Intent.UNCLEAR, Intent.NOISE, Intent.SILENCE):
+            return u
+    return first
+
+
 def _answer(text: str, expect: Expectation) -> tuple[AnswerValue, float, str]:
     kind = expect.answer_type
     if kind == "yes_no":

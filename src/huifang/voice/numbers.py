@@ -135,7 +135,7 @@ def read_money(text: str) -> NumberReading | None:
             value = yuan + jiao / 10 + fen / 100
             return NumberReading(value.quantize(_FEN, ROUND_HALF_UP), hedge)
     reading = read_number(t)
-    if reading is None:
+    if reading is None or reading.value.adjusted() > 12:  # no loan reply is a trillion yuan
         return None
     value = reading.value.quantize(_FEN, ROUND_HALF_UP)
     if value < 0:

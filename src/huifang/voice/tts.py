@@ -10,7 +10,7 @@ from typing import Protocol
 
 from huifang.voice.audio import Audio, read_wav
 
-VOICES = {"zh": "cmn", "en": "en"}
+VOICES = {"zh": "cmn-latn-pinyin", "en": "en"}
 
 
 class TTS(Protocol):
