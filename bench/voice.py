@@ -1,16 +1,18 @@
 """Voice agent benchmark: ASR real-time factor on CPU and concurrent real-time calls.
 
-    .venv/bin/python bench/voice.py [--seconds 60] [--workers 2]
+    .venv/bin/python bench/voice.py [--seconds 40] [--calls 10,15,20] [--threads 2]
 
-1. RTF: borrower replies synthesized by espeak-ng (Chinese and English, 1–4 s, as on a call)
-   are recognized one at a time by faster-whisper (Whisper-base, int8, 2 threads); RTF =
-   processing time / audio time (target ≤ 0.3).
-2. Concurrency: `--workers` recognizer workers (CTranslate2 `num_workers`) fed from as many
-   threads as calls for `--seconds`; capacity = audio seconds recognized per wall second. A
-   call needs recognition only while the borrower speaks (the voice agent speaks the rest,
-   and VAD drops silence): with the borrower's share of call time `--talk-share` (0.35), the
-   calls sustained in real time = capacity / talk share, provided the p95 latency of a reply
-   stays under `--max-latency` seconds (1.5 s). Target ≥ 10 on this 2-core machine.
+1. RTF: borrower replies synthesized by espeak-ng (Chinese and English, 0.7–4 s, as on a
+   call, each with the answer type of its question) are recognized one at a time by
+   `WhisperASR` (Whisper-base int8 in CTranslate2, only the reply encoded, answer-type
+   vocabulary); RTF = processing time / audio time (target ≤ 0.3), also per reply length.
+2. Concurrency: N simulated calls share one recognizer. Each call alternates the agent
+   speaking (the reply's length × (1 − talk share) / talk share; talk share 0.35: the
+   borrower talks about a third of a follow-up call) and the borrower's reply, which is
+   recognized while the call waits. N calls are sustained in real time when the p95 latency
+   from the end of a reply to its transcript stays under `--max-latency` (1.5 s: the pause
+   before the agent answers). N runs up the `--calls` list and stops at the first that fails.
+   Target ≥ 10 on this 2-core machine.
 
 The last line printed is one JSON object with the results.
 """
@@ -28,89 +30,114 @@ from huifang.voice.asr import WhisperASR
 from huifang.voice.audio import Audio
 from huifang.voice.tts import EspeakTTS
 
-UTTERANCES = [
-    ("zh", "是的，是我本人。"),
-    ("zh", "下个月十五号还三千五百块。"),
-    ("zh", "没有"),
-    ("zh", "我要转人工"),
-    ("en", "Yes, that's right."),
-    ("en", "I will pay three thousand five hundred next Friday."),
-    ("en", "Not really."),
-    ("en", "I want to talk to a real person."),
+UTTERANCES = [  # language, what the borrower says, the question's answer type
+    ("zh", "是的，是我本人。", "yes_no"),
+    ("zh", "下个月十五号还三千五百块。", ""),
+    ("zh", "没有", "yes_no"),
+    ("zh", "三千五", "money"),
+    ("zh", "我要转人工", "yes_no"),
+    ("en", "Yes, that's right.", "yes_no"),
+    ("en", "I will pay three thousand five hundred next Friday.", ""),
+    ("en", "Not really.", "yes_no"),
+    ("en", "four thousand eight hundred", "money"),
+    ("en", "I want to talk to a real person.", "yes_no"),
 ]
+
+
+def trial(
+    asr: WhisperASR, clips: list[tuple[str, str, Audio]], calls: int, seconds: float, share: float
+) -> tuple[list[float], float]:
+    """`calls` simulated calls for `seconds`: reply latencies and audio-seconds recognized."""
+    latencies: list[float] = []
+    done = [0.0]
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def call(index: int) -> None:
+        i = index
+        # stagger the calls over one turn so that they do not all start together
+        time.sleep((index / calls) * clips[0][2].seconds / share)
+        while time.perf_counter() < stop:
+            lang, kind, clip = clips[i % len(clips)]
+            time.sleep(clip.seconds * (1 - share) / share)  # the agent speaks
+            t = asr.transcribe(clip, lang, "", kind)
+            with lock:
+                latencies.append(t.processing_s)
+                done[0] += t.audio_s
+            i += 1
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(calls)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return latencies, done[0]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--calls", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--calls", default="10,15,20")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--talk-share", type=float, default=0.35)
     ap.add_argument("--max-latency", type=float, default=1.5)
     args = ap.parse_args()
 
     tts = EspeakTTS()
-    clips: list[tuple[str, Audio]] = [(lang, tts.synthesize(t, lang)) for lang, t in UTTERANCES]
-
-    single = WhisperASR(threads=2, workers=1)
-    single.transcribe(clips[0][1], clips[0][0])  # warm up
+    clips = [(lang, kind, tts.synthesize(text, lang)) for lang, text, kind in UTTERANCES]
+    asr = WhisperASR(threads=args.threads)
+    asr.transcribe(clips[0][2], clips[0][0], "", clips[0][1])  # warm up
     proc = audio = 0.0
-    for lang, clip in clips:
-        t = single.transcribe(clip, lang)
+    by_length: dict[str, list[float]] = {"<1.5 s": [], "1.5–3 s": [], ">3 s": []}
+    for lang, kind, clip in clips:
+        t = asr.transcribe(clip, lang, "", kind)
         proc += t.processing_s
         audio += t.audio_s
+        bucket = "<1.5 s" if clip.seconds < 1.5 else "1.5–3 s" if clip.seconds <= 3 else ">3 s"
+        by_length[bucket].append(t.processing_s / t.audio_s)
+        print(f"{clip.seconds:5.2f} s  RTF {t.processing_s / t.audio_s:.3f}  {t.text!r}", flush=True)
     rtf = proc / audio
-    print(f"RTF (one at a time): {rtf:.3f}  over {audio:.1f} s of replies", flush=True)
-    del single
+    rtf_by_length = {k: round(statistics.mean(v), 3) for k, v in by_length.items() if v}
+    print(f"RTF (one at a time): {rtf:.3f} over {audio:.1f} s; by length {rtf_by_length}")
 
-    asr = WhisperASR(threads=max(1, (os.cpu_count() or 2) // args.workers), workers=args.workers)
-    latencies: list[float] = []
-    done_audio = [0.0]
-    lock = threading.Lock()
-    stop = time.perf_counter() + args.seconds
-
-    def call(index: int) -> None:
-        i = index
-        while time.perf_counter() < stop:
-            lang, clip = clips[i % len(clips)]
-            t = asr.transcribe(clip, lang)
-            with lock:
-                latencies.append(t.processing_s)
-                done_audio[0] += t.audio_s
-            i += 1
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=call, args=(k,)) for k in range(args.calls)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - started
-    capacity = done_audio[0] / wall
-    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else latencies[0]
-    by_capacity = capacity / args.talk_share
-    sustained = int(by_capacity) if p95 <= args.max_latency else 0
-    print(
-        f"{args.calls} concurrent callers: {len(latencies)} replies in {wall:.1f} s, "
-        f"capacity {capacity:.2f} audio-s/s, p95 latency {p95:.2f} s",
-        flush=True,
-    )
+    sustained = 0
+    trials = []
+    for calls in [int(c) for c in args.calls.split(",")]:
+        started = time.perf_counter()
+        latencies, done = trial(asr, clips, calls, args.seconds, args.talk_share)
+        wall = time.perf_counter() - started
+        p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else latencies[0]
+        ok = p95 <= args.max_latency
+        trials.append(
+            {
+                "calls": calls,
+                "replies": len(latencies),
+                "p50_latency_s": round(statistics.median(latencies), 3),
+                "p95_latency_s": round(p95, 3),
+                "audio_s_per_s": round(done / wall, 3),
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+                "real_time": ok,
+            }
+        )
+        print(trials[-1], flush=True)
+        if not ok:
+            break
+        sustained = calls
     result = {
         "bench": "voice",
         "cpu_count": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
-        "asr": "faster-whisper 1.2.1 whisper-base int8",
+        "asr": "ctranslate2 whisper-base int8, reply-length encoder, answer-type vocabulary",
         "rtf": round(rtf, 3),
+        "rtf_by_length": rtf_by_length,
         "rtf_target": 0.3,
-        "replies": len(latencies),
-        "capacity_audio_s_per_s": round(capacity, 3),
         "talk_share": args.talk_share,
-        "p95_latency_s": round(p95, 3),
-        "calls_by_capacity": round(by_capacity, 1),
+        "max_latency_s": args.max_latency,
+        "trials": trials,
         "concurrent_calls_sustained": sustained,
         "concurrent_calls_target": 10,
     }
-    print(json.dumps(result))
+    print(json.dumps(result, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -109,12 +109,19 @@ def eval_command(
     ),
     limit: Annotated[int | None, typer.Option("--limit", help="每种语言最多条数")] = None,
     show: Annotated[bool, typer.Option("--show/--no-show", help="逐条显示")] = True,
+    corpus_set: Annotated[
+        str, typer.Option("--set", help="main | held-out (phrasings not used for tuning)")
+    ] = "main",
 ) -> None:
     """在合成语料上评测识别与理解 / evaluate on the synthesized corpus (WER/CER, accuracy)."""
     import json
 
-    from huifang.voice.corpus import CORPUS
+    from huifang.voice.corpus import CORPUS, HELD_OUT
     from huifang.voice.evaluate import Outcome, evaluate
+
+    sets = {"main": CORPUS, "held-out": HELD_OUT}
+    if corpus_set not in sets:
+        raise typer.BadParameter("--set must be main or held-out")
 
     tts = asr = None
     if mode == "audio":
@@ -138,7 +145,7 @@ def eval_command(
 
     summaries = []
     for lang in langs:
-        replies = CORPUS[lang][:limit] if limit else CORPUS[lang]
+        replies = sets[corpus_set][lang][:limit] if limit else sets[corpus_set][lang]
         summaries.append(evaluate(replies, lang, tts, asr, progress=line).summary())
     for summary in summaries:
         console.print(summary, highlight=False)

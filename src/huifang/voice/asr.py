@@ -6,9 +6,10 @@
   2-second reply costs a 2-second encoder pass (about 15× less work than faster-whisper's
   `transcribe`, which pads every utterance to 30 s).
 * **The answer type narrows the vocabulary.** For a closed question (yes/no, money, number,
-  date, choice) decoding may only use the tokens whose characters occur in what such a reply
-  can say (the NLU's own lexicons: polar words, numerals and units, date words, the options,
-  and the words for a human, repeat, distress), by CTranslate2's `suppress_tokens`. Beam
+  date, choice) decoding may only use the tokens whose characters (Chinese) or words
+  (English) occur in what such a reply can say — the NLU's own lexicons: polar words,
+  numerals and units, date words, the options, and the words for a human, repeat or unsure —
+  by CTranslate2's `suppress_tokens`. Beam
   search returns the n best readings (`Transcript.alternatives`); the caller keeps the first
   the NLU understands (`nlu.understand_transcript`). Free text is decoded unconstrained.
 * Whisper's repetition loops on short audio (一千五一千五) are collapsed, and traditional
@@ -21,6 +22,7 @@ cloud ASR by implementing `ASR.transcribe`.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -75,17 +77,16 @@ _ZH_NUMERALS = "零一二两三四五六七八九十百千万亿点半0123456789
 _ZH_MONEY = _ZH_NUMERALS + "元块钱毛角分大概约左右差不多还"
 _ZH_DATE = _ZH_NUMERALS + "号日月底初中旬周星期礼拜天今明后下个这本大前后再过末"
 _ZH_CHOICE = "第一二三四五个的是那这"
+# The common ways of saying "I don't know"; the rarer hedges of intents._UNSURE_ZH (也许, 可能,
+# 说不好) are left out: their characters (许, 可, 能) were what espeak's 是 and 转 turned into.
+_ZH_UNSURE = ("不知道", "不清楚", "不确定", "不记得")
 
 
 def _zh_intent_chars() -> str:
     from huifang.voice import intents
 
     words = [p for p, _, _ in intents._ZH_POLAR]
-    for table in (
-        intents._HUMAN_ZH,
-        intents._UNSURE_ZH,
-        intents._REPEAT_ZH,
-    ):
+    for table in (intents._HUMAN_ZH, intents._REPEAT_ZH, _ZH_UNSURE):
         words += list(table)
     return "".join(words) + "我啊了呀吧"
 
@@ -102,6 +103,42 @@ def zh_alphabet(answer_type: str, options: Sequence[str] = ()) -> str:
         return base + _ZH_DATE
     if answer_type == "choice" and options:
         return base + _ZH_CHOICE + "".join(options)
+    return ""
+
+
+_EN_FUNCTION = (
+    "i it is its a an the that this to me my please want would like talk speak get can you "
+    "and or of on in at for with be am are was will have has had did do does so well oh um"
+)
+
+
+def _en_intent_words() -> str:
+    from huifang.voice import intents
+
+    phrases = [p for p, _, _ in intents._EN_POLAR]
+    for table in (intents._HUMAN_EN, intents._UNSURE_EN, intents._REPEAT_EN):
+        phrases += list(table)
+    return " ".join(phrases) + " " + _EN_FUNCTION + " that's don't didn't haven't isn't it's"
+
+
+def en_words(answer_type: str, options: Sequence[str] = ()) -> str:
+    """The words an English reply to a question of `answer_type` may be decoded into
+    ("" = unconstrained)."""
+    from huifang.voice import choices, dates, numbers
+
+    base = _en_intent_words()
+    numerals = " ".join([*numbers._EN_UNITS, *numbers._EN_SCALES, *"0123456789"])
+    if answer_type == "yes_no":
+        return base
+    if answer_type in ("money", "number"):
+        return f"{base} {numerals} yuan rmb dollars about around roughly maybe"
+    if answer_type == "date":
+        words = "today tomorrow day days after next week month end in on by st nd rd th thirtieth"
+        return " ".join(
+            [base, numerals, words, *dates._WEEKDAYS_EN, *dates._MONTHS_EN, *dates._ORDINAL_WORDS]
+        )
+    if answer_type == "choice" and options:
+        return " ".join([base, *choices._ORDINALS_EN, "one", "option", *options])
     return ""
 
 
@@ -151,27 +188,39 @@ class _Whisper:
         lang = self.hf.token_to_id(f"<|{language}|>")
         return [*ids[-100:], self.sot, lang, self.transcribe_id, self.no_timestamps]
 
-    def suppress(self, alphabet: str) -> list[int]:
-        """Every text token that is not made of `alphabet`'s characters (and every special
-        token but the end of text). Characters that take several byte tokens keep them."""
+    def suppress(self, language: str, alphabet: str) -> list[int]:
+        """The tokens decoding may not use: for Chinese every text token not made of
+        `alphabet`'s characters (characters that take several byte tokens keep them); for
+        English every token that is not a piece of one of the words in `alphabet` as Whisper
+        writes them (lower case, capitalized, with a leading space, before a comma or stop).
+        Every special token but the end of text is suppressed too."""
+        key = language + ":" + alphabet
         with self._lock:
-            if alphabet in self._suppress:
-                return self._suppress[alphabet]
-        chars = set(alphabet)
+            if key in self._suppress:
+                return self._suppress[key]
         keep: set[int] = set()
-        for i, piece in enumerate(self.vocab):
-            s = piece.strip()
-            if s and "\ufffd" not in s and all(c in chars for c in s):
-                keep.add(i)
-        for c in chars:
-            ids = self.hf.encode(c, add_special_tokens=False).ids
-            if len(ids) > 1:
-                keep.update(ids)
+        if language == "zh":
+            chars = set(alphabet)
+            for i, piece in enumerate(self.vocab):
+                s = piece.strip()
+                if s == piece and "\ufffd" not in s and all(c in chars for c in s):
+                    keep.add(i)
+            for c in chars:
+                ids = self.hf.encode(c, add_special_tokens=False).ids
+                if len(ids) > 1:
+                    keep.update(ids)
+        else:
+            if any(c.isdigit() for c in alphabet):  # Whisper writes amounts as 3,500
+                keep.update(i for i, p in enumerate(self.vocab) if re.fullmatch(r" ?[0-9,.]+", p))
+            for word in set(alphabet.split()):
+                for form in (word, word.capitalize()):
+                    for text in (form, " " + form, " " + form + ",", " " + form + "."):
+                        keep.update(self.hf.encode(text, add_special_tokens=False).ids)
         n_vocab = self.hf.get_vocab_size()
         out = [i for i in range(self.eot) if i not in keep]
         out += list(range(self.eot + 1, n_vocab))
         with self._lock:
-            self._suppress[alphabet] = out
+            self._suppress[key] = out
         return out
 
     def encode(self, samples: np.ndarray) -> tuple[Any, float]:
@@ -234,8 +283,14 @@ class WhisperASR:
         first, last = int(spans[0][0] * audio.rate), int(spans[-1][1] * audio.rate)
         speech = audio.samples[first:last]
         encoded, _ = w.encode(speech)
-        alphabet = zh_alphabet(answer_type, options) if language == "zh" else ""
-        max_length = 6 + math.ceil(len(speech) / audio.rate * 6)
+        alphabet = (
+            zh_alphabet(answer_type, options)
+            if language == "zh"
+            else en_words(answer_type, options)
+        )
+        # 4 start tokens, then about 5 tokens a second of speech (a fast speaker), + 1:
+        # the cap that stops Whisper's loops on short audio.
+        max_length = 5 + math.ceil(len(speech) / audio.rate * 5)
         if alphabet:
             beams = self.beam_size
             result = w.model.generate(
@@ -245,7 +300,7 @@ class WhisperASR:
                 num_hypotheses=beams,
                 max_length=max_length,
                 return_scores=True,
-                suppress_tokens=w.suppress(alphabet),
+                suppress_tokens=w.suppress(language, alphabet),
             )[0]
         else:
             prompt = (PROMPTS.get(language, "") + hint).strip() if hint else ""

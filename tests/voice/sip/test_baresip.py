@@ -21,6 +21,7 @@ import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -252,10 +253,12 @@ def asr_check(pcm: bytes) -> None:
 
     from huifang.voice.asr import WhisperASR
     from huifang.voice.audio import Audio, resample
+    from huifang.voice.nlu import Expectation, Intent, understand_transcript
 
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    text = WhisperASR().transcribe(Audio(resample(samples, RATE)), "en").text.lower()
-    assert text.startswith("yes"), text  # the yes/no intent survives the phone line
+    t = WhisperASR().transcribe(Audio(resample(samples, RATE)), "en", "", "yes_no")
+    u = understand_transcript([t.text, *t.alternatives], Expectation("yes_no", date.today()))
+    assert (u.intent, u.value) == (Intent.ANSWER, True), t  # the yes survives the phone line
 
 
 def test_inbound_call_from_baresip(baresip: Baresip, voices: Voices) -> None:
