@@ -95,7 +95,9 @@ def main() -> None:
         audio += t.audio_s
         bucket = "<1.5 s" if clip.seconds < 1.5 else "1.5–3 s" if clip.seconds <= 3 else ">3 s"
         by_length[bucket].append(t.processing_s / t.audio_s)
-        print(f"{clip.seconds:5.2f} s  RTF {t.processing_s / t.audio_s:.3f}  {t.text!r}", flush=True)
+        print(
+            f"{clip.seconds:5.2f} s  RTF {t.processing_s / t.audio_s:.3f}  {t.text!r}", flush=True
+        )
     rtf = proc / audio
     rtf_by_length = {k: round(statistics.mean(v), 3) for k, v in by_length.items() if v}
     print(f"RTF (one at a time): {rtf:.3f} over {audio:.1f} s; by length {rtf_by_length}")
