@@ -28,7 +28,7 @@ from huifang.voice.nlu import (
     Policy,
     Understanding,
     decide,
-    understand,
+    understand_transcript,
 )
 
 
@@ -39,6 +39,7 @@ class Heard:
     text: str = ""
     confidence: float = 1.0
     keys: str | None = None
+    alternatives: tuple[str, ...] = ()  # the recognizer's other readings, best first
 
 
 class Channel(Protocol):
@@ -201,7 +202,9 @@ class Dialogue:
 
     def _interpret(self, heard: Heard, expect: Expectation) -> Understanding:
         if heard.keys is None:
-            return understand(heard.text, expect, heard.confidence)
+            return understand_transcript(
+                [heard.text, *heard.alternatives], expect, heard.confidence
+            )
         keys = heard.keys
         if keys.rstrip("#") == dtmf.HUMAN_KEY:
             return Understanding(Intent.HUMAN, None, 1.0, keys, "dtmf 0")

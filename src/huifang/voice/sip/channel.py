@@ -313,9 +313,13 @@ class SipChannel:
             return None
         offset = start_frame * FRAME_S
         first, last = (spans[0][0], spans[-1][1]) if spans else (0.0, audio.seconds)
-        transcript = self.asr.transcribe(audio, self.language, hint_for(expect, self.language))
+        index = 0 if self.language == "zh" else 1
+        options = tuple(c.phrases[min(index, len(c.phrases) - 1)] for c in expect.choices)
+        transcript = self.asr.transcribe(
+            audio, self.language, hint_for(expect, self.language), expect.answer_type, options
+        )
         self._turns.append(Span(round(offset + first, 2), round(offset + last, 2)))
-        return Heard(text=transcript.text, confidence=transcript.confidence)
+        return Heard(transcript.text, transcript.confidence, None, transcript.alternatives)
 
 
 @dataclass
