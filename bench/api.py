@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import fcntl
 import glob
 import json
@@ -506,6 +507,8 @@ def main() -> None:
         "journeys only (the book, users, server start and log-ins come before)",
     )
     args = ap.parse_args()
+    # a SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the server and the cluster stop
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     os.environ.setdefault(crypto.ENV_VAR, crypto.KeyRing.generate().to_json())
     work = Path(tempfile.mkdtemp(prefix="huifang-bench-api-"))
@@ -515,6 +518,7 @@ def main() -> None:
         crypto.ENV_VAR: os.environ[crypto.ENV_VAR],
     }
     os.environ.update(env)
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     with (
         nullcontext(args.db_url)
         if args.db_url
@@ -534,7 +538,6 @@ def main() -> None:
             )
         check = double_held(engine, stats.claims)
         engine.dispose()
-    shutil.rmtree(work, ignore_errors=True)
 
     everything = [x for xs in stats.latencies.values() for x in xs]
     requests = len(everything)
