@@ -110,8 +110,15 @@ def script_context(
         else Decimal("0.00")
     )
     plate = str(lv.vehicle.get("plate") or "")
+    # The person on the line proves who they are with their own ID number: for a business
+    # borrower registered by its credit code that is its legal representative's (the code is
+    # not an ID the person knows by heart, and its tail may hold letters the ID-tail question
+    # refuses). Without a recorded representative ID the check cannot pass: identity_failed.
+    by_code = view.kind == "business" and view.id_type != "resident-id"
+    person = (view.legal_rep_name or view.name) if view.kind == "business" else view.name
+    person_id = (view.legal_rep_id_number or "") if by_code else view.id_number
     values: dict[str, sc.ContextValue] = {
-        "borrower_name": view.name,
+        "borrower_name": person,
         "company_name": view.name,
         "agent_name": agent_name,
         "lender_name": LENDER_NAME,
@@ -133,7 +140,7 @@ def script_context(
         else sum((i.principal_outstanding for i in lv.position.installments), Decimal("0.00")),
         "masked_plate": sc.mask_plate(plate) if plate else "未登记",
         "vehicle_model": f"{lv.vehicle.get('brand', '')} {lv.vehicle.get('model', '')}".strip(),
-        "id_last4": view.id_number[-4:].upper(),
+        "id_last4": person_id[-4:].upper(),
     }
     if view.monthly_income is not None:
         values["declared_monthly_income"] = view.monthly_income

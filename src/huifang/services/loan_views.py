@@ -276,6 +276,9 @@ class BorrowerView:
     branch_code: str
     contacts: tuple[dict[str, object], ...]
     loans: tuple[LoanView, ...]
+    # a business borrower is spoken for by its legal representative (法定代表人)
+    legal_rep_name: str | None = None
+    legal_rep_id_number: str | None = None
 
 
 def _loan_view(loan: Loan, as_of: date, ring: KeyRing) -> LoanView:
@@ -390,6 +393,8 @@ def borrower_360(
                 for c in b.contacts
             ),
             loans=tuple(_loan_view(loan, as_of, ring) for loan in loans),
+            legal_rep_name=b.legal_rep_name,
+            legal_rep_id_number=plain.legal_rep_id_number,
         )
 
 
