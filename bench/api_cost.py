@@ -4,7 +4,9 @@ one agent, in-process (FastAPI TestClient), on a throwaway PostgreSQL — the co
 
     .venv/bin/python bench/api_cost.py [--journeys 6] [--loans 600]
 
-Statement counts do not depend on the machine's load; milliseconds do.
+SQL/request counts statements, tx/request connections taken from the pool (each a
+transaction: a pre-ping, BEGIN and COMMIT besides its statements). Both counts do not
+depend on the machine's load; milliseconds do.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main() -> None:
         r = client.post("/api/v1/session", json={"username": name, "password": bench.PASSWORD})
         headers = {"X-CSRF-Token": r.json()["csrf_token"]}
         statements: collections.Counter[str] = collections.Counter()
+        transactions: collections.Counter[str] = collections.Counter()
         seconds: collections.Counter[str] = collections.Counter()
         calls: collections.Counter[str] = collections.Counter()
         current = [""]
@@ -55,6 +58,12 @@ def main() -> None:
         @event.listens_for(engine, "before_cursor_execute")
         def _count(*_args: Any) -> None:
             statements[current[0]] += 1
+
+        # a pool checkout is a transaction's round trips the statement count does not see
+        # (the pre-ping's SELECT 1, BEGIN, COMMIT)
+        @event.listens_for(engine, "engine_connect")
+        def _connect(*_args: Any) -> None:
+            transactions[current[0]] += 1
 
         def call(label: str, method: str, url: str, **kw: Any) -> Any:
             current[0] = label
@@ -95,11 +104,12 @@ def main() -> None:
                 json={"outcome": "right-party-contact"},
                 headers=headers,
             )
-        print(f"{'request':<18} {'n':>5} {'SQL/request':>12} {'ms/request':>11}")
+        print(f"{'request':<18} {'n':>5} {'SQL/request':>12} {'tx/request':>11} {'ms/request':>11}")
         for label in calls:
             n = calls[label]
             print(
                 f"{label:<18} {n:>5} {statements[label] / n:>12.1f} "
+                f"{transactions[label] / n:>11.1f} "
                 f"{seconds[label] / n * 1000:>11.1f}"
             )
         engine.dispose()
