@@ -330,9 +330,5 @@ def finish_call(
                 row.updated_at = at
     alerts: tuple[risk.AlertView, ...] = ()
     if result.visit_id is not None:
-        before = {a.id for a in risk.list_alerts(engine, contract_no=contract)}
-        risk.evaluate_alerts(engine, followup.local_date(at), contract_nos=[contract])
-        alerts = tuple(
-            a for a in risk.list_alerts(engine, contract_no=contract) if a.id not in before
-        )
+        alerts = tuple(risk.evaluate_loan_alerts(engine, followup.local_date(at), contract))
     return CallOutcome(result, alerts)

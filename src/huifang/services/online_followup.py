@@ -200,11 +200,7 @@ def answer_questionnaire(
         )
     alerts: tuple[risk.AlertView, ...] = ()
     if visit_id is not None:
-        before = {a.id for a in risk.list_alerts(engine, contract_no=contract)}
-        risk.evaluate_alerts(engine, local_date(at), contract_nos=[contract])
-        alerts = tuple(
-            a for a in risk.list_alerts(engine, contract_no=contract) if a.id not in before
-        )
+        alerts = tuple(risk.evaluate_loan_alerts(engine, local_date(at), contract))
     return Questionnaire(task_id, run_id, state, attempt_id, visit_id, alerts)
 
 

@@ -518,6 +518,7 @@ class AlertRunReport:
     already_resolved: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    new_ids: list[int] = field(default_factory=list)  # the alerts this run opened
 
 
 def _store_hits(
@@ -544,8 +545,9 @@ def _store_hits(
         row.facts = dict(hit.facts)
         row.title_zh, row.title_en = hit.zh, hit.en
         row.rule_version = hit.rule_version
+    opened: list[RiskAlert] = []
     for hit in plan.new:
-        s.add(
+        opened.append(
             RiskAlert(
                 key=hit.key,
                 loan_id=loans[hit.contract_no],
@@ -565,10 +567,12 @@ def _store_hits(
             )
         )
         report.by_rule[hit.rule_id] = report.by_rule.get(hit.rule_id, 0) + 1
+    s.add_all(opened)
     report.new += len(plan.new)
     report.refreshed += len(plan.refresh)
     report.already_resolved += len(plan.already_resolved)
     s.flush()
+    report.new_ids.extend(row.id for row in opened)
 
 
 def evaluate_alerts(
@@ -673,7 +677,23 @@ def list_alerts(
         if contract_no is not None:
             q = q.where(RiskAlert.contract_no == contract_no)
         rows = [_view(r) for r in s.scalars(q)]
+    return _ordered(rows)
+
+
+def _ordered(rows: Iterable[AlertView]) -> list[AlertView]:
     return sorted(rows, key=lambda a: (_SEVERITY_ORDER.get(a.severity, 9), a.first_seen_on, a.id))
+
+
+def evaluate_loan_alerts(engine: Engine, as_of: date, contract_no: str) -> list[AlertView]:
+    """Run the early-warning rules for one loan now (a visit has just recorded its findings)
+    and return the alerts this opened, most severe first — so the risk officer sees them at
+    once and the caller can show them, without listing the loan's alerts before and after."""
+    report = evaluate_alerts(engine, as_of, contract_nos=[contract_no])
+    if not report.new_ids:
+        return []
+    with transaction(engine) as s:
+        rows = s.scalars(select(RiskAlert).where(RiskAlert.id.in_(report.new_ids)))
+        return _ordered(_view(r) for r in rows)
 
 
 def _state(row: RiskAlert) -> AlertState:
@@ -877,6 +897,7 @@ __all__ = [
     "acknowledge_alert",
     "assess_tiers",
     "evaluate_alerts",
+    "evaluate_loan_alerts",
     "list_alerts",
     "load_risk_config",
     "loan_state",

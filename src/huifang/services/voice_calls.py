@@ -313,9 +313,7 @@ def _new_alerts(engine: Engine, loan_id: int, at: datetime) -> tuple[risk.AlertV
     with transaction(engine) as s:
         loan = s.get(Loan, loan_id)
         contract = loan.contract_no if loan else ""
-    before = {a.id for a in risk.list_alerts(engine, contract_no=contract)}
-    risk.evaluate_alerts(engine, followup.local_date(at), contract_nos=[contract])
-    return tuple(a for a in risk.list_alerts(engine, contract_no=contract) if a.id not in before)
+    return tuple(risk.evaluate_loan_alerts(engine, followup.local_date(at), contract))
 
 
 # -- reading back (workspace, QA) -----------------------------------------------------------
