@@ -133,6 +133,9 @@ def test_a_request_for_a_human_is_a_callback_and_stops_further_bot_calls(
     assert [f.source for f in flags] == [f"attempt:{out.result.attempt_id}"]
     transcript = voice_calls.transcripts(engine, [out.result.attempt_id])[out.result.attempt_id]
     assert transcript[-2].text == "我要转人工"  # the transcript so far, for the agent
+    # the ID tail the borrower spoke is hidden after the call, as in QA
+    heard = [t.text for t in transcript if t.step_id == "id_last4" and t.speaker == "borrower"]
+    assert heard == ["****"]
     again = voice_calls.plan_call(engine, task, guard=OPEN)
     assert again.refused is not None and again.state is None
     assert again.refused.refusals[0][0] == "contact.human_requested"

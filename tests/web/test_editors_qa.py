@@ -220,6 +220,9 @@ def test_the_auditor_samples_reads_and_scores_contacts(app: Any, book: Any) -> N
     assert ids["refused-SZ01"] in [r["attempt_id"] for r in api["rows"]]
     assert ids[f"refused-{OTHER}"] not in [r["attempt_id"] for r in api["rows"]]
     assert client.get(f"/api/v1/refusals?{period}&code=nope").status_code == 422
+    for far in ("end=9999-12-31&start=9999-12-01", "start=0001-01-01&end=0001-01-05"):
+        assert client.get(f"/api/v1/refusals?{far}").status_code == 422, far
+        assert client.get(f"/api/v1/qa/sample?{far}").status_code == 422, far
     everywhere, _ = login_client(app, "auditor_all")
     rows = everywhere.get(f"/api/v1/refusals?{period}").json()["rows"]
     assert {ids["refused-SZ01"], ids[f"refused-{OTHER}"]} <= {r["attempt_id"] for r in rows}

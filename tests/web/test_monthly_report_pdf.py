@@ -109,7 +109,7 @@ def test_report_figures_equal_the_dashboard(book, tmp_path: Path) -> None:  # ty
     assert 'id="monthly-report-pdf"' in page.text
     download = manager.get("/dashboard/report.pdf", params={"month": MONTH, "branch": HOME})
     assert download.status_code == 200
-    assert download.headers["content-disposition"].endswith(f'{MONTH}-{HOME}.pdf"')
+    assert download.headers["content-disposition"].endswith(f"{MONTH}-{HOME}.pdf")
     assert row_text("合计", board.total) in pdf_text(download.content)
 
     # the CLI writes the same report
@@ -150,6 +150,11 @@ def test_report_is_for_managers_and_admins_of_their_branches(book) -> None:  # t
     admin, _ = login_client(app, "admin")
     every = pdf_text(admin.get(url, params={"month": MONTH}).content)
     assert HOME in every and "GZ01" in every  # the admin's scope is every branch
+    # bad input is a clear 422, never a 500 or an empty report of a branch that is not there
+    for params in ({"month": "9999-12"}, {"branch": "ZZ99"}, {"branch": "北京"}):
+        assert admin.get(url, params=params).status_code == 422, params
+    named = admin.get(url, params={"month": MONTH, "branch": "GZ01"})
+    assert named.headers["content-disposition"].endswith(f"huifang-monthly-{MONTH}-GZ01.pdf")
     anonymous = create_app(book.engine)
     from fastapi.testclient import TestClient
 

@@ -58,7 +58,7 @@ def month_period(month: str) -> tuple[date, date]:
     if not found:
         raise ReportError(f"月份格式应为 YYYY-MM: {month!r} / month must be YYYY-MM")
     year, mon = int(found.group(1)), int(found.group(2))
-    if not 1 <= mon <= 12 or year < 1900:
+    if not 1 <= mon <= 12 or not 1900 <= year <= 9998:
         raise ReportError(f"月份无效: {month} / invalid month")
     first = date(year, mon, 1)
     last = date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)

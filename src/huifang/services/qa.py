@@ -23,6 +23,7 @@ from huifang.domain import qa
 from huifang.domain.compliance import Channel, RefusalCode
 from huifang.domain.identifiers import mask_phone
 from huifang.security import audit
+from huifang.services.answer_masking import mask_answer
 from huifang.store.call_models import CallRun
 from huifang.store.db import transaction
 from huifang.store.followup_models import Agent, ContactAttempt, RiskEvent, Visit
@@ -32,10 +33,6 @@ from huifang.store.voice_models import CallRecording, CallTranscriptTurn
 
 TZ = ZoneInfo("Asia/Shanghai")
 MAX_PERIOD_DAYS = 366
-_MASKED_PHONE = {"new_phone"}
-_MASKED_ADDRESS = {"new_address"}
-# what the borrower said to the identity check: compared with the ID number, never shown
-_SECRET = {"id_last4"}
 
 
 class QaNotFound(LookupError):
@@ -56,27 +53,12 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
         raise qa.QaError(
             f"期间最长 {MAX_PERIOD_DAYS} 天", f"the period is limited to {MAX_PERIOD_DAYS} days"
         )
-    first = datetime.combine(start, time(0), TZ).astimezone(UTC)
-    last = datetime.combine(end + timedelta(days=1), time(0), TZ).astimezone(UTC)
+    try:
+        first = datetime.combine(start, time(0), TZ).astimezone(UTC)
+        last = datetime.combine(end + timedelta(days=1), time(0), TZ).astimezone(UTC)
+    except OverflowError:  # 0001-01-01 or 9999-12-31: outside what a time can hold
+        raise qa.QaError("日期超出范围", "the date is out of range") from None
     return first, last
-
-
-def _mask_address(value: str) -> str:
-    keep = min(6, max(0, len(value) // 3))
-    return value[:keep] + "*" * 6
-
-
-def mask_answer(question: str, value: object) -> object:
-    """An answer as an auditor sees it: new phones and addresses masked, the ID tail given
-    for the identity check hidden."""
-    if question in _SECRET and value not in (None, ""):
-        return "****"
-    if isinstance(value, str) and value:
-        if question in _MASKED_PHONE:
-            return mask_phone(value) if value.isdigit() and len(value) >= 7 else "*" * 6
-        if question in _MASKED_ADDRESS:
-            return _mask_address(value)
-    return value
 
 
 # --------------------------------------------------------------------------------------------

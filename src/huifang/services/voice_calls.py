@@ -35,6 +35,7 @@ from sqlalchemy import Engine, select
 from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.services import calls, configs, followup, risk
+from huifang.services.answer_masking import mask_answer
 from huifang.services.followup import TaskError, local_date, utc
 from huifang.services.followup_attempts import (
     AttemptInput,
@@ -379,7 +380,8 @@ def verified_audio(view: RecordingView) -> bytes:
 
 
 def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[TurnRecord]]:
-    """The stored transcript turns of attempts, in order."""
+    """The stored transcript turns of attempts, in order, as staff see them after the call:
+    the borrower's personal values (ID tail, new phone or address) masked by step."""
     out: dict[int, list[TurnRecord]] = {}
     if not attempt_ids:
         return out
@@ -391,7 +393,14 @@ def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[Tu
         ):
             out.setdefault(row.attempt_id, []).append(
                 TurnRecord(
-                    row.speaker, row.text, row.confidence, row.step_id, row.start_s, row.end_s
+                    row.speaker,
+                    str(mask_answer(row.step_id, row.text))
+                    if row.speaker == "borrower"
+                    else row.text,
+                    row.confidence,
+                    row.step_id,
+                    row.start_s,
+                    row.end_s,
                 )
             )
     return out
@@ -427,7 +436,7 @@ def voice_calls_of_loans(engine: Engine, loan_ids: Sequence[int]) -> list[dict[s
                 "started_at": followup.aware(a.started_at),
                 "duration_s": a.duration_s,
                 "outcome": a.outcome,
-                "answers": a.answers or {},
+                "answers": {k: mask_answer(k, v) for k, v in (a.answers or {}).items()},
                 "identity_verified": a.identity_verified,
                 "note": a.note,
                 "recording": (

@@ -9,6 +9,7 @@ the one `?branch=` names after checking it."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -40,9 +41,12 @@ def _pdf(
 ) -> Response:
     guard_branch_filter(principal, branch)
     engine = get_engine(request)
-    scope = [branch] if branch else principal.visible(loan_views.branch_codes(engine))
+    known = loan_views.branch_codes(engine)
     chosen = month or monthly_report.previous_month(today(request))
     try:
+        if branch is not None and branch not in known:
+            raise monthly_report.ReportError(f"没有该机构: {branch} / no such branch")
+        scope = [branch] if branch else principal.visible(known)
         board = monthly_report.monthly_figures(engine, chosen, scope)
         body = monthly_report.report_pdf(board, chosen, lang=lang)
     except monthly_report.ReportError as exc:
@@ -58,7 +62,8 @@ def _pdf(
         body,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            # the branch code is checked above, but a header is Latin-1: RFC 5987 for the name
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Cache-Control": "no-store",
         },
     )
