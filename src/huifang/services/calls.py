@@ -54,6 +54,16 @@ def ensure_agent(engine: Engine, username: str, name: str, branch_codes: Iterabl
     return followup.add_agent(engine, followup.AgentSpec(username, name or username, codes[0]))
 
 
+def task_and_agent(engine: Engine, task_id: int, username: str) -> tuple[TaskView, int | None]:
+    """The task (`followup.get_task`) and the web user's follow-up agent id (None when the
+    user has none yet: `ensure_agent` creates it), in one transaction — every request of the
+    call screen needs both."""
+    with transaction(engine) as s:
+        view = followup.read_task(s, task_id)
+        found = s.scalar(select(Agent.id).where(Agent.username == username))
+    return view, None if found is None else int(found)
+
+
 def take_top_task(engine: Engine, agent_id: int, now: datetime | None = None) -> TaskView | None:
     """Claim the most urgent task the agent may work now (the claim lease of `claim_next`)."""
     return followup.claim_next(engine, agent_id, now=now)

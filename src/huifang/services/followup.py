@@ -782,20 +782,25 @@ def cancel_task(
 def get_task(engine: Engine, task_id: int) -> TaskView:
     """One task with its loan's contract, its branch and its agents' names, in one query
     (every request on the call screen reads its task first)."""
-    assigned, claimed = aliased(Agent), aliased(Agent)
     with transaction(engine) as session:
-        row = session.execute(
-            select(FollowupTask, Loan.contract_no, Branch.code, assigned.username, claimed.username)
-            .outerjoin(Loan, Loan.id == FollowupTask.loan_id)
-            .outerjoin(Branch, Branch.id == FollowupTask.branch_id)
-            .outerjoin(assigned, assigned.id == FollowupTask.assigned_agent_id)
-            .outerjoin(claimed, claimed.id == FollowupTask.claimed_by_id)
-            .where(FollowupTask.id == task_id)
-        ).one_or_none()
-        if row is None:
-            raise TaskError(f"任务 #{task_id} 不存在 / no such task")
-        task, contract_no, branch, assigned_to, claimed_by = row
-        return _task_view(task, contract_no or "", branch or "", assigned_to, claimed_by)
+        return read_task(session, task_id)
+
+
+def read_task(session: Session, task_id: int) -> TaskView:
+    """`get_task` inside the caller's transaction."""
+    assigned, claimed = aliased(Agent), aliased(Agent)
+    row = session.execute(
+        select(FollowupTask, Loan.contract_no, Branch.code, assigned.username, claimed.username)
+        .outerjoin(Loan, Loan.id == FollowupTask.loan_id)
+        .outerjoin(Branch, Branch.id == FollowupTask.branch_id)
+        .outerjoin(assigned, assigned.id == FollowupTask.assigned_agent_id)
+        .outerjoin(claimed, claimed.id == FollowupTask.claimed_by_id)
+        .where(FollowupTask.id == task_id)
+    ).one_or_none()
+    if row is None:
+        raise TaskError(f"任务 #{task_id} 不存在 / no such task")
+    task, contract_no, branch, assigned_to, claimed_by = row
+    return _task_view(task, contract_no or "", branch or "", assigned_to, claimed_by)
 
 
 def list_tasks(

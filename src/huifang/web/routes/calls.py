@@ -60,6 +60,9 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
 
 
 def _agent(request: Request, principal: Principal) -> int:
+    known = getattr(request.state, "agent_id", None)  # read with the task by `_guard_task`
+    if isinstance(known, int):
+        return known
     codes = principal.branch_codes if not principal.all_branches else frozenset()
     return calls.ensure_agent(
         get_engine(request), principal.username, principal.display_name, codes
@@ -68,10 +71,12 @@ def _agent(request: Request, principal: Principal) -> int:
 
 def _guard_task(request: Request, principal: Principal, task_id: ObjectId) -> followup.TaskView:
     try:
-        view = followup.get_task(get_engine(request), task_id)
+        view, agent = calls.task_and_agent(get_engine(request), task_id, principal.username)
     except TaskError:
         raise loan_views.NotFound(f"no task {task_id}") from None
     check_branch(principal, view.branch)
+    if agent is not None:
+        request.state.agent_id = agent
     return view
 
 
