@@ -9,6 +9,7 @@ import pytest
 from followup_book import make_book
 from sqlalchemy import Engine, func, select
 
+from huifang.services.calls import task_and_agent
 from huifang.services.followup import (
     AgentSpec,
     TaskError,
@@ -18,6 +19,7 @@ from huifang.services.followup import (
     claim_next,
     claim_task,
     generate_tasks,
+    get_task,
     list_tasks,
     reassign_task,
     release_task,
@@ -127,10 +129,16 @@ def test_claim_reassign_snooze(engine: Engine) -> None:
         claim_task(engine, first.id, li, now=NOW)
     # the lease expires; then li may take it
     taken = claim_task(engine, first.id, li, now=NOW + timedelta(minutes=31))
-    assert taken.claimed_by == "li"
+    assert taken.claimed_by == "li" and get_task(engine, first.id) == taken
     release_task(engine, first.id, li)
     moved = reassign_task(engine, first.id, li, "熟悉该客户")
     assert (moved.assigned_to, moved.claimed_by) == ("li", None)
+    # the one-query read gives the same view as the writers' (assigned and claimed names)
+    assert get_task(engine, first.id) == moved
+    assert task_and_agent(engine, first.id, "li") == (moved, li)
+    assert task_and_agent(engine, first.id, "nobody") == (moved, None)
+    with pytest.raises(TaskError, match="不存在"):
+        get_task(engine, 10**9)
     with pytest.raises(TaskError, match="机构"):
         bj = add_agent(engine, AgentSpec("zhao", "赵", "BJ01"))
         reassign_task(engine, first.id, bj, "x")

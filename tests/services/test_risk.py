@@ -21,6 +21,7 @@ from huifang.services.risk import (
     acknowledge_alert,
     assess_tiers,
     evaluate_alerts,
+    evaluate_loan_alerts,
     list_alerts,
     load_risk_config,
     record_inspection,
@@ -215,6 +216,16 @@ def test_alerts_are_raised_deduplicated_and_worked(book: Engine) -> None:
     assert fourth.new == 0 and fourth.already_resolved == 1
     with transaction(book) as s:
         assert s.scalar(select(func.count()).select_from(RiskAlert)) == 2
+
+
+def test_evaluate_loan_alerts_returns_only_the_alerts_it_opened(book: Engine) -> None:
+    first = evaluate_loan_alerts(book, date(2024, 2, 1), "HF-LATE")
+    assert [a.rule_id for a in first] == ["any-dpd"]
+    assert evaluate_loan_alerts(book, date(2024, 2, 1), "HF-LATE") == []  # refreshed only
+    later = evaluate_loan_alerts(book, date(2024, 2, 20), "HF-LATE")
+    assert [a.rule_id for a in later] == ["dpd-m2"] and later[0].status == "open"
+    assert {a.id for a in list_alerts(book, contract_no="HF-LATE")} == {first[0].id, later[0].id}
+    assert evaluate_loan_alerts(book, date(2024, 2, 20), "HF-GOOD") == []
 
 
 def test_findings_from_follow_up_risk_events_raise_alerts(book: Engine) -> None:
