@@ -20,17 +20,19 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from huifang.domain.followup_policy import EventKind
-from huifang.security import audit
+from huifang.security import audit, pii
 from huifang.security.crypto import load_keyring
 from huifang.services import loan_views
 from huifang.services.followup_attempts import raise_risk_event
 from huifang.store.db import transaction
-from huifang.store.models import Loan
+from huifang.store.models import Borrower, Branch, Loan
+from huifang.store.security_models import AuditEntry
 
 LINK_VALIDITY = timedelta(days=7)
 PROOF_VALIDITY = timedelta(minutes=15)
@@ -134,18 +136,6 @@ def proof_holds(key: bytes, token: str, proof: str | None, now: datetime) -> boo
     return genuine and int(exp) > now.timestamp()
 
 
-def identity_matches(
-    engine: Engine, claims: LinkClaims, id_suffix: str, birth_date: date, today: date
-) -> bool:
-    """Whether the last four ID characters and the date of birth are the borrower's."""
-    view = loan_views.borrower_360(engine, claims.borrower_id, today)
-    suffix = id_suffix.strip().upper()
-    if len(suffix) != 4 or not view.id_number or view.birth_date is None:
-        return False
-    ok_suffix = hmac.compare_digest(view.id_number.upper()[-4:].encode(), suffix.encode())
-    return ok_suffix and view.birth_date == birth_date
-
-
 def locked_out(engine: Engine, borrower_id: int, now: datetime) -> bool:
     """Whether the borrower's last MAX_FAILURES identity checks (all links) failed within
     LOCKOUT: guessing the ID suffix and birth date is then refused for a while. Counted
@@ -161,6 +151,70 @@ def locked_out(engine: Engine, borrower_id: int, now: datetime) -> bool:
     return len(recent) >= MAX_FAILURES and all(
         r.action == "selfservice.identity_failed" for r in recent
     )
+
+
+class IdentityCheck(Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    LOCKED = "locked"  # too many failures in a row: not checked at all
+
+
+def check_identity(
+    engine: Engine,
+    claims: LinkClaims,
+    id_suffix: str | None,
+    birth_date: date | None,
+    now: datetime,
+    actor: audit.Actor,
+    detail: dict[str, object] | None = None,
+) -> IdentityCheck:
+    """The borrower's identity check (ID suffix and date of birth) for a link, an API call or
+    an inbound voice call, with its lockout and its audit entry, in one transaction.
+
+    Concurrent checks for one borrower queue on the borrower's row (an update of nothing
+    takes its write lock), so each sees the failures written before it: the lockout after
+    MAX_FAILURES cannot be outrun by sending many guesses at once. A missing suffix or date
+    (the caller did not understand one) is a failed check like a wrong one."""
+    with transaction(engine) as s:
+        s.execute(update(Borrower).where(Borrower.id == claims.borrower_id).values(id=Borrower.id))
+        borrower = s.get(Borrower, claims.borrower_id)
+        if borrower is None:
+            raise LinkInvalid("链接无效", "the link is not valid")
+        recent = list(
+            s.scalars(
+                select(AuditEntry.action)
+                .where(
+                    AuditEntry.action.startswith("selfservice.identity"),
+                    AuditEntry.target_type == "borrower",
+                    AuditEntry.target_id == str(claims.borrower_id),
+                    AuditEntry.at > now - LOCKOUT,
+                )
+                .order_by(AuditEntry.id.desc())
+                .limit(MAX_FAILURES)
+            )
+        )
+        if len(recent) >= MAX_FAILURES and all(a == "selfservice.identity_failed" for a in recent):
+            return IdentityCheck.LOCKED
+        id_number = pii.reveal(pii.current_ring(), borrower, "id_number") or ""
+        suffix = (id_suffix or "").strip().upper()
+        ok = (
+            len(suffix) == 4
+            and bool(id_number)
+            and borrower.birth_date is not None
+            and hmac.compare_digest(id_number.upper()[-4:].encode(), suffix.encode())
+            and borrower.birth_date == birth_date
+        )
+        branch = s.get(Branch, borrower.branch_id)
+        audit.record(
+            s,
+            actor,
+            "selfservice.identity" if ok else "selfservice.identity_failed",
+            target_type="borrower",
+            target_id=claims.borrower_id,
+            branch_code=branch.code if branch else None,
+            detail={"loan_id": claims.loan_id, **(detail or {})},
+        )
+        return IdentityCheck.PASSED if ok else IdentityCheck.FAILED
 
 
 @dataclass(frozen=True)

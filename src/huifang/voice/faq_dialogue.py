@@ -25,7 +25,7 @@ from huifang.domain.compliance import recording_notice
 from huifang.faq_files import load_knowledge
 from huifang.security import audit, pii
 from huifang.services import faq as faq_service
-from huifang.services import loan_views, self_service
+from huifang.services import self_service
 from huifang.services.calls import LENDER_NAME
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Loan
@@ -275,21 +275,19 @@ class FaqDialogue:
             if reason := self._wants_out(heard):
                 return reason
             born = read_birth_date(heard, self.today)
-            ok = (
-                suffix is not None
-                and born is not None
-                and self_service.identity_matches(self.engine, claims, suffix, born, self.today)
-            )
-            audit.record_now(
+            checked = self_service.check_identity(
                 self.engine,
+                claims,
+                suffix,
+                born,
+                self._now(),
                 audit.Actor("voice-faq", None, None),
-                "selfservice.identity" if ok else "selfservice.identity_failed",
-                target_type="borrower",
-                target_id=rec.borrower_id,
-                branch_code=loan_views.borrower_branch(self.engine, rec.borrower_id),
-                detail={"loan_id": rec.loan_id, "channel": "voice-faq"},
+                {"channel": "voice-faq"},
             )
-            if ok:
+            if checked is self_service.IdentityCheck.LOCKED:
+                self._say(self._t(LOCKED))
+                return None
+            if checked is self_service.IdentityCheck.PASSED:
                 rec.verified = True
                 self._say(self._t(ID_OK))
                 return None

@@ -32,7 +32,6 @@ from huifang.security.roles import Permission, Principal
 from huifang.services import (
     contact_changes,
     faq,
-    loan_views,
     online_followup,
     self_service,
 )
@@ -278,7 +277,10 @@ def self_service_verify(
         claims = self_service.read_link(_key(request), token, now)
     except LinkInvalid as exc:
         return _invalid(request, exc)
-    if self_service.locked_out(engine, claims.borrower_id, now):
+    checked = self_service.check_identity(
+        engine, claims, id_suffix, birth_date, now, actor(request, None)
+    )
+    if checked is self_service.IdentityCheck.LOCKED:
         message = (
             "Too many failed attempts; try again in 15 minutes"
             if lang_of(request) == "en"
@@ -287,17 +289,7 @@ def self_service_verify(
         return render(
             request, "self_service.html", 429, view=None, token=token, error=message, ask=True
         )
-    ok = self_service.identity_matches(engine, claims, id_suffix, birth_date, today(request))
-    audit.record_now(
-        engine,
-        actor(request, None),
-        "selfservice.identity" if ok else "selfservice.identity_failed",
-        target_type="borrower",
-        target_id=claims.borrower_id,
-        branch_code=loan_views.borrower_branch(engine, claims.borrower_id),
-        detail={"loan_id": claims.loan_id},
-    )
-    if not ok:
+    if checked is not self_service.IdentityCheck.PASSED:
         message = (
             "The details do not match" if lang_of(request) == "en" else "身份信息不符, 请核对后重试"
         )
@@ -486,23 +478,20 @@ def verify_api(request: Request, token: str, body: VerifyIn, _: None = public())
         claims = _api_claims(request, token, proof=False)
     except SelfServiceDenied as exc:
         return _deny(exc)
-    if self_service.locked_out(engine, claims.borrower_id, now):
+    checked = self_service.check_identity(
+        engine,
+        claims,
+        body.id_suffix,
+        body.birth_date,
+        now,
+        actor(request, None),
+        {"channel": "api"},
+    )
+    if checked is self_service.IdentityCheck.LOCKED:
         return _deny(
             SelfServiceDenied(429, "核验失败次数过多, 请 15 分钟后再试", "too many failed checks")
         )
-    ok = self_service.identity_matches(
-        engine, claims, body.id_suffix, body.birth_date, today(request)
-    )
-    audit.record_now(
-        engine,
-        actor(request, None),
-        "selfservice.identity" if ok else "selfservice.identity_failed",
-        target_type="borrower",
-        target_id=claims.borrower_id,
-        branch_code=loan_views.borrower_branch(engine, claims.borrower_id),
-        detail={"loan_id": claims.loan_id, "channel": "api"},
-    )
-    if not ok:
+    if checked is not self_service.IdentityCheck.PASSED:
         return _deny(SelfServiceDenied(403, "身份信息不符", "the details do not match"))
     return ProofOut(
         proof=self_service.make_proof(_key(request), token, now),
