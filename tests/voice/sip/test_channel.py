@@ -10,7 +10,7 @@ import asyncio
 import shutil
 import socket
 import wave
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,14 @@ class GivenASR:
         self.heard: list[Audio] = []
         self.hints: list[str] = []
 
-    def transcribe(self, audio: Audio, language: str = "zh", hint: str = "") -> Transcript:
+    def transcribe(
+        self,
+        audio: Audio,
+        language: str = "zh",
+        hint: str = "",
+        answer_type: str = "",
+        options: Sequence[str] = (),
+    ) -> Transcript:
         self.heard.append(audio)
         self.hints.append(hint)
         return Transcript("yes", 0.9, audio.seconds, 0.0)
