@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
 from huifang.domain.followup_policy import EventKind
 from huifang.security import audit, pii
@@ -136,21 +137,30 @@ def proof_holds(key: bytes, token: str, proof: str | None, now: datetime) -> boo
     return genuine and int(exp) > now.timestamp()
 
 
+def _locked(session: Session, borrower_id: int, now: datetime) -> bool:
+    """Whether the borrower's last MAX_FAILURES identity checks (all links and channels)
+    failed within LOCKOUT: guessing the ID suffix and birth date is then refused for a
+    while. Counted from the audit log, where every check is written."""
+    recent = list(
+        session.scalars(
+            select(AuditEntry.action)
+            .where(
+                AuditEntry.action.startswith("selfservice.identity"),
+                AuditEntry.target_type == "borrower",
+                AuditEntry.target_id == str(borrower_id),
+                AuditEntry.at > now - LOCKOUT,
+            )
+            .order_by(AuditEntry.id.desc())
+            .limit(MAX_FAILURES)
+        )
+    )
+    return len(recent) >= MAX_FAILURES and all(a == "selfservice.identity_failed" for a in recent)
+
+
 def locked_out(engine: Engine, borrower_id: int, now: datetime) -> bool:
-    """Whether the borrower's last MAX_FAILURES identity checks (all links) failed within
-    LOCKOUT: guessing the ID suffix and birth date is then refused for a while. Counted
-    from the audit log, where every check is written."""
-    rows = audit.search(
-        engine,
-        action="selfservice.identity",
-        target_type="borrower",
-        target_id=str(borrower_id),
-        limit=MAX_FAILURES,
-    )
-    recent = [r for r in rows if r.at > now - LOCKOUT]
-    return len(recent) >= MAX_FAILURES and all(
-        r.action == "selfservice.identity_failed" for r in recent
-    )
+    """`_locked` on its own (an inbound call says so before asking for the details)."""
+    with transaction(engine) as s:
+        return _locked(s, borrower_id, now)
 
 
 class IdentityCheck(Enum):
@@ -180,20 +190,7 @@ def check_identity(
         borrower = s.get(Borrower, claims.borrower_id)
         if borrower is None:
             raise LinkInvalid("链接无效", "the link is not valid")
-        recent = list(
-            s.scalars(
-                select(AuditEntry.action)
-                .where(
-                    AuditEntry.action.startswith("selfservice.identity"),
-                    AuditEntry.target_type == "borrower",
-                    AuditEntry.target_id == str(claims.borrower_id),
-                    AuditEntry.at > now - LOCKOUT,
-                )
-                .order_by(AuditEntry.id.desc())
-                .limit(MAX_FAILURES)
-            )
-        )
-        if len(recent) >= MAX_FAILURES and all(a == "selfservice.identity_failed" for a in recent):
+        if _locked(s, claims.borrower_id, now):
             return IdentityCheck.LOCKED
         id_number = pii.reveal(pii.current_ring(), borrower, "id_number") or ""
         suffix = (id_suffix or "").strip().upper()
