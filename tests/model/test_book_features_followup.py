@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 
 from huifang.model import book_features as bf
 from huifang.store.db import transaction
-from huifang.store.followup_models import ContactAttempt, FollowupTask, RiskEvent, Visit
+from huifang.store.followup_models import ContactAttempt, RiskEvent, Visit
 from huifang.store.models import Loan
 from huifang.store.risk_models import CollateralValuation
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "services"))
-from followup_book import make_book
+from followup_book import make_book, routine_task
 
 SH = ZoneInfo("Asia/Shanghai")
 T = date(2026, 4, 1)
@@ -35,22 +35,7 @@ def _fill(engine: Engine) -> None:
     with transaction(engine) as s:
         loan = s.get(Loan, ids["L-LOW"])
         assert loan is not None
-        task = FollowupTask(
-            loan_id=loan.id,
-            branch_id=loan.branch_id,
-            purpose="routine",
-            stage="post-loan",
-            due_on=date(2026, 3, 1),
-            deadline=date(2026, 3, 16),
-            priority=4,
-            tier="low",
-            required_skills=[],
-            script="routine",
-            reason="test",
-            policy_version=1,
-        )
-        s.add(task)
-        s.flush()
+        task = routine_task(s, loan)
         for day, status, outcome, talked in [
             (date(2026, 3, 1), "made", "no-answer", False),
             (date(2026, 3, 2), "refused", None, False),  # the guard's refusal: no attempt

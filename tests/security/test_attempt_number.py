@@ -4,7 +4,7 @@ encrypts numbers stored in clear before it (its downgrade decrypts them), on bot
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -13,11 +13,11 @@ from sqlalchemy import column as col
 
 from huifang.security import pii
 from huifang.store.db import alembic_config, transaction, upgrade
-from huifang.store.followup_models import ContactAttempt, FollowupTask
+from huifang.store.followup_models import ContactAttempt
 from huifang.store.models import Loan
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "services"))
-from followup_book import make_book
+from followup_book import make_book, routine_task
 
 NUMBER = "13812345670"
 AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -28,22 +28,7 @@ def _task(engine: Engine) -> tuple[int, int]:
     with transaction(engine) as s:
         loan = s.get(Loan, ids["L-LOW"])
         assert loan is not None
-        task = FollowupTask(
-            loan_id=loan.id,
-            branch_id=loan.branch_id,
-            purpose="routine",
-            stage="post-loan",
-            due_on=date(2026, 3, 1),
-            deadline=date(2026, 3, 16),
-            priority=4,
-            tier="low",
-            required_skills=[],
-            script="routine",
-            reason="test",
-            policy_version=1,
-        )
-        s.add(task)
-        s.flush()
+        task = routine_task(s, loan)
         return task.id, loan.id
 
 

@@ -6,9 +6,11 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from huifang.security.pii import current_ring, seal
 from huifang.store.db import transaction
+from huifang.store.followup_models import FollowupTask
 from huifang.store.models import (
     Borrower,
     Branch,
@@ -130,3 +132,25 @@ def make_book(engine: Engine) -> dict[str, int]:
         out["SZ01"] = sz.id
         out["BJ01"] = bj.id
     return out
+
+
+def routine_task(session: Session, loan: Loan) -> FollowupTask:
+    """An open routine follow-up task on `loan` (due 2026-03-01), flushed so it has an id:
+    for tests that record attempts or visits against a task by hand."""
+    task = FollowupTask(
+        loan_id=loan.id,
+        branch_id=loan.branch_id,
+        purpose="routine",
+        stage="post-loan",
+        due_on=date(2026, 3, 1),
+        deadline=date(2026, 3, 16),
+        priority=4,
+        tier="low",
+        required_skills=[],
+        script="routine",
+        reason="test",
+        policy_version=1,
+    )
+    session.add(task)
+    session.flush()
+    return task
