@@ -29,6 +29,8 @@ import pytest
 from huifang.voice.sip import Recorder, SipAgent, pcm_source
 from huifang.voice.sip.media import RATE, read_wav_8k, resample_pcm, voiced_span, write_wav_8k
 
+from .baresip_control import Control
+
 pytestmark = pytest.mark.skipif(
     shutil.which("baresip") is None,
     reason="baresip is not installed (apt-get install baresip-core; scripts/test.sh does it)",
@@ -146,37 +148,6 @@ def baresip(tmp_path: Path, voices: Voices) -> Iterator[Baresip]:
             proc.kill()
             proc.wait()
         log.close()
-
-
-class Control:
-    """ctrl_tcp: JSON commands and events in netstrings."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.events: list[dict[str, object]] = []
-        self._task = asyncio.ensure_future(self._read())
-
-    @classmethod
-    async def connect(cls, port: int) -> Control:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def _read(self) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                size = int((await self.reader.readuntil(b":"))[:-1])
-                self.events.append(json.loads((await self.reader.readexactly(size + 1))[:-1]))
-
-    async def command(self, command: str, params: str = "") -> None:
-        data = json.dumps({"command": command, "params": params, "token": command}).encode()
-        self.writer.write(b"%d:%s," % (len(data), data))
-        await self.writer.drain()
-
-    def of_type(self, kind: str) -> list[dict[str, object]]:
-        return [e for e in self.events if e.get("type") == kind]
-
-    async def close(self) -> None:
-        self.writer.close()
-        self._task.cancel()
 
 
 def span_length(pcm: bytes) -> float:

@@ -53,6 +53,8 @@ from huifang.store.models import Borrower, Branch, Loan, Product, Vehicle
 from huifang.store.voice_models import CallRecording, CallTranscriptTurn
 from huifang.voice.sip.media import RATE, resample_pcm, voiced_span, write_wav_8k
 
+from .baresip_control import Control
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -226,34 +228,6 @@ def baresip(tmp_path: Path, voices: dict[str, Voice]) -> Iterator[Baresip]:
             proc.kill()
             proc.wait()
         log.close()
-
-
-class Control:
-    """baresip's ctrl_tcp: JSON commands and events in netstrings."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.events: list[dict[str, Any]] = []
-        self._task = asyncio.ensure_future(self._read())
-
-    @classmethod
-    async def connect(cls, port: int) -> Control:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def _read(self) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                size = int((await self.reader.readuntil(b":"))[:-1])
-                self.events.append(json.loads((await self.reader.readexactly(size + 1))[:-1]))
-
-    async def command(self, command: str, params: str = "") -> None:
-        data = json.dumps({"command": command, "params": params, "token": command}).encode()
-        self.writer.write(b"%d:%s," % (len(data), data))
-        await self.writer.drain()
-
-    async def close(self) -> None:
-        self.writer.close()
-        self._task.cancel()
 
 
 def make_loan(engine: Engine) -> int:
