@@ -63,7 +63,7 @@ def simulate_command(
     from huifang.script_files import load_script_file
     from huifang.services import configs
     from huifang.voice.console import ConsoleChannel, ScriptedChannel
-    from huifang.voice.dialogue import Channel, Dialogue
+    from huifang.voice.dialogue import Channel, Dialogue, confirm_policy
 
     if language not in ("zh", "en"):
         raise typer.BadParameter("--lang must be zh or en")
@@ -82,7 +82,7 @@ def simulate_command(
         channel = scripted
     else:
         channel = ConsoleChannel(lambda s: console.print(s), lambda: input("借款人/borrower> "))
-    record = Dialogue(state, channel, lang).run()
+    record = Dialogue(state, channel, lang, confirm_policy()).run()
     console.rule("通话记录 / transcript")
     for turn in record.turns:
         conf = "" if turn.confidence is None else f" ({turn.confidence:.2f})"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from huifang.domain import scripts as sc
 from huifang.voice.console import ScriptedChannel
-from huifang.voice.dialogue import Dialogue
+from huifang.voice.dialogue import Dialogue, Heard, confirm_policy, spoken_money, spoken_value
+from huifang.voice.nlu import Expectation, Policy
 
 T = sc.Text
 SCRIPT = sc.Script(
@@ -58,9 +61,11 @@ CONTEXT = sc.ScriptContext(
 )
 
 
-def call(*replies: str, language: sc.Language = "zh") -> tuple[Dialogue, ScriptedChannel]:
+def call(
+    *replies: str | Heard, language: sc.Language = "zh", policy: Policy | None = None
+) -> tuple[Dialogue, ScriptedChannel]:
     channel = ScriptedChannel(replies)
-    dialogue = Dialogue(sc.start(SCRIPT, CONTEXT), channel, language)
+    dialogue = Dialogue(sc.start(SCRIPT, CONTEXT), channel, language, policy)
     dialogue.run()
     return dialogue, channel
 
@@ -91,7 +96,141 @@ def test_low_confidence_is_confirmed() -> None:
     assert d.record.outcome == "completed"
     assert d.record.answers["pay"] == Decimal("3500.00")
     assert d.record.answers["income"] == "business"
-    assert any(s.startswith("您是说“¥3,000.00”") for s in ch.spoken)
+    assert "您说的是三千元，对吗？请说对或不对，或按1确认、按2重说。" in ch.spoken
+    assert "好的，请您再说一遍。本期应还¥3,500.00，您打算还多少？" in ch.spoken
+
+
+# What the recognizer heard, with its confidence: the policy reads the product of the
+# recognizer's and the understanding's confidence ("三千五" is understood at 0.95).
+OPENING = ("是的", "1234")
+
+
+def asr(text: str, confidence: float) -> Heard:
+    return Heard(text=text, confidence=confidence)
+
+
+def pay_turns(d: Dialogue) -> list[tuple[str, str]]:
+    return [(t.speaker, t.text) for t in d.record.turns if t.step_id == "pay"]
+
+
+def test_a_sure_answer_is_taken_without_a_read_back() -> None:
+    d, ch = call(*OPENING, asr("三千五", 0.9), "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert not any("对吗" in s for s in ch.spoken)
+
+
+def test_a_doubtful_answer_is_read_back_and_confirmed_by_voice_or_key_1() -> None:
+    for yes in ("对", "#1", "是的，没错"):
+        d, ch = call(*OPENING, asr("三千五", 0.6), yes, "月底", "#1")
+        assert d.record.answers["pay"] == Decimal("3500.00"), yes
+        readbacks = [s for s in ch.spoken if "对吗" in s]
+        assert readbacks == ["您说的是三千五百元，对吗？请说对或不对，或按1确认、按2重说。"]
+        # the read-back and the reply are turns of the question's step, with the confidence
+        turns = [t for t in d.record.turns if t.step_id == "pay" and t.speaker == "borrower"]
+        assert [t.confidence for t in turns] == [0.6, 1.0]
+
+
+def test_no_or_key_2_asks_again_and_the_new_answer_is_taken() -> None:
+    for no in ("不对", "#2"):
+        d, ch = call(*OPENING, asr("三千", 0.6), no, asr("三千五", 0.9), "月底", "#1")
+        assert d.record.answers["pay"] == Decimal("3500.00"), no
+        assert ch.spoken.count("好的，请您再说一遍。本期应还¥3,500.00，您打算还多少？") == 1
+
+
+def test_a_correction_in_reply_to_the_read_back_is_the_new_answer() -> None:
+    d, ch = call(*OPENING, asr("三千", 0.6), "不对，是三千五", "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert sum("对吗" in s for s in ch.spoken) == 1  # the correction was heard at 0.95
+    # repeating the same amount confirms it
+    d, _ = call(*OPENING, asr("三千", 0.6), "三千", "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3000.00")
+
+
+def test_a_doubtful_correction_is_read_back_too() -> None:
+    d, ch = call(*OPENING, asr("三千", 0.6), asr("不对，是三千五", 0.6), "对", "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert [s for s in ch.spoken if "对吗" in s] == [
+        "您说的是三千元，对吗？请说对或不对，或按1确认、按2重说。",
+        "您说的是三千五百元，对吗？请说对或不对，或按1确认、按2重说。",
+    ]
+
+
+def test_an_unclear_reply_to_the_read_back_is_asked_once_more_then_counts_as_no() -> None:
+    d, ch = call(*OPENING, asr("三千", 0.6), "", "对", "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3000.00")
+    assert "请说对或不对，或按1确认、按2重说。" in ch.spoken
+    d, ch = call(*OPENING, asr("三千", 0.6), "", "这个嘛", asr("三千五", 0.9), "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert ch.spoken.count("好的，请您再说一遍。本期应还¥3,500.00，您打算还多少？") == 1
+
+
+def test_below_the_low_threshold_the_question_is_asked_again_without_a_read_back() -> None:
+    d, ch = call(*OPENING, asr("三千五", 0.35), asr("三千五", 0.9), "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert not any("对吗" in s for s in ch.spoken)
+    assert "抱歉，我没有听清楚。本期应还¥3,500.00，您打算还多少？" in ch.spoken
+
+
+def test_read_backs_and_declines_count_towards_the_reprompt_limit() -> None:
+    d, _ = call(*OPENING, *[asr("三千", 0.6), "#2"] * 3)
+    assert d.record.state.handed_over and d.record.handover_reason == "not_understood"
+
+
+def test_a_request_for_a_human_at_the_read_back_hands_over() -> None:
+    d, ch = call(*OPENING, asr("三千", 0.6), "转人工")
+    assert d.record.handover_reason == "borrower_request"
+    assert ch.spoken[-1].startswith("好的，正在为您转接人工服务")
+
+
+def test_thresholds_are_configurable() -> None:
+    # everything below 0.99 is read back; nothing at all is read back with both at 0
+    strict = Policy(accept_at=0.99)
+    d, ch = call("是的", "#1", "1234", "#1", "三千五", "#1", "月底", "#1", "#1", policy=strict)
+    assert d.record.outcome == "completed"
+    assert "您说的是三千五百元，对吗？请说对或不对，或按1确认、按2重说。" in ch.spoken
+    assert "您说的是“1234”，对吗？请说对或不对，或按1确认、按2重说。" in ch.spoken
+    d, ch = call(*OPENING, asr("三千", 0.1), "月底", "#1", policy=confirm_policy(0.0, 0.0))
+    assert d.record.answers["pay"] == Decimal("3000.00")
+    policy = confirm_policy(
+        env={"HUIFANG_VOICE_ACCEPT_AT": "0.9", "HUIFANG_VOICE_CONFIRM_AT": "0.5"}
+    )
+    assert (policy.accept_at, policy.confirm_at) == (0.9, 0.5)
+    assert confirm_policy(0.7, env={"HUIFANG_VOICE_ACCEPT_AT": "0.9"}).accept_at == 0.7
+    assert (confirm_policy(env={}).accept_at, confirm_policy(env={}).confirm_at) == (0.8, 0.4)
+    with pytest.raises(ValueError, match="confirm_at"):
+        confirm_policy(0.4, 0.6, env={})
+    with pytest.raises(ValueError, match="HUIFANG_VOICE_CONFIRM_AT"):
+        confirm_policy(env={"HUIFANG_VOICE_CONFIRM_AT": "high"})
+
+
+def test_english_read_back() -> None:
+    d, ch = call(
+        "yes", "1234", asr("three thousand", 0.6), "yes", "next Friday", "#2", language="en"
+    )
+    assert d.record.answers["pay"] == Decimal("3000.00")
+    assert (
+        "You said 3,000 yuan, is that right? Say yes or no, or press 1 to confirm, 2 to say it "
+        "again." in ch.spoken
+    )
+
+
+def test_values_are_read_back_as_said() -> None:
+    assert spoken_money(Decimal("3500"), "zh") == "三千五百元"
+    assert spoken_money(Decimal("20000"), "zh") == "两万元"
+    assert spoken_money(Decimal("3500.50"), "zh") == "三千五百元五角"
+    assert spoken_money(Decimal("1200.05"), "zh") == "一千二百元零五分"
+    assert spoken_money(Decimal("0.36"), "zh") == "零元三角六分"
+    assert spoken_money(Decimal("3500.5"), "en") == "3,500.50 yuan"
+    today = date(2026, 11, 23)
+    money, day = Expectation("money", today), Expectation("date", today)
+    assert spoken_value(date(2026, 12, 15), "zh", day) == "12月15日"
+    assert spoken_value(date(2027, 1, 5), "zh", day) == "2027年1月5日"
+    assert spoken_value(date(2026, 12, 15), "en", day) == "December 15"
+    assert spoken_value(date(2027, 1, 5), "en", day) == "January 5, 2027"
+    assert spoken_value(Decimal("2000"), "zh", money) == "两千元"
+    assert spoken_value(Decimal("12"), "zh", Expectation("number", today)) == "十二"
+    assert spoken_value(True, "zh", Expectation("yes_no", today)) == "“是的”"
+    assert spoken_value(False, "en", Expectation("yes_no", today)) == "“no”"
 
 
 def test_silence_reprompts_then_hands_over() -> None:

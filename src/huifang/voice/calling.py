@@ -27,7 +27,7 @@ from huifang.services.campaigns import DialRequest, DialResult
 from huifang.services.campaigns import TurnRecord as CampaignTurn
 from huifang.services.followup_attempts import Guard
 from huifang.voice.asr import ASR
-from huifang.voice.dialogue import Dialogue, Heard, Turn
+from huifang.voice.dialogue import Dialogue, Heard, Turn, confirm_policy
 from huifang.voice.nlu import Expectation
 from huifang.voice.sip.agent import Call, CallFailed, SipAgent
 from huifang.voice.sip.channel import CallEnded, CallTape, ListenSettings, LoopThread, SipChannel
@@ -147,7 +147,9 @@ def converse(
             {"event": "listen", "answer_type": e.answer_type, "question": e.question}
         ),
     )
-    dialogue = Dialogue(state, _ObservedChannel(channel, events), language, clock=tape.elapsed)
+    dialogue = Dialogue(
+        state, _ObservedChannel(channel, events), language, confirm_policy(), tape.elapsed
+    )
     with contextlib.suppress(CallEnded):
         dialogue.run()
     channel.finish()

@@ -1,6 +1,7 @@
 """Text channels: the borrower's replies typed (a console) or scripted (a list), for the
 `huifang voice simulate` command and for tests. A reply starting with `#` is keypad input
-(`#1` presses 1); an empty reply is silence."""
+(`#1` presses 1); an empty reply is silence. Scripted replies may also be what a recognizer
+would have heard (`Heard`: text with its confidence), to drive the confirm-if-low policy."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ def heard_from_text(reply: str) -> Heard:
 
 
 class ScriptedChannel:
-    """Replies from a list; records what the agent said. Runs out → silence."""
+    """Replies from a list (typed text, or `Heard` as a recognizer gives it); records what
+    the agent said. Runs out → silence."""
 
-    def __init__(self, replies: Iterable[str]) -> None:
+    def __init__(self, replies: Iterable[str | Heard]) -> None:
         self._replies = list(replies)
         self.spoken: list[str] = []
 
@@ -28,7 +30,8 @@ class ScriptedChannel:
         self.spoken.append(text)
 
     def listen(self, expect: Expectation) -> Heard:
-        return heard_from_text(self._replies.pop(0) if self._replies else "")
+        reply = self._replies.pop(0) if self._replies else ""
+        return reply if isinstance(reply, Heard) else heard_from_text(reply)
 
 
 class ConsoleChannel:

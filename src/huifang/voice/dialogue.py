@@ -3,19 +3,28 @@ voice or typed text, through a `Channel` that speaks and listens.
 
 Per question: speak the lines since the last answer and the question (with the keypad hint on
 yes/no and choice questions), listen, understand the reply for the answer type (`nlu`), then
-accept, confirm a doubtful answer ("您是说…，对吗？"), re-prompt on silence or nonsense up to
-`Policy.max_reprompts`, repeat on request, or hand over to a human on request or distress (the
-run ends handed over, with the transcript so far). The script runner itself guarantees that
-no loan detail is spoken before the identity check passes. Every turn is logged with speaker,
-text, confidence and time so the call record has the same shape as an agent's visit.
+accept a sure answer, read a doubtful one back ("您说的是三千五百元，对吗？请说对或不对，或按1确认、
+按2重说。") and take yes/no or keys 1/2, re-prompt on silence, nonsense or an answer understood
+below the low threshold, up to `Policy.max_reprompts`, repeat on request, or hand over to a
+human on request or distress (the run ends handed over, with the transcript so far). The two
+thresholds (`Policy.accept_at`, `Policy.confirm_at`) are set per deployment
+(`confirm_policy`: HUIFANG_VOICE_ACCEPT_AT, HUIFANG_VOICE_CONFIRM_AT). The script runner
+itself guarantees that no loan detail is spoken before the identity check passes. Every turn
+is logged with speaker, text, confidence and time so the call record has the same shape as an
+agent's visit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
+from enum import Enum
 from typing import Protocol
+
+import cn2an
 
 from huifang.domain import scripts as sc
 from huifang.voice import dtmf
@@ -92,14 +101,104 @@ _HANDOVER_STUCK = sc.Text(
 )
 
 
-def _say_value(value: AnswerValue, language: sc.Language, expect: Expectation) -> str:
+_CONFIRM = sc.Text(
+    "您说的是{value}，对吗？请说对或不对，或按1确认、按2重说。",
+    "You said {value}, is that right? Say yes or no, or press 1 to confirm, 2 to say it again.",
+)
+_CONFIRM_AGAIN = sc.Text(
+    "请说对或不对，或按1确认、按2重说。",
+    "Please say yes or no, or press 1 to confirm, 2 to say it again.",
+)
+_SAY_AGAIN = sc.Text("好的，请您再说一遍。", "All right, please say it again.")
+
+
+def _spoken_integer_zh(n: int) -> str:
+    """An integer as said aloud: 3500 → 三千五百, 20000 → 两万 (not 二万)."""
+    text = str(cn2an.an2cn(str(n)))
+    if len(text) > 1 and text[0] == "二" and text[1] in "千万亿":
+        text = "两" + text[1:]
+    return text
+
+
+def spoken_money(amount: Decimal, language: sc.Language) -> str:
+    """An amount as the agent reads it back: 三千五百元五角 / 3,500.50 yuan."""
+    fen = int((amount * 100).to_integral_value())
+    yuan, cents = divmod(abs(fen), 100)
+    if language != "zh":
+        figure = f"{yuan:,}" if not cents else f"{yuan:,}.{cents:02d}"
+        return f"{'minus ' if fen < 0 else ''}{figure} yuan"
+    jiao, rest = divmod(cents, 10)
+    text = f"{_spoken_integer_zh(yuan)}元"
+    if jiao:
+        text += f"{_spoken_integer_zh(jiao)}角"
+    if rest:
+        text += f"{'零' if not jiao else ''}{_spoken_integer_zh(rest)}分"
+    return ("负" if fen < 0 else "") + text
+
+
+def spoken_value(value: AnswerValue, language: sc.Language, expect: Expectation) -> str:
+    """What was understood, as the agent reads it back for confirmation: money and numbers
+    in words (Chinese), dates without the current year, a choice by its label, yes/no as the
+    borrower would say it, free text verbatim."""
+    zh = language == "zh"
     if isinstance(value, bool):
-        return ("是" if value else "不是") if language == "zh" else ("yes" if value else "no")
+        return ("“是的”" if value else "“不是”") if zh else ("“yes”" if value else "“no”")
     if expect.answer_type == "choice":
         for c in expect.choices:
             if c.code == value:
-                return c.phrases[0 if language == "zh" else min(1, len(c.phrases) - 1)]
-    return sc.format_value(value, language)
+                return c.phrases[0 if zh else min(1, len(c.phrases) - 1)]
+    if isinstance(value, Decimal):
+        if expect.answer_type == "money":
+            return spoken_money(value, language)
+        if zh and value == value.to_integral_value():
+            return _spoken_integer_zh(int(value))
+        return str(cn2an.an2cn(str(value))) if zh else f"{value:,}"
+    if isinstance(value, date):
+        same_year = value.year == expect.today.year
+        if zh:
+            return f"{'' if same_year else f'{value.year}年'}{value.month}月{value.day}日"
+        return f"{value:%B} {value.day}" + ("" if same_year else f", {value.year}")
+    return f"“{value}”"
+
+
+def confirm_policy(
+    accept_at: float | None = None,
+    confirm_at: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Policy:
+    """The confirm-if-low thresholds of a deployment: an answer understood at `accept_at` or
+    above is taken, one between `confirm_at` and it is read back for a yes/no, one below
+    `confirm_at` is asked again. Given values win, then HUIFANG_VOICE_ACCEPT_AT and
+    HUIFANG_VOICE_CONFIRM_AT, then the defaults (0.8, 0.4)."""
+    env = os.environ if env is None else env
+    default = Policy()
+
+    def pick(given: float | None, name: str, fallback: float) -> float:
+        if given is not None:
+            return given
+        raw = env.get(name)
+        try:
+            return float(raw) if raw else fallback
+        except ValueError:
+            raise ValueError(f"{name} 应为0到1之间的数 / {name} must be a number in 0..1") from None
+
+    high = pick(accept_at, "HUIFANG_VOICE_ACCEPT_AT", default.accept_at)
+    low = pick(confirm_at, "HUIFANG_VOICE_CONFIRM_AT", default.confirm_at)
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(
+            f"确认阈值须满足 0 ≤ 确认线 ≤ 接受线 ≤ 1 / thresholds must satisfy "
+            f"0 <= confirm_at <= accept_at <= 1 (got confirm_at={low}, accept_at={high})"
+        )
+    return Policy(accept_at=high, confirm_at=low, max_reprompts=default.max_reprompts)
+
+
+class _Confirmed(Enum):
+    """How the borrower answered a read-back."""
+
+    YES = "yes"
+    NO = "no"  # ask the question again
+    CORRECTED = "corrected"  # "不对，是三千" — a new answer to the question
+    HANDOVER = "handover"
 
 
 def expectation(prompt: sc.Prompt, today: date, language: sc.Language) -> Expectation:
@@ -174,12 +273,27 @@ class Dialogue:
                 return
         self._say(f"{question}{hint}", step_id)
         failures = 0
+        pending: Understanding | None = None  # a correction given in reply to a read-back
         while True:
-            heard = self._hear(expect, step_id)
-            u = self._interpret(heard, expect)
+            if pending is None:
+                u = self._interpret(self._hear(expect, step_id), expect)
+            else:
+                u, pending = pending, None
             action = decide(u, self.policy)
+            again = _SORRY
             if action is Action.CONFIRM:
-                action = self._confirm(u, expect, step_id)
+                confirmed, corrected = self._confirm(u, expect, step_id)
+                if confirmed is _Confirmed.HANDOVER:
+                    return
+                if confirmed is _Confirmed.YES:
+                    action = Action.ACCEPT
+                elif confirmed is _Confirmed.CORRECTED and corrected is not None:
+                    failures += 1  # counted, so read-back and correction cannot go on forever
+                    if failures <= self.policy.max_reprompts:
+                        pending = corrected
+                        continue
+                else:
+                    action, again = Action.REPROMPT, _SAY_AGAIN
             if action is Action.ACCEPT:
                 self.record.state = sc.answer(self.record.state, self._value(u, expect))
                 return
@@ -193,7 +307,7 @@ class Dialogue:
             if failures > self.policy.max_reprompts:
                 self._handover(Understanding(Intent.UNCLEAR, None, 0.0, u.heard, "not understood"))
                 return
-            self._say(f"{_SORRY.get(self.language)}{question}{hint}", step_id)
+            self._say(f"{again.get(self.language)}{question}{hint}", step_id)
 
     def _value(self, u: Understanding, expect: Expectation) -> object:
         if expect.answer_type == "free_text" and u.reason != "dtmf":
@@ -224,19 +338,43 @@ class Dialogue:
             return Understanding(Intent.UNCLEAR, None, 0.0, keys, "bad keys")
         return Understanding(Intent.ANSWER, value, 1.0, keys, "dtmf")
 
-    def _confirm(self, u: Understanding, expect: Expectation, step_id: str | None) -> Action:
-        said = _say_value(u.value, self.language, expect)
-        zh = f"您是说“{said}”，对吗？是请按1，不是请按2。"
-        en = f"Did you say “{said}”? Press 1 for yes, 2 for no."
-        self._say(zh if self.language == "zh" else en, step_id)
-        yes_no = Expectation("yes_no", expect.today, question=zh)
-        reply = self._interpret(self._hear(yes_no, step_id), yes_no)
-        if reply.intent in (Intent.HUMAN, Intent.DISTRESS):
-            self._handover(reply)  # the original reply is not handed over a second time
-            return Action.HANDOVER
-        if reply.intent is Intent.ANSWER and reply.value is True:
-            return Action.ACCEPT
-        return Action.REPROMPT
+    def _confirm(
+        self, u: Understanding, expect: Expectation, step_id: str | None
+    ) -> tuple[_Confirmed, Understanding | None]:
+        """Read the understood answer back and take yes/no (speech or keys 1/2). A reply that
+        answers the question itself counts too: the same value confirms it, another value is
+        a correction ("不对，是三千"). Not understood twice counts as no."""
+        said = spoken_value(u.value, self.language, expect)
+        readback = _CONFIRM.get(self.language).format(value=said)
+        self._say(readback, step_id)
+        yes_no = Expectation("yes_no", expect.today, question=readback)
+        for tries in range(2):
+            heard = self._hear(yes_no, step_id)
+            reply = self._interpret(heard, yes_no)
+            if reply.intent in (Intent.HUMAN, Intent.DISTRESS):
+                self._handover(reply)  # the original reply is not handed over a second time
+                return _Confirmed.HANDOVER, None
+            if reply.intent is Intent.ANSWER and reply.value is True:
+                return _Confirmed.YES, None
+            answer = self._answer_in(heard, expect) if expect.answer_type != "yes_no" else None
+            if answer is not None and answer.value == u.value:
+                return _Confirmed.YES, None
+            if answer is not None:
+                return _Confirmed.CORRECTED, answer
+            if reply.intent is Intent.ANSWER and reply.value is False:
+                return _Confirmed.NO, None
+            if tries == 0:
+                self._say(_CONFIRM_AGAIN.get(self.language), step_id)
+        return _Confirmed.NO, None
+
+    def _answer_in(self, heard: Heard, expect: Expectation) -> Understanding | None:
+        """An answer to the question in a reply to its read-back (spoken, not keyed: keys
+        1 and 2 there mean yes and no)."""
+        if heard.keys is not None or expect.answer_type == "free_text":
+            return None
+        u = self._interpret(heard, expect)
+        sure = u.intent is Intent.ANSWER and u.confidence >= self.policy.confirm_at
+        return u if sure else None
 
     def _handover(self, u: Understanding) -> None:
         if self.record.state.finished:

@@ -7,8 +7,8 @@ a long silent WAV (`aufile`); to answer, the test switches the source to a WAV o
 synthesized by espeak-ng (`ausrc aufile,reply.wav`) and back to silence when the reply is
 over, or presses keys (`sndcode`, RFC 4733). baresip's `sndfile` records what it heard.
 The test decides *what* to answer from the agent's live events (the question being asked,
-or a confirmation "Did you say …?") — a human borrower would understand the words; the audio
-path itself is entirely real: TTS → G.711 → RTP → baresip, and espeak-ng → baresip → RTP →
+or a read-back "You said …, is that right?") — a human borrower would understand the words;
+the audio path itself is entirely real: TTS → G.711 → RTP → baresip, and espeak-ng → baresip → RTP →
 our jitter buffer → Silero VAD → Whisper → NLU. Speech answers three yes/no questions and
 the income (a number); keys answer the ID digits, the choices, the other yes/no questions and
 the confirmations (each recognition costs seconds of CPU on this shared 2-core machine).
@@ -298,7 +298,7 @@ class ScriptedBorrower:
         self._silence: asyncio.Task[None] | None = None
 
     def reply_to(self, question: str, last_said: str) -> Reply:
-        if last_said.startswith("Did you say"):
+        if last_said.startswith("You said"):
             expected = self.answered[-1][0] if self.answered else ""
             want = SPOKEN.get(EXPECTED_BY_KEY.get(expected))  # type: ignore[arg-type]
             return Reply(keys="1" if want and want in last_said else "2")
