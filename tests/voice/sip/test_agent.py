@@ -1,16 +1,19 @@
 """The SIP user agent against itself on loopback: real SIP over UDP, real RTP with G.711 and
-RFC 4733 events (no mocks). The test against an independent endpoint is test_baresip.py."""
+RFC 4733 events, keys in SIP INFO (no mocks). The test against an independent endpoint is
+test_baresip.py."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from array import array
+from typing import Any
 
 import pytest
+from aiosipua.message import SipMessage, SipResponse
 
 from huifang.voice.sip import CallFailed, Recorder, SipAgent, pcm_source
-from huifang.voice.sip.agent import _offer
+from huifang.voice.sip.agent import _offer, info_key
 from huifang.voice.sip.media import rms, voiced_span
 
 
@@ -249,3 +252,96 @@ def test_play_waits_for_a_slow_source() -> None:
             await out.hangup()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "key"),
+    [
+        ("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", "5"),
+        ("application/dtmf-relay; charset=utf-8", "signal= #\r\nDuration=100", "#"),
+        ("Application/DTMF-Relay", "Signal=11\r\nDuration=160", "#"),  # RFC 4733 event 11
+        ("application/dtmf-relay", "Signal=10", "*"),
+        ("application/dtmf-relay", "Duration=160", None),
+        ("application/dtmf-relay", "Signal=55", None),
+        ("application/dtmf", "7", "7"),
+        ("application/dtmf", " a\r\n", "A"),
+        ("application/dtmf", "", None),
+        ("text/plain", "Signal=5", None),
+        (None, "5", None),
+    ],
+)
+def test_key_in_a_sip_info_body(content_type: str | None, body: str, key: str | None) -> None:
+    assert info_key(content_type, body) == key
+
+
+def test_keys_in_sip_info_join_the_rfc4733_keys_both_ways() -> None:
+    """In-dialog INFO requests sent over UDP to each side of a real call, as a PBX sends them:
+    the key reaches the call's DTMF queue between RFC 4733 keys; other bodies are refused."""
+
+    async def scenario() -> None:
+        async with (
+            SipAgent("127.0.0.1", 0, user="borrower", rtp_ports=(31_700, 31_800)) as callee,
+            SipAgent("127.0.0.1", 0, user="agent", rtp_ports=(31_800, 31_900)) as caller,
+        ):
+            answering = asyncio.ensure_future(callee.answer(timeout=5))
+            out = await caller.call(callee.uri, timeout=5)
+            inbound = await answering
+            loop = asyncio.get_running_loop()
+            pbx_transport, pbx = await loop.create_datagram_endpoint(
+                Responses, local_addr=("127.0.0.1", 0)
+            )
+            pbx_port = pbx_transport.get_extra_info("sockname")[1]
+            # the caller's dialog sends to the callee (inbound call), and the other way round
+            outbound_dialog = caller._uac.get_call(out.call_id).dialog  # type: ignore[union-attr]
+            inbound_dialog = callee._uas.get_call(inbound.call_id).dialog  # type: ignore[union-attr]
+
+            async def info(
+                dialog: Any, to: SipAgent, content_type: str | None, body: str
+            ) -> SipResponse:
+                request = dialog.create_request("INFO", via_host="127.0.0.1", via_port=pbx_port)
+                if content_type:
+                    request.headers.set_single("Content-Type", content_type)
+                request.text = body
+                pbx_transport.sendto(bytes(request), ("127.0.0.1", to.port))
+                return await asyncio.wait_for(pbx.responses.get(), 2)
+
+            relay = "application/dtmf-relay"
+            assert (
+                await info(outbound_dialog, callee, relay, "Signal=1\r\nDuration=160\r\n")
+            ).status_code == 200
+            await out.send_dtmf("2")
+            assert (await info(outbound_dialog, callee, "application/dtmf", "#")).status_code == 200
+            assert [await inbound.next_dtmf(2) for _ in range(3)] == ["1", "2", "#"]
+
+            assert (await info(inbound_dialog, caller, relay, "Signal=0")).status_code == 200
+            assert await out.next_dtmf(2) == "0"
+
+            refused = await info(inbound_dialog, caller, "text/plain", "Signal=5")
+            assert refused.status_code == 415
+            assert refused.get_header_values("accept") == [relay, "application/dtmf"]
+            assert (await info(inbound_dialog, caller, relay, "Duration=160")).status_code == 400
+            assert (await info(inbound_dialog, caller, None, "")).status_code == 200  # keep-alive
+            assert await out.next_dtmf(0.2) is None  # none of these was a key
+
+            stray = outbound_dialog.create_request("INFO", via_host="127.0.0.1", via_port=pbx_port)
+            stray.headers.set_single("Call-ID", "no-such-call")
+            stray.headers.set_single("Content-Type", relay)
+            stray.text = "Signal=5"
+            pbx_transport.sendto(bytes(stray), ("127.0.0.1", callee.port))
+            assert (await asyncio.wait_for(pbx.responses.get(), 2)).status_code == 481
+            pbx_transport.close()
+            await out.hangup()
+
+    asyncio.run(scenario())
+
+
+class Responses(asyncio.DatagramProtocol):
+    """The SIP responses that come back to the test's UDP socket."""
+
+    def __init__(self) -> None:
+        self.responses: asyncio.Queue[SipResponse] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, _addr: tuple[str, int]) -> None:
+        message = SipMessage.parse(data)
+        if isinstance(message, SipResponse):
+            self.responses.put_nowait(message)

@@ -1,5 +1,6 @@
 """The SIP user agent: places outbound calls and accepts inbound ones, with G.711 audio over
-RTP and DTMF as RFC 4733 telephone-events.
+RTP and DTMF as RFC 4733 telephone-events or in SIP INFO requests (``application/dtmf-relay``
+and ``application/dtmf``, as some PBXs and trunks send keys).
 
 Built on aiosipua (SIP signalling) and aiortp (RTP, G.711, telephone-events), both pure
 Python on asyncio, chosen by the measured spike in docs/telephony.md. No registrar is needed:
@@ -10,7 +11,8 @@ Audio model: the call sends one 20 ms frame every 20 ms for its whole life; `Cal
 queues a source's frames and waits until they have been sent, and silence fills the time
 between prompts, as a telephone would. Every received frame (decoded to 8 kHz PCM) goes to
 the call's sink, e.g. a `Recorder` or the ASR's buffer. A BYE from the far end ends the call
-(`Call.ended_by == "remote"`); received DTMF digits queue up in `Call.dtmf`.
+(`Call.ended_by == "remote"`); received DTMF digits, from RTP events or SIP INFO alike,
+queue up in `Call.dtmf`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiortp
 from aiosipua import IncomingCall, SipDigestAuth, SipUAS, parse_uri
-from aiosipua.message import SipRequest
+from aiosipua.message import SipRequest, SipResponse
 from aiosipua.sdp import SdpMessage, _extract_codecs
 from aiosipua.sdp_negotiate import build_sdp, negotiate_sdp
 from aiosipua.transaction import T1, T2, TransactionState
@@ -44,6 +47,28 @@ log = logging.getLogger(__name__)
 CODECS = {"PCMU": 0, "PCMA": 8}
 """G.711 µ-law and A-law with their static RTP payload types (RFC 3551)."""
 DTMF_PAYLOAD_TYPE = 101
+INFO_DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
+"""The SIP INFO bodies that carry a key: ``Signal=5`` lines (dtmf-relay) or the bare key."""
+_KEYS = "0123456789*#ABCD"
+_EVENT_KEYS = {"10": "*", "11": "#", "12": "A", "13": "B", "14": "C", "15": "D"}
+
+
+def info_key(content_type: str | None, body: str) -> str | None:
+    """The key carried by a SIP INFO body, or None if the body holds none.
+
+    ``application/dtmf-relay``: ``Signal=5`` (and ``Duration=160``) lines; ``application/dtmf``:
+    the key alone. The key is a digit, ``*``, ``#`` or A–D; some devices send the RFC 4733
+    event number instead (10 for ``*``, 11 for ``#``), which is read the same."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind == "application/dtmf-relay":
+        match = re.search(r"^\s*signal\s*=\s*(\S+)\s*$", body, re.IGNORECASE | re.MULTILINE)
+        value = match.group(1) if match else ""
+    elif kind == "application/dtmf":
+        value = body.strip()
+    else:
+        return None
+    value = _EVENT_KEYS.get(value, value).upper()
+    return value if len(value) == 1 and value in _KEYS else None
 
 
 class CallFailed(RuntimeError):
@@ -266,6 +291,8 @@ class SipAgent:
         self._uas = SipUAS(self._transport, uac=self._uac, user_agent=user_agent)
         self._uas.on_invite = self._on_invite
         self._uas.on_bye = self._on_bye
+        # aiosipua answers INFO with 405; keys sent in INFO join the RFC 4733 ones instead
+        self._uas._handlers["INFO"] = self._on_info
         self._ports = aiortp.PortAllocator(rtp_ports)
         self._incoming: asyncio.Queue[IncomingCall] = asyncio.Queue()
         self._calls: dict[str, Call] = {}
@@ -306,6 +333,40 @@ class SipAgent:
         ours = self._calls.get(call.call_id)
         if ours is not None:
             self._spawn(ours._close("remote"))
+
+    def _on_info(self, request: SipRequest, _addr: tuple[str, int]) -> None:
+        """An in-dialog INFO (RFC 6086): a key in ``application/dtmf-relay`` or
+        ``application/dtmf`` goes to the call's `dtmf` queue like an RFC 4733 event. Other
+        bodies are refused with 415 and the types we take; an empty INFO (a keep-alive) is
+        answered 200."""
+        uas = self._uas
+        _, dialog = uas._find_dialog(request.call_id or "")
+        if dialog is None:
+            uas._send_error(request, 481, "Call/Transaction Does Not Exist")
+            return
+        if not uas._validate_in_dialog(dialog, request):
+            return
+        key: str | None = None
+        if request.body:
+            kind = (request.content_type or "").split(";", 1)[0].strip().lower()
+            if kind not in INFO_DTMF_TYPES:
+                self._reply(dialog.create_response(request, 415, "Unsupported Media Type"))
+                return
+            key = info_key(kind, request.text)
+            if key is None:
+                self._reply(dialog.create_response(request, 400, "Bad DTMF Signal"))
+                return
+        self._reply(dialog.create_response(request, 200, "OK"))
+        call = self._calls.get(request.call_id or "")
+        if key is not None and call is not None and not call.ended:
+            call.dtmf.put_nowait(key)
+
+    def _reply(self, response: SipResponse) -> None:
+        if response.status_code == 415:
+            response.headers.set_single("Accept", ", ".join(INFO_DTMF_TYPES))
+        if self.user_agent:
+            response.headers.set_single("User-Agent", self.user_agent)
+        self._transport.send_reply(response)
 
     def _forget(self, call: Call, rtp_port: int) -> None:
         self._calls.pop(call.call_id, None)

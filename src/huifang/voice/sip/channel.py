@@ -1,7 +1,7 @@
 """The dialogue's `Channel` over a real SIP call: what the agent says is synthesized (TTS),
 resampled to 8 kHz and streamed as G.711 RTP; what the borrower says arrives as RTP, is
 decoded, cut at the end of speech (an energy gate, then Silero VAD) and recognized (ASR);
-keys arrive as RFC 4733 telephone-events.
+keys arrive as RFC 4733 telephone-events or in SIP INFO requests.
 
 The dialogue (`voice/dialogue.py`) is synchronous: it calls `speak` and `listen` one after
 the other and runs the script between them. The call lives on an asyncio loop
