@@ -164,3 +164,84 @@ def test_hint_for_choices_and_answer_types() -> None:
     assert hint_for(Expectation("choice", today, choices), "zh") == "工资。经营"
     assert hint_for(Expectation("choice", today, choices), "en") == "salary。business"
     assert hint_for(Expectation("free_text", today), "en") == ""
+
+
+def test_speech_or_a_key_while_the_question_plays_stops_it() -> None:
+    """Barge-in on a real call: the borrower's synthesized speech, or a key, during the
+    question stops the prompt where it is and is the answer; speech during the lines before
+    the question does not cut them."""
+    from huifang.voice.sip.bridge import to_call
+    from huifang.voice.tts import EspeakTTS
+
+    tts = EspeakTTS(speed=200)
+    reply = to_call(tts.synthesize("Yes, that is right.", "en"))
+    question = (
+        "Please tell me, in your own words, about how much you earn each month now, and "
+        "whether that has changed since you took out the loan with us last year."
+    )
+    asr = GivenASR()
+    with LoopThread() as loop:
+        ours, theirs_base = free_even_port(), free_even_port()
+        us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
+        them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
+        loop.run(us.start(), 5)
+        loop.run(them.start(), 5)
+        tape = CallTape()
+        heard_by_them = Recorder()
+        answered = loop.submit(them.answer(sink=heard_by_them, timeout=10))
+        call = loop.run(us.call(them.uri, sink=tape.received_frame, timeout=10), 15)
+        tape.start()
+        theirs: Call = answered.result(10)
+        settings = ListenSettings(no_input_s=1.0, end_silence_s=0.6)
+        channel = SipChannel(call, loop, tts, asr, tape, "en", settings)
+        today = date(2026, 11, 23)
+        full_s = len(to_call(tts.synthesize(question, "en"))) / 2 / RATE
+        assert full_s > 6
+
+        async def after(delay: float, coro: Coroutine[Any, Any, None]) -> None:
+            await asyncio.sleep(delay)
+            await coro
+
+        # 1. the borrower answers a second into the question: it stops, the answer is heard
+        channel.speak(question)
+        loop.submit(after(1.0, theirs.play(pcm_source(reply))))
+        heard = channel.listen(Expectation("yes_no", today))
+        assert (heard.text, channel.barge_ins) == ("yes", 1)
+        cut = channel.timeline[0]
+        assert cut.end_s - cut.start_s < full_s / 2  # a fraction of the question went out
+        assert asr.heard[-1].seconds >= len(reply) / 2 / RATE  # the whole answer was kept
+        sent = voiced_span(heard_by_them.pcm)
+        assert sent is not None and sent[1] - sent[0] < full_s / 2  # they heard it stop
+
+        # 2. a key during the question stops it and answers
+        channel.speak(question)
+        loop.submit(after(0.8, theirs.send_dtmf("2")))
+        heard = channel.listen(Expectation("yes_no", today))
+        assert (heard.keys, channel.barge_ins) == ("2", 2)
+        cut = channel.timeline[-1]
+        assert cut.end_s - cut.start_s < full_s / 2
+
+        # 3. speech during the line before the question does not cut that line, and is over
+        #    before the question: the question plays in full and nothing answers it
+        channel.speak(question)
+        channel.speak("Is that right?")
+        loop.submit(after(0.5, theirs.play(pcm_source(reply))))
+        heard = channel.listen(Expectation("yes_no", today))
+        assert (heard.text, heard.keys, channel.barge_ins) == ("", None, 2)
+        preamble, short = channel.timeline[-3], channel.timeline[-2]
+        assert preamble.end_s - preamble.start_s == pytest.approx(full_s, abs=0.05)
+        assert short.start_s >= preamble.end_s - 0.05
+
+        loop.run(theirs.hangup(), 5)
+        channel.finish()
+        loop.run(us.stop(), 5)
+        loop.run(them.stop(), 5)
+
+    # the recording holds what really went out: the agent's side is silent after each stop
+    pcm = np.frombuffer(tape.wav()[44:], dtype="<i2").reshape(-1, 2)
+    first, _answer, second = channel.timeline[:3]
+    assert second.start_s - first.end_s > 1.0  # the answer came between
+    until_stop = pcm[int(first.start_s * RATE) : int(first.end_s * RATE), 0]
+    after_stop = pcm[int(first.end_s * RATE) + 160 : int(second.start_s * RATE) - 160, 0]
+    assert voiced_span(until_stop.tobytes()) is not None
+    assert voiced_span(after_stop.tobytes()) is None

@@ -165,7 +165,9 @@ class Call:
         self._sink = sink
         self._send_bye = send_bye
         self._on_closed = on_closed
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=25)
+        # frames to send, tagged with the prompt generation they belong to (`stop_playing`)
+        self._queue: asyncio.Queue[tuple[int, bytes | None]] = asyncio.Queue(maxsize=25)
+        self._generation = 0
         self._drained = asyncio.Event()
         self._drained.set()
         self._ended = asyncio.Event()
@@ -192,34 +194,54 @@ class Call:
         start = loop.time()
         tick = 0
         while not self._ended.is_set():
-            try:
-                frame = self._queue.get_nowait()
-            except asyncio.QueueEmpty:  # between prompts, or a source slower than real time
-                frame = SILENCE
-            if frame is None:  # end-of-prompt marker: everything before it is on the wire
-                self._drained.set()
-                frame = SILENCE
+            frame = self._next_frame()
             self._rtp.send_audio_pcm(frame, self._timestamp)
             self._timestamp = (self._timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
             self.frames_sent += 1
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * FRAME_MS / 1000 - loop.time()))
 
+    def _next_frame(self) -> bytes:
+        """The next frame of the prompt playing, else silence (between prompts, or a source
+        slower than real time); frames of a prompt that was stopped are dropped."""
+        while True:
+            try:
+                generation, frame = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return SILENCE
+            if generation != self._generation:
+                continue
+            if frame is None:  # end-of-prompt marker: everything before it is on the wire
+                self._drained.set()
+                return SILENCE
+            return frame
+
     async def play(self, source: AudioSource) -> None:
-        """Send a source's audio in real time; returns when it has been sent or the call ended."""
+        """Send a source's audio in real time; returns when it has been sent, or was stopped
+        (`stop_playing`), or the call ended."""
         if self.ended:
             return
+        generation = self._generation
         self._drained.clear()
         async for frame in frames(source):
-            if self.ended:
+            if self.ended or generation != self._generation:
                 return
-            await self._queue.put(frame)
-        await self._queue.put(None)
+            await self._queue.put((generation, frame))
+        await self._queue.put((generation, None))
         ended = asyncio.ensure_future(self._ended.wait())
         drained = asyncio.ensure_future(self._drained.wait())
         await asyncio.wait({ended, drained}, return_when=asyncio.FIRST_COMPLETED)
         ended.cancel()
         drained.cancel()
+
+    def stop_playing(self) -> int:
+        """Stop the prompt playing now (barge-in): its frames not yet sent are dropped, and
+        `play` returns. The number of frames sent so far (where the prompt stopped)."""
+        self._generation += 1
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._drained.set()
+        return self.frames_sent
 
     async def send_dtmf(self, digits: str, duration_ms: int = 160) -> None:
         """Send digits as RFC 4733 telephone-events, one after the other."""

@@ -9,10 +9,14 @@ the other and runs the script between them. The call lives on an asyncio loop
 the ASR (CPU-bound, outside the loop) never stall the 20 ms RTP clock.
 
 `speak` returns once the prompt is queued: consecutive lines play back to back while the next
-one is synthesized; `listen` first waits until everything said is on the wire. The `CallTape`
-keeps both directions on the call's timeline (what we sent, what we received) for the
-recording, and `timeline` gives each turn's start and end second on that timeline, in the
-order of the dialogue's turns.
+one is synthesized; `listen` first waits until everything before the question is on the wire
+(greeting, disclosures, loan details are always heard in full), then listens while the
+question plays: speech (the energy gate, then Silero VAD) or a key during it stops the prompt
+at once (barge-in) and is the answer; otherwise it listens once the question has played.
+The `CallTape` keeps both directions on the call's timeline (what we sent, what we
+received) for the recording, and `timeline` gives each turn's start and end second on that
+timeline, in the order of the dialogue's turns (a question stopped by barge-in ends where it
+stopped).
 """
 
 from __future__ import annotations
@@ -135,6 +139,11 @@ class CallTape:
                 self._sent.extend(bytes(offset - len(self._sent)))
             self._sent[offset : offset + len(pcm)] = pcm
 
+    def stopped_at(self, frame: int) -> None:
+        """The prompt playing was stopped at `frame` (barge-in): nothing after it went out."""
+        with self._lock:
+            del self._sent[frame * FRAME_BYTES :]
+
     @property
     def received_frames(self) -> int:
         with self._lock:
@@ -170,7 +179,11 @@ class ListenSettings:
     no_input_s: silence before speech starts that counts as no answer;
     end_silence_s: silence after speech that ends the answer (then Silero VAD confirms);
     max_speech_s: the longest answer kept; key_timeout_s: wait for more keys of a number;
-    level: the energy (RMS, 0..1) of a frame that may hold speech."""
+    level: the energy (RMS, 0..1) of a frame that may hold speech.
+    barge_in: whether speech or a key while the question plays stops it; barge_in_s: how
+    much voiced audio (frames above barge_level) before Silero VAD is asked whether it is
+    speech — a line with strong echo of our own prompt needs a higher barge_level, or
+    barge_in off."""
 
     no_input_s: float = 6.0
     end_silence_s: float = 0.8
@@ -178,6 +191,9 @@ class ListenSettings:
     key_timeout_s: float = 2.5
     level: float = 0.01
     poll_s: float = 0.05
+    barge_in: bool = True
+    barge_in_s: float = 0.3
+    barge_level: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -204,8 +220,10 @@ class SipChannel:
     language: str = "zh"
     settings: ListenSettings = field(default_factory=ListenSettings)
     on_listen: Callable[[Expectation], None] | None = None
+    barge_ins: int = 0  # prompts stopped by the borrower's speech or keys
     _turns: list[Span | _Pending] = field(default_factory=list)
     _playing: list[Future[None]] = field(default_factory=list)
+    _spans: list[list[Span]] = field(default_factory=list)  # of the prompts in _playing
 
     @property
     def timeline(self) -> list[Span]:
@@ -222,6 +240,7 @@ class SipChannel:
         previous = self._playing[-1] if self._playing else None
         self._playing.append(self.loop.submit(self._play(pcm, previous, span)))
         self._turns.append(_Pending(span))
+        self._spans.append(span)
 
     async def _play(self, pcm: bytes, previous: Future[None] | None, span: list[Span]) -> None:
         if previous is not None:
@@ -231,10 +250,18 @@ class SipChannel:
         span.append(Span(start * FRAME_S, start * FRAME_S + len(pcm) / 2 / RATE))
         await self.call.play(pcm_source(pcm))
 
+    async def _stop_prompt(self, span: list[Span]) -> None:
+        """Barge-in: stop the prompt where it is, on the tape and in its span too."""
+        frame = self.call.stop_playing()
+        self.tape.stopped_at(frame)
+        if span:
+            span[0] = Span(span[0].start_s, max(span[0].start_s, frame * FRAME_S))
+
     def _drain(self) -> None:
         for fut in self._playing:
             fut.result()
         self._playing.clear()
+        self._spans.clear()
         if self.call.ended:
             raise CallEnded("对方已挂断 / the far end hung up")
 
@@ -253,15 +280,56 @@ class SipChannel:
 
         return self.loop.run(drain(), timeout=5)
 
+    def _barge_in(self) -> tuple[int, str] | None:
+        """While the question (the last prompt) plays: the frame where the borrower's speech
+        began and the keys pressed, once speech (voiced frames, confirmed by Silero VAD) or a
+        key has stopped the prompt; None if it played to its end."""
+        s = self.settings
+        prompt, span = self._playing[-1], self._spans[-1]
+        for earlier in self._playing[:-1]:
+            earlier.result()  # what comes before the question is always heard in full
+        start_frame = self.tape.received_frames
+        need = max(1, round(s.barge_in_s / FRAME_S))
+        voiced: list[int] = []
+        checked = 0
+        while not prompt.done():
+            if self.call.ended:
+                raise CallEnded("对方已挂断 / the far end hung up")
+            keys = self._keys()
+            pcm = self.tape.received_since(start_frame)
+            frames = len(pcm) // FRAME_BYTES
+            for i in range(checked, frames):
+                if rms(pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]) > s.barge_level:
+                    voiced.append(i)
+            checked = frames
+            # speech: `need` voiced frames within the last second, that Silero VAD agrees on
+            recent = [i for i in voiced if i > frames - 1 / FRAME_S]
+            began: int | None = None
+            if len(recent) >= need:
+                found = voice_audio.speech_spans(from_call(pcm[recent[0] * FRAME_BYTES :]))
+                began = start_frame + recent[0] if found else None
+            if keys or began is not None:
+                self.loop.run(self._stop_prompt(span), timeout=5)
+                self.barge_ins += 1
+                return (began if began is not None else self.tape.received_frames), keys
+            time.sleep(s.poll_s)
+        return None
+
     def listen(self, expect: Expectation) -> Heard:
+        s = self.settings
+        barged = self._barge_in() if s.barge_in and self._playing else None
         self._drain()
         if self.on_listen is not None:
             self.on_listen(expect)
-        s = self.settings
         start_frame = self.tape.received_frames
         began = time.monotonic()
         keys = ""
         last_key = 0.0
+        if barged is not None:
+            # the answer began while the question played: listen from there (a little
+            # before, so the first syllable is not lost)
+            start_frame = max(0, barged[0] - round(0.2 / FRAME_S))
+            keys, last_key = barged[1], began
         first_voiced: int | None = None
         last_voiced = 0
         checked = 0
