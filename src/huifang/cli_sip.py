@@ -210,6 +210,7 @@ def _answer_faq(host: str, port: int, lang: str, timeout: float, calls: int) -> 
                         "turns": len(done.turns),
                         "recording": str(done.recording),
                         "recording_sha256": done.recording_sha256,
+                        "attempt_id": done.attempt_id,
                     }
                 )
         finally:

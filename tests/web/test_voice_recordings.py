@@ -86,3 +86,113 @@ def test_recording_playback_transcript_branch_and_audit(  # type: ignore[no-unty
     page = agent.get(f"/borrowers/{borrower}").text
     assert f'src="/api/v1/voice-calls/{home}/recording"' in page
     assert "喂？" in page and "智能外呼记录" in page
+
+
+def test_an_inbound_faq_call_is_an_attempt_in_the_360_and_qa(  # type: ignore[no-untyped-def]
+    book, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A borrower's call to the FAQ assistant, stored through the same service as a live one
+    (`voice_calls.record_inbound_call`): an inbound attempt on the loan with no task, its
+    recording and transcript (identity replies masked), in the 360 and the QA sample; the
+    guard does not count it as a contact we made."""
+    from datetime import UTC, datetime, timedelta
+    from datetime import time as clock
+
+    from voice_helpers import tone_wav
+
+    from huifang.domain.compliance import Channel, ContactPolicy, NoHolidays, Outcome, PartyRole
+    from huifang.services import qa
+    from huifang.services.followup_attempts import AttemptInput, Guard, check_before_contact
+
+    monkeypatch.setenv("HUIFANG_RECORDINGS_DIR", str(tmp_path / "rec"))
+    from huifang.store.followup_models import FollowupTask
+
+    task = _task_of(book, HOME)
+    with transaction(book.engine) as s:
+        task_row = s.get(FollowupTask, task)
+        assert task_row is not None
+        loan = s.get(Loan, task_row.loan_id)
+        assert loan is not None
+        loan_id, borrower = loan.id, loan.borrower_id
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    turns = (
+        ("agent", "请说出或按键输入您身份证号码的后四位。", None, None),
+        ("borrower", "[按键 002X#]", 1.0, "id_last4"),
+        ("agent", "请说出您的出生日期，例如1985年3月12日，或按键输入八位数字。", None, None),
+        ("borrower", "一九四九年十二月三十一日", 0.8, "birth_date"),
+        ("agent", "身份核实成功。", None, None),
+        ("borrower", "我下次要还多少钱？", 0.9, None),
+        ("agent", "您下一期应还¥3,456.78，还款日为2026年12月15日。", None, None),
+    )
+    report = voice_calls.CallReport(
+        started_at=start,
+        ended_at=start + timedelta(seconds=42),
+        turns=tuple(
+            voice_calls.TurnRecord(sp, text, conf, step, i * 2.0, i * 2.0 + 1.5)
+            for i, (sp, text, conf, step) in enumerate(turns)
+        ),
+        recording_wav=tone_wav(),
+        recording_seconds=1.0,
+        direction=voice_calls.INBOUND,
+        codec="PCMA",
+        ended_by="remote",
+    )
+    facts = voice_calls.InboundFacts(True, ("next_payment",), "borrower-faq v1", hung_up=True)
+    stored = voice_calls.record_inbound_call(
+        book.engine, loan_id, "13800000000", "zh", report, facts
+    )
+    assert stored.outcome is Outcome.RIGHT_PARTY_CONTACT  # verified, then hung up: answered
+    assert stored.recording_path is not None and stored.recording_path.is_relative_to(
+        tmp_path / "rec" / "inbound"
+    )
+    with transaction(book.engine) as s:
+        attempt = s.get(ContactAttempt, stored.attempt_id)
+        assert attempt is not None
+        row = (attempt.direction, attempt.task_id, attempt.loan_id, attempt.channel)
+        assert row == ("inbound", None, loan_id, "voice-agent")
+        assert (attempt.status, attempt.identity_verified, attempt.was_conversation) == (
+            "made",
+            True,
+            True,
+        )
+        assert attempt.contact_number == "13800000000" and attempt.duration_s == 42
+        assert attempt.answers == {"faq_entries": ["next_payment"]}
+        assert attempt.recording_ref and attempt.recording_ref.startswith("inbound/")
+        assert "borrower-faq v1" in (attempt.note or "")
+
+    app = create_app(book.engine)
+    agent, _ = login_client(app, "agent")
+    r = agent.get(f"/api/v1/voice-calls/{stored.attempt_id}/recording")
+    assert r.status_code == 200 and r.content == stored.recording_path.read_bytes()
+    said = [
+        x["text"]
+        for x in agent.get(f"/api/v1/voice-calls/{stored.attempt_id}/transcript").json()["turns"]
+    ]
+    assert said[1] == said[3] == "****"  # the ID tail and the date of birth are never shown
+    assert said[5] == "我下次要还多少钱？"
+    page = agent.get(f"/borrowers/{borrower}").text
+    assert f'src="/api/v1/voice-calls/{stored.attempt_id}/recording"' in page
+    assert "客户来电（智能客服）" in page and "next_payment" in page
+    assert "002X" not in page and "一九四九年" not in page
+
+    # QA draws it among the conversations of the period and shows its transcript
+    days = (start.date() - timedelta(days=1), start.date() + timedelta(days=1))
+    req = qa.SampleRequest(*days, (HOME,), channel="voice-agent", size=50)
+    rows, _pool = qa.draw(book.engine, req, "auditor")
+    assert stored.attempt_id in [r.attempt_id for r in rows]
+    detail = qa.contact(book.engine, stored.attempt_id, "auditor")
+    assert [t.text for t in detail.voice_turns][5] == "我下次要还多少钱？"
+
+    # the borrower calling us is no contact we made: a policy with a quiet day after any
+    # conversation still allows our call on the loan's task
+    quiet = Guard(
+        ContactPolicy(
+            window_start=clock(0, 0),
+            window_end=clock(23, 59, 59, 999999),
+            quiet_days_after_conversation=1,
+        ),
+        NoHolidays(),
+    )
+    probe = AttemptInput(Channel.VOICE_AGENT, PartyRole.BORROWER, datetime.now(UTC), None)
+    decision, _number = check_before_contact(book.engine, task, probe, guard=quiet)
+    assert decision.allowed, decision.reasons

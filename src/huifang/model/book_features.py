@@ -283,7 +283,10 @@ def _followup_rows(engine: Engine, as_of: date, wanted: list[str] | None) -> _Fo
                 conn.execute(select(m.Loan.id).where(m.Loan.contract_no.in_(wanted))).scalars()
             )
         a = fm.ContactAttempt
-        q = select(a.loan_id, a.started_at, a.was_conversation, a.outcome).where(a.status == "made")
+        q = select(a.loan_id, a.started_at, a.was_conversation, a.outcome).where(
+            a.status == "made",
+            a.direction == "outbound",  # the features count our contacts
+        )
         if loan_ids is not None:
             q = q.where(a.loan_id.in_(loan_ids))
         for loan_id, started, talked, outcome in conn.execute(q.order_by(a.started_at, a.id)):

@@ -12,8 +12,9 @@ from huifang.domain.identifiers import mask_phone
 
 _MASKED_PHONE = {"new_phone"}
 _MASKED_ADDRESS = {"new_address"}
-# what the borrower said to the identity check: compared with the ID number, never shown
-_SECRET = {"id_last4"}
+# what the borrower said to the identity check: compared with the ID number (and, on an
+# inbound call, the date of birth), never shown
+_SECRET = {"id_last4", "birth_date"}
 
 
 def _mask_address(value: str) -> str:

@@ -274,9 +274,15 @@ def _context(session: Session, task: FollowupTask) -> _Context:
     history: list[Attempt] = []
     task_calls: list[TaskAttempt] = []
     escalated: list[Channel] = []
+    # the contacts we made: a call the borrower makes to us (inbound) is not one the
+    # frequency caps or the contact strategy count
     for a in session.scalars(
         select(ContactAttempt)
-        .where(ContactAttempt.loan_id == loan.id, ContactAttempt.status == "made")
+        .where(
+            ContactAttempt.loan_id == loan.id,
+            ContactAttempt.status == "made",
+            ContactAttempt.direction == "outbound",
+        )
         .order_by(ContactAttempt.started_at, ContactAttempt.id)
     ):
         at = aware(a.started_at)

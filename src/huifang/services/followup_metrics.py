@@ -71,7 +71,10 @@ def load_facts(
                 on=local_date(a.started_at, tz),
                 outcome=a.outcome if a.status == "made" else None,
             )
-            for a in session.scalars(select(ContactAttempt))
+            # the contacts we made; a borrower's call to the voice assistant is on no task
+            for a in session.scalars(
+                select(ContactAttempt).where(ContactAttempt.direction == "outbound")
+            )
         ]
     return tasks, attempts
 

@@ -552,6 +552,7 @@ def attempts_by_outcome(engine: Engine, start: date) -> dict[str, int]:
                 select(ContactAttempt.outcome, func.count())
                 .where(
                     ContactAttempt.status == "made",
+                    ContactAttempt.direction == "outbound",
                     ContactAttempt.outcome.is_not(None),
                     ContactAttempt.started_at >= utc(datetime.combine(start, time(0), TZ)),
                 )

@@ -17,6 +17,11 @@ Outcome codes from the script run (an agent picks them by hand; the bot derives 
 * not the borrower, identity check failed → third-party-contact; hung up before the end →
   hung-up; not answered, busy, invalid number (from the SIP status) → no-answer, busy,
   invalid-number: the contact strategy's retry.
+
+A call the borrower makes to the FAQ assistant (`record_inbound_call`) is stored the same way
+— an attempt with direction ``inbound``, its recording and transcript, the identity result
+and the FAQ entries answered — on the caller's loan but on no task; the guard, the contact
+strategy and the contact metrics count only the calls we make (direction ``outbound``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
@@ -250,37 +256,7 @@ def _store_records(
     handover: bool,
 ) -> None:
     with transaction(engine) as s:
-        if stored is not None and report.recording_wav:
-            s.add(
-                CallRecording(
-                    attempt_id=attempt_id,
-                    path=stored[0],
-                    sha256=stored[1],
-                    size_bytes=len(report.recording_wav),
-                    seconds=round(report.recording_seconds, 2),
-                    channels=report.recording_channels,
-                    sample_rate=report.sample_rate,
-                    direction=report.direction,
-                    codec=report.codec,
-                    ended_by=report.ended_by,
-                    language=plan.language,
-                    handover_reason=report.handover_reason,
-                    created_at=utc(report.ended_at),
-                )
-            )
-        for seq, t in enumerate(report.turns, start=1):
-            s.add(
-                CallTranscriptTurn(
-                    attempt_id=attempt_id,
-                    seq=seq,
-                    speaker=t.speaker,
-                    text=t.text,
-                    confidence=t.confidence,
-                    step_id=t.step_id,
-                    start_s=t.start_s,
-                    end_s=t.end_s,
-                )
-            )
+        _add_recording_and_turns(s, attempt_id, plan.language, report, stored)
         if not handover:
             return
         task = s.get(FollowupTask, plan.task_id)
@@ -306,6 +282,148 @@ def _store_records(
                     source=f"attempt:{attempt_id}",
                 )
             )
+
+
+def _add_recording_and_turns(
+    s: Session,
+    attempt_id: int,
+    language: str,
+    report: CallReport,
+    stored: tuple[str, str] | None,
+) -> None:
+    if stored is not None and report.recording_wav:
+        s.add(
+            CallRecording(
+                attempt_id=attempt_id,
+                path=stored[0],
+                sha256=stored[1],
+                size_bytes=len(report.recording_wav),
+                seconds=round(report.recording_seconds, 2),
+                channels=report.recording_channels,
+                sample_rate=report.sample_rate,
+                direction=report.direction,
+                codec=report.codec,
+                ended_by=report.ended_by,
+                language=language,
+                handover_reason=report.handover_reason,
+                created_at=utc(report.ended_at),
+            )
+        )
+    for seq, t in enumerate(report.turns, start=1):
+        s.add(
+            CallTranscriptTurn(
+                attempt_id=attempt_id,
+                seq=seq,
+                speaker=t.speaker,
+                text=t.text,
+                confidence=t.confidence,
+                step_id=t.step_id,
+                start_s=t.start_s,
+                end_s=t.end_s,
+            )
+        )
+
+
+# -- inbound: calls the borrower makes to the FAQ assistant ----------------------------------
+
+INBOUND = "inbound"
+
+
+@dataclass(frozen=True)
+class InboundFacts:
+    """What the FAQ assistant established on an inbound call: whether the caller passed the
+    identity check, the knowledge entries it answered (in order) from which knowledge file,
+    and whether the caller hung up before the assistant closed the call."""
+
+    verified: bool
+    questions: tuple[str, ...]
+    knowledge: str
+    hung_up: bool = False
+
+
+@dataclass(frozen=True)
+class InboundStored:
+    """An inbound call as stored: the attempt, and the recording file (path, SHA-256)."""
+
+    attempt_id: int
+    outcome: Outcome
+    recording_path: Path | None
+    recording_sha256: str | None
+
+
+def inbound_outcome(report: CallReport, facts: InboundFacts) -> Outcome:
+    """The outcome code of an inbound call: handed over → callback-requested; identity
+    verified → right-party-contact; hung up before any check passed → hung-up; identity
+    not verified → third-party-contact (as for an outbound call)."""
+    if report.handover_reason:
+        return Outcome.CALLBACK_REQUESTED
+    if facts.verified:
+        return Outcome.RIGHT_PARTY_CONTACT
+    if facts.hung_up:
+        return Outcome.HUNG_UP
+    return Outcome.THIRD_PARTY_CONTACT
+
+
+def record_inbound_call(
+    engine: Engine,
+    loan_id: int,
+    caller: str,
+    language: str,
+    report: CallReport,
+    facts: InboundFacts,
+    *,
+    directory: Path | None = None,
+) -> InboundStored:
+    """Store a call the borrower made to the FAQ assistant as an attempt on the caller's
+    loan (direction ``inbound``, no task, no agent): outcome, identity result, the FAQ
+    entries answered (``answers["faq_entries"]``), the recording file and the transcript,
+    in one transaction. The guard is not consulted: the borrower called us."""
+    outcome = inbound_outcome(report, facts)
+    directory = directory or recordings_dir()
+    stored: tuple[str, str] | None = None
+    if report.recording_wav:
+        relative, sha = store_wav(report.recording_wav, directory / INBOUND, report.started_at)
+        stored = (f"{INBOUND}/{relative}", sha)
+    note = [
+        "智能客服来电 / inbound call to the voice assistant",
+        f"知识库 / knowledge {facts.knowledge}",
+    ]
+    if report.handover_reason:
+        note.append(f"转人工: {report.handover_reason} / handover: {report.handover_reason}")
+    if facts.hung_up:
+        note.append("来电方中途挂断 / the caller hung up before the end")
+    ended = report.ended_at
+    with transaction(engine) as s:
+        attempt = ContactAttempt(
+            task_id=None,
+            loan_id=loan_id,
+            agent_id=None,
+            channel=Channel.VOICE_AGENT.value,
+            direction=INBOUND,
+            contact_role=PartyRole.BORROWER.value,
+            contact_number=caller,
+            status="made",
+            outcome=outcome.value,
+            started_at=utc(report.started_at),
+            ended_at=utc(ended),
+            duration_s=max(0, round((ended - report.started_at).total_seconds())),
+            recording_ref=stored[0] if stored else None,
+            answers={"faq_entries": list(facts.questions)},
+            identity_verified=facts.verified,
+            was_conversation=True,
+            callback_at=utc(ended) if outcome is Outcome.CALLBACK_REQUESTED else None,
+            note="；".join(note),
+        )
+        s.add(attempt)
+        s.flush()
+        attempt_id = int(attempt.id)
+        _add_recording_and_turns(s, attempt_id, language, report, stored)
+    return InboundStored(
+        attempt_id,
+        outcome,
+        directory / stored[0] if stored else None,
+        stored[1] if stored else None,
+    )
 
 
 def _new_alerts(engine: Engine, loan_id: int, at: datetime) -> tuple[risk.AlertView, ...]:
@@ -407,8 +525,9 @@ def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[Tu
 
 
 def voice_calls_of_loans(engine: Engine, loan_ids: Sequence[int]) -> list[dict[str, Any]]:
-    """The voice-agent attempts of loans, newest first, with recording and transcript (for
-    the borrower 360 contact history)."""
+    """The voice-agent attempts of loans — the calls we made and the borrower's calls to the
+    FAQ assistant (``direction``) — newest first, with recording and transcript (for the
+    borrower 360 contact history)."""
     if not loan_ids:
         return []
     with transaction(engine) as s:
@@ -433,6 +552,7 @@ def voice_calls_of_loans(engine: Engine, loan_ids: Sequence[int]) -> list[dict[s
             {
                 "attempt_id": a.id,
                 "loan_id": a.loan_id,
+                "direction": a.direction,
                 "started_at": followup.aware(a.started_at),
                 "duration_s": a.duration_s,
                 "outcome": a.outcome,

@@ -114,10 +114,16 @@ class ContactAttempt(Base):
 
     __tablename__ = "followup_attempts"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    # None for a call the borrower made to us (direction inbound): it belongs to no task
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("followup_agents.id"))
     channel: Mapped[str] = mapped_column(String(20))
+    # outbound: we contacted them (what the guard and the contact strategy count);
+    # inbound: they called the voice assistant
+    direction: Mapped[str] = mapped_column(
+        String(10), default="outbound", server_default="outbound"
+    )
     contact_role: Mapped[str] = mapped_column(String(16))
     # the number dialled, sealed at rest (column contact_number_enc; security/pii.py)
     contact_number: Mapped[str] = mapped_column(

@@ -395,9 +395,11 @@ _SETUPS = {
 
 @dataclass(frozen=True)
 class InboundCall:
-    """An answered incoming call: who called, what the assistant did, and the recording
-    (written under the recordings directory; inbound calls belong to no follow-up task, so
-    they are not contact attempts)."""
+    """An answered incoming call: who called, what the assistant did, and the recording.
+    A caller whose number matches a borrower is stored as an inbound attempt on their loan
+    (`attempt_id`; `services.voice_calls.record_inbound_call`), shown in the borrower 360
+    and in QA like an outbound call; an unknown caller's recording is kept under the
+    recordings directory's ``inbound/`` folder only."""
 
     caller: str
     verified: bool
@@ -408,6 +410,7 @@ class InboundCall:
     recording: Path | None
     recording_sha256: str | None
     ended_by: str | None
+    attempt_id: int | None = None
 
 
 def caller_number(remote_uri: str) -> str:
@@ -429,14 +432,17 @@ def answer_inbound(
     timeout: float | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> InboundCall:
-    """Take the next incoming call on `agent` and run the FAQ assistant on it (identity
-    check first: the caller's own figures only after it; `voice.faq_dialogue`)."""
-    from huifang.voice.faq_dialogue import run_inbound_faq
+    """Take the next incoming call on `agent`, run the FAQ assistant on it (identity check
+    first: the caller's own figures only after it; `voice.faq_dialogue`), and store it: an
+    inbound attempt on the caller's loan with its recording and transcript, even when the
+    caller hangs up mid-call."""
+    from huifang.voice.faq_dialogue import inbound_faq_dialogue
 
     events = _Events(on_event)
     tape = CallTape()
     call = loop.run(agent.answer(sink=tape.received_frame, timeout=timeout))
     tape.start()
+    started = datetime.now(UTC)
     caller = caller_number(call.remote_uri)
     events({"event": "answered", "caller": caller, "codec": call.codec})
     channel = SipChannel(
@@ -451,26 +457,61 @@ def answer_inbound(
             {"event": "listen", "answer_type": e.answer_type, "question": e.question}
         ),
     )
-    observed = _ObservedChannel(channel, events)
-    record = None
-    with contextlib.suppress(CallEnded):
-        record = run_inbound_faq(engine, observed, caller_number=caller, language=language)
+    dialogue = inbound_faq_dialogue(
+        engine,
+        _ObservedChannel(channel, events),
+        caller_number=caller,
+        language=language,
+        clock=tape.elapsed,
+    )
+    hung_up = False
+    try:
+        dialogue.run()
+    except CallEnded:
+        hung_up = True
     channel.finish()
     if not call.ended:
         loop.run(call.hangup(), timeout=10)
-    turns = turn_records(record.turns if record else [], channel.timeline)
+    record = dialogue.record
+    turns = turn_records(record.turns, channel.timeline)
     wav = tape.wav()
-    now = datetime.now(UTC)
+    report = voice_calls.CallReport(
+        started_at=started,
+        ended_at=datetime.now(UTC),
+        turns=turns,
+        handover_reason=record.handover_reason,
+        recording_wav=wav,
+        recording_seconds=(len(wav) - 44) / 4 / RATE,
+        direction=voice_calls.INBOUND,
+        codec=call.codec,
+        ended_by=call.ended_by,
+    )
     directory = recordings or voice_calls.recordings_dir()
-    relative, sha = voice_calls.store_wav(wav, directory / "inbound", now)
+    attempt_id: int | None = None
+    if record.loan_id is not None:
+        facts = voice_calls.InboundFacts(
+            record.verified,
+            tuple(record.answered),
+            f"{record.knowledge_id} v{record.knowledge_version}",
+            hung_up,
+        )
+        stored = voice_calls.record_inbound_call(
+            engine, record.loan_id, caller, language, report, facts, directory=directory
+        )
+        attempt_id, path, sha = stored.attempt_id, stored.recording_path, stored.recording_sha256
+        events({"event": "recorded", "attempt_id": attempt_id, "outcome": stored.outcome.value})
+    else:
+        relative, sha = voice_calls.store_wav(wav, directory / voice_calls.INBOUND, started)
+        path = directory / voice_calls.INBOUND / relative
     return InboundCall(
         caller,
-        bool(record and record.verified),
-        record.loan_id if record else None,
-        list(record.answered) if record else [],
-        record.handover_reason if record else None,
+        record.verified,
+        record.loan_id,
+        list(record.answered),
+        record.handover_reason,
         turns,
-        directory / "inbound" / relative,
+        path,
         sha,
         call.ended_by,
+        attempt_id,
     )

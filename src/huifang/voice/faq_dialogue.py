@@ -9,6 +9,10 @@ It talks through the same `Channel` as the outbound dialogue (`voice.dialogue`):
 console or scripted replies here (`huifang voice faq`), TTS + ASR on a SIP call. The entry
 function for telephony is `run_inbound_faq(engine, channel, caller_number=…)`; it returns a
 `FaqCallRecord` (turns, verified flag, answered entries, handover reason, knowledge version).
+`inbound_faq_dialogue` builds the call without running it, so that a caller who hangs up
+mid-call still leaves the record so far (`voice.calling.answer_inbound` stores it as an
+inbound attempt). The borrower's replies to the identity questions are turns of the steps
+``id_last4`` and ``birth_date``, which every later view masks (`services.answer_masking`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from huifang.voice.text import compact, normalize
 MAX_ID_TRIES = 2  # identity attempts on one call before going on with generic answers
 MAX_SILENCES = 2  # silent turns in a row before the call is closed politely
 MAX_QUESTIONS = 20  # a call is handed over after this many questions (a person helps better)
+ID_STEP, BIRTH_STEP = "id_last4", "birth_date"  # the identity replies' steps (masked later)
 
 _T = sc.Text
 GREETING = _T(
@@ -232,10 +237,10 @@ class FaqDialogue:
         self.record.turns.append(Turn("agent", text, None, None, self._clock()))
         self.channel.speak(text)
 
-    def _hear(self, expect: Expectation) -> Heard:
+    def _hear(self, expect: Expectation, step_id: str | None = None) -> Heard:
         heard = self.channel.listen(expect)
         shown = heard.text if heard.keys is None else f"[按键 {heard.keys}]"
-        self.record.turns.append(Turn("borrower", shown, heard.confidence, None, self._clock()))
+        self.record.turns.append(Turn("borrower", shown, heard.confidence, step_id, self._clock()))
         return heard
 
     def _expect(self, kind: str, question: sc.Text) -> Expectation:
@@ -266,12 +271,12 @@ class FaqDialogue:
                 self._say(self._t(LOCKED))
                 return None
             self._say(self._t(ASK_ID))
-            heard = self._hear(self._expect("free_text", ASK_ID))
+            heard = self._hear(self._expect("free_text", ASK_ID), ID_STEP)
             if reason := self._wants_out(heard):
                 return reason
             suffix = read_id_suffix(heard)
             self._say(self._t(ASK_DOB))
-            heard = self._hear(self._expect("date", ASK_DOB))
+            heard = self._hear(self._expect("date", ASK_DOB), BIRTH_STEP)
             if reason := self._wants_out(heard):
                 return reason
             born = read_birth_date(heard, self.today)
@@ -358,7 +363,7 @@ class FaqDialogue:
         return yes_no(heard.text).value is False and len(t) <= 4
 
 
-def run_inbound_faq(
+def inbound_faq_dialogue(
     engine: Engine,
     channel: Channel,
     *,
@@ -366,10 +371,11 @@ def run_inbound_faq(
     loan_id: int | None = None,
     language: sc.Language = "zh",
     today: date | None = None,
-) -> FaqCallRecord:
-    """Answer an inbound call: find the caller's loan by the calling number (or take
-    `loan_id`), verify identity, then answer questions until goodbye or a handover. This is
-    the function a SIP user agent calls with its TTS/ASR channel for an incoming call."""
+    clock: Callable[[], float] | None = None,
+) -> FaqDialogue:
+    """An inbound call, ready to run: the caller's loan found by the calling number (or
+    `loan_id`); `run()` answers it. Its `record` holds what happened even if the call ends
+    early."""
     borrower_id: int | None = None
     if loan_id is not None:
         borrower_id = self_service.loan_borrower(engine, loan_id)
@@ -383,5 +389,28 @@ def run_inbound_faq(
         language=language,
         borrower_id=borrower_id,
         loan_id=loan_id,
+        today=today,
+        clock=clock,
+    )
+
+
+def run_inbound_faq(
+    engine: Engine,
+    channel: Channel,
+    *,
+    caller_number: str | None = None,
+    loan_id: int | None = None,
+    language: sc.Language = "zh",
+    today: date | None = None,
+) -> FaqCallRecord:
+    """Answer an inbound call: find the caller's loan by the calling number (or take
+    `loan_id`), verify identity, then answer questions until goodbye or a handover. This is
+    the function a SIP user agent calls with its TTS/ASR channel for an incoming call."""
+    return inbound_faq_dialogue(
+        engine,
+        channel,
+        caller_number=caller_number,
+        loan_id=loan_id,
+        language=language,
         today=today,
     ).run()

@@ -94,6 +94,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "b360.employer": ("单位", "Employer"),
     "b360.guarantors": ("担保人", "Guarantors"),
     "b360.voice_calls": ("智能外呼记录", "Voice-agent calls"),
+    "b360.inbound_call": ("客户来电（智能客服）", "Inbound call (voice assistant)"),
     "b360.recording": ("录音", "Recording"),
     "b360.transcript": ("通话转写", "Transcript"),
     "b360.speaker.agent": ("机器人", "Bot"),

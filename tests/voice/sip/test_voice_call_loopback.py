@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from huifang.domain.compliance import ContactPolicy, NoHolidays
 from huifang.security.pii import current_ring, seal
@@ -580,3 +580,26 @@ def test_inbound_call_is_answered_by_the_faq_assistant(
     assert call.recording is not None and call.recording.exists()
     assert hashlib.sha256(call.recording.read_bytes()).hexdigest() == call.recording_sha256
     assert [t.speaker for t in call.turns][:1] == ["agent"]
+
+    # stored like an outbound call: an inbound attempt on the caller's loan, no task, with
+    # the recording and every turn of the transcript
+    assert call.attempt_id is not None
+    with transaction(engine) as s:
+        attempt = s.get(ContactAttempt, call.attempt_id)
+        assert attempt is not None
+        assert (attempt.direction, attempt.task_id, attempt.loan_id) == (
+            "inbound",
+            None,
+            call.loan_id,
+        )
+        assert (attempt.outcome, attempt.identity_verified) == ("right-party-contact", True)
+        assert attempt.answers == {"faq_entries": ["next_payment"]}
+        rec = s.scalar(select(CallRecording).where(CallRecording.attempt_id == attempt.id))
+        stored_turns = s.scalar(
+            select(func.count()).where(CallTranscriptTurn.attempt_id == attempt.id)
+        )
+    assert rec is not None and rec.direction == "inbound" and rec.sha256 == call.recording_sha256
+    assert call.recording == tmp_path / "recordings" / rec.path
+    assert stored_turns == len(call.turns)
+    keyed = [t for t in voice_calls.transcripts(engine, [attempt.id])[attempt.id] if t.step_id]
+    assert [t.text for t in keyed] == ["****", "****"]  # ID tail and date of birth masked
