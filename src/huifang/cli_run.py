@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from huifang.batch.followup_inputs import read_database_followup, read_parquet_followup
 from huifang.batch.inputs import read_database_inputs, read_parquet_inputs
 from huifang.batch.output import DatabaseSink, ParquetSink, Sink
 from huifang.batch.risk_inputs import read_database_risk, read_parquet_risk
@@ -37,6 +38,8 @@ STAGE_LABELS = {
     "summary": "汇总 summary",
     "collateral": "抵押物估值与抵押率 collateral/LTV",
     "tier": "风险分层 tier",
+    "alerts": "新增预警 new alerts",
+    "tasks": "到期回访任务 due tasks",
     "write": "写入结果 write",
 }
 CLASS_ORDER = ("正常", "关注", "次级", "可疑", "损失")
@@ -79,8 +82,9 @@ def run_command(
             f"[yellow]{day} 已有完成的批处理结果, 未重跑 (使用 --force 重跑)[/yellow] "
             f"/ {day} already run; use --force to run it again"
         )
-        return
-    print_summary(day, ctx.summary)
+    else:
+        print_summary(day, ctx.summary)
+    print_follow_through(ctx)
 
 
 def nightly_run(
@@ -111,6 +115,17 @@ def nightly_run(
             return read_parquet_risk(input_dir)
         return read_database_risk(db_engine)  # type: ignore[arg-type]
 
+    def load_followup():  # type: ignore[no-untyped-def]
+        if input_dir is not None:
+            return read_parquet_followup(input_dir)
+        return read_database_followup(db_engine)  # type: ignore[arg-type]
+
+    policy = None
+    if input_dir is None:
+        from huifang.services import configs
+
+        policy = configs.followup_policy(db_engine)  # the policy in force, as generate_tasks
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -130,6 +145,8 @@ def nightly_run(
             as_of=day,
             load=load,
             load_risk=load_risk,
+            load_followup=load_followup,
+            followup_policy=policy,
             sink=sink,
             cache=TemplateCache(template_cache_dir(settings.home)),
             engine=engine,
@@ -138,7 +155,23 @@ def nightly_run(
             spark_master=spark_master,
             input_dir=input_dir,
         )
-        return run(ctx)
+        ctx = run(ctx)
+    if isinstance(sink, DatabaseSink):
+        # into the workspace tables, after the commit (also completes one a crash cut off)
+        from huifang.batch.follow_through import follow_through
+
+        ctx.summary["follow_through"] = vars(follow_through(sink.engine, day))
+    return ctx
+
+
+def print_follow_through(ctx: RunContext) -> None:
+    done = ctx.summary.get("follow_through")
+    if not done or done.get("run_id") is None:
+        return
+    console.print(
+        f"写入工作台 / into the workspace: 新预警 new alerts {done['alerts']:,}, "
+        f"新任务 new tasks {done['tasks']:,}, 分层变化 tier changes {done['tier_changes']:,}"
+    )
 
 
 def demo_run(day: date) -> None:
@@ -146,6 +179,7 @@ def demo_run(day: date) -> None:
     console.rule("夜间批处理 / nightly run")
     ctx = nightly_run(day, force=True)
     print_summary(day, ctx.summary)
+    print_follow_through(ctx)
 
 
 def print_summary(day: date, summary: dict[str, Any]) -> None:
@@ -186,7 +220,26 @@ def print_summary(day: date, summary: dict[str, Any]) -> None:
         ("penalty_outstanding", "未还罚息 penalty outstanding"),
     ):
         table.add_row(label, format_cny(Decimal(summary[key])), "")
+    _followup_rows(table, summary)
     console.print(table)
+
+
+def _followup_rows(table: Table, summary: dict[str, Any]) -> None:
+    """New alerts by severity and rule, due tasks by purpose, with deltas."""
+    for section, groups in (
+        ("alerts", (("new_by_severity", "新预警 alerts"), ("new_by_rule", "新预警 alerts"))),
+        ("tasks", (("new_by_purpose", "新任务 tasks"),)),
+    ):
+        part = summary.get(section) or {}
+        if "new" not in part:
+            continue
+        deltas = part.get("deltas") or {}
+        table.add_row(f"{groups[0][1]} total", f"{part['new']:,}", _signed(deltas.get("new")))
+        for group, label in groups:
+            counts = part.get(group, {})
+            change = deltas.get(group, {})
+            for key in sorted(set(counts) | set(change)):
+                table.add_row(f"{label} {key}", f"{counts.get(key, 0):,}", _signed(change.get(key)))
 
 
 def _signed(value: int | None) -> str:

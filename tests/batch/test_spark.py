@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from batch_portfolios import random_book
+from followup_portfolios import random_followup
 from pyspark.sql import SparkSession
 from risk_portfolios import random_risk
 
@@ -43,7 +44,8 @@ def test_spark_run_equals_local_run(spark: SparkSession, tmp_path: Path) -> None
     write_parquet_inputs(book, tmp_path / "in")
     loaded = read_parquet_inputs(tmp_path / "in")
     risk = random_risk(book.loans, 61, AS_OF)  # the risk stages run after either engine
-    _run(loaded, tmp_path / "local", load_risk=lambda: risk)
+    workspace = random_followup(book.loans, 61, AS_OF)  # so do alerts and tasks
+    _run(loaded, tmp_path / "local", load_risk=lambda: risk, load_followup=lambda: workspace)
     # Spark reads the Parquet inputs itself, in 5 range partitions of loans
     ctx = _run(
         loaded,
@@ -53,16 +55,18 @@ def test_spark_run_equals_local_run(spark: SparkSession, tmp_path: Path) -> None
         partition_loans=25,
         input_dir=tmp_path / "in",
         load_risk=lambda: risk,
+        load_followup=lambda: workspace,
     )
     assert ctx.summary["loans"] == reference.compute(book.loans, book.payments, AS_OF).num_rows
     local_file = tmp_path / "local" / f"as_of={AS_OF}" / "loan_states.parquet"
     spark_file = tmp_path / "spark" / f"as_of={AS_OF}" / "loan_states.parquet"
     assert spark_file.read_bytes() == local_file.read_bytes()
-    for name in ("loan_collateral", "loan_tiers"):
+    for name in ("loan_collateral", "loan_tiers", "loan_alerts", "loan_tasks", "loan_tier_changes"):
         local_risk = tmp_path / "local" / f"as_of={AS_OF}" / f"{name}.parquet"
         spark_risk = tmp_path / "spark" / f"as_of={AS_OF}" / f"{name}.parquet"
         assert spark_risk.read_bytes() == local_risk.read_bytes()
     assert ctx.summary["tiers"]["risk"]
+    assert ctx.summary["alerts"]["new"] and ctx.summary["tasks"]["new"]
     want = reference.compute(book.loans, book.payments, AS_OF)
     assert read_parquet_states(tmp_path / "spark", AS_OF).to_pylist() == want.to_pylist()
     # the database input path hands Spark the driver's Arrow tables: the same frames

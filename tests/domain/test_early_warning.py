@@ -182,6 +182,9 @@ def test_first_payment_default_episode_and_threshold() -> None:
     assert hit.episode == "first-due-2025-06-15" and hit.facts["days_past_due"] == "5"
     on_due_date = replace(snap, as_of=date(2025, 6, 15), dpd=0, oldest_overdue_due_date=None)
     assert "first-payment-default" not in fired(on_due_date)
+    # a first installment of nothing (a 0 % interest-first loan) is never unpaid
+    nothing = replace(snap.installments[0], amount_due=Decimal(0), received=Decimal(0))
+    assert "first-payment-default" not in fired(replace(snap, installments=(nothing,)))
 
 
 def test_dpd_episode_is_the_oldest_overdue_due_date() -> None:

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, delete, insert, select, update
 
 from huifang.batch.engine import STATE_SCHEMA
+from huifang.store.batch_followup_models import BatchLoanAlert, BatchLoanTask, BatchLoanTierChange
 from huifang.store.batch_models import BatchLoanState, BatchRun
 from huifang.store.batch_risk_models import BatchLoanCollateral, BatchLoanTier
 
@@ -38,6 +39,9 @@ from huifang.store.batch_risk_models import BatchLoanCollateral, BatchLoanTier
 EXTRA_MODELS: dict[str, Any] = {
     "loan_collateral": BatchLoanCollateral,
     "loan_tiers": BatchLoanTier,
+    "loan_alerts": BatchLoanAlert,
+    "loan_tasks": BatchLoanTask,
+    "loan_tier_changes": BatchLoanTierChange,
 }
 _RUN_ROWS = (BatchLoanState, *EXTRA_MODELS.values())
 

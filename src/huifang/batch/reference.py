@@ -27,6 +27,7 @@ from huifang.domain.delinquency import ClassificationRules, bucket_for, classify
 from huifang.domain.money import Rounding
 from huifang.domain.posting import (
     LedgerEvent,
+    LoanPosition,
     Payment,
     Payoff,
     PostingRules,
@@ -44,6 +45,40 @@ def loan_state(
     rules: ClassificationRules | None = None,
 ) -> dict[str, object]:
     """The run's output row for one loan (a dict with STATE_SCHEMA's columns)."""
+    position = loan_position(loan, payments, as_of)
+    closed = position.closed_on is not None
+    dpd = days_past_due(position)
+    owed = payoff_amounts(position)
+    due = [i for i in position.installments if i.due_date <= as_of]
+    upcoming = [i.due_date for i in position.installments if i.due_date > as_of]
+    return {
+        "loan_id": loan["loan_id"],
+        "as_of": as_of,
+        "installments_due": len(due),
+        "installments_paid": sum(1 for i in due if i.is_settled),
+        "amount_due": sum((i.principal_due + i.interest_due for i in due), Decimal("0.00")),
+        "principal_paid": position.principal_paid,
+        "interest_paid": position.interest_paid,
+        "overdue_principal": position.overdue_principal,
+        "overdue_interest": position.overdue_interest,
+        "penalty_charged": position.penalty_charged,
+        "penalty_outstanding": position.penalty_outstanding,
+        "overdue_amount": position.overdue_amount,
+        "dpd": dpd,
+        "bucket": bucket_for(dpd).value,
+        "loan_class": classify(dpd, as_of, rules).category.value,
+        "accrued_interest": Decimal("0.00") if closed else owed.accrued_interest,
+        "outstanding_principal": position.outstanding_principal,
+        "credit": position.credit,
+        "next_due_date": None if closed or not upcoming else upcoming[0],
+        "closed_on": position.closed_on,
+    }
+
+
+def loan_position(
+    loan: dict[str, object], payments: list[dict[str, object]], as_of: date
+) -> LoanPosition:
+    """The domain's position of one loan as of `as_of` (see the module docstring)."""
     terms = terms_of(
         loan["principal"],  # type: ignore[arg-type]
         loan["annual_rate"],  # type: ignore[arg-type]
@@ -84,33 +119,7 @@ def loan_state(
             p = events[first]
             assert isinstance(p, Payoff)
             events[first] = Payment(p.payment_id, p.received_on, p.amount)
-    closed = position.closed_on is not None
-    dpd = days_past_due(position)
-    owed = payoff_amounts(position)
-    due = [i for i in position.installments if i.due_date <= as_of]
-    upcoming = [i.due_date for i in position.installments if i.due_date > as_of]
-    return {
-        "loan_id": loan["loan_id"],
-        "as_of": as_of,
-        "installments_due": len(due),
-        "installments_paid": sum(1 for i in due if i.is_settled),
-        "amount_due": sum((i.principal_due + i.interest_due for i in due), Decimal("0.00")),
-        "principal_paid": position.principal_paid,
-        "interest_paid": position.interest_paid,
-        "overdue_principal": position.overdue_principal,
-        "overdue_interest": position.overdue_interest,
-        "penalty_charged": position.penalty_charged,
-        "penalty_outstanding": position.penalty_outstanding,
-        "overdue_amount": position.overdue_amount,
-        "dpd": dpd,
-        "bucket": bucket_for(dpd).value,
-        "loan_class": classify(dpd, as_of, rules).category.value,
-        "accrued_interest": Decimal("0.00") if closed else owed.accrued_interest,
-        "outstanding_principal": position.outstanding_principal,
-        "credit": position.credit,
-        "next_due_date": None if closed or not upcoming else upcoming[0],
-        "closed_on": position.closed_on,
-    }
+    return position
 
 
 def _first_refused_payoff(schedule, events, as_of, posting) -> int:  # type: ignore[no-untyped-def]

@@ -25,10 +25,12 @@ import pyarrow as pa
 
 from huifang.batch import engine as duck
 from huifang.batch import fold_kernel, row_digest
+from huifang.batch.followup_inputs import FollowupBook
 from huifang.batch.inputs import BookInputs
 from huifang.batch.output import Previous, Sink
 from huifang.batch.risk_inputs import RiskBook
 from huifang.batch.templates import TemplateCache
+from huifang.policy_files import LoadedPolicy
 
 ENGINE_VERSION = "1"
 DEFAULT_PARTITION_LOANS = 250_000
@@ -60,6 +62,9 @@ class RunContext:
     book: pa.Table | None = None  # the loans' derived columns (templates → compute stage)
     load_risk: Callable[[], RiskBook | None] | None = None  # the risk stages' inputs
     risk: RiskBook | None = None
+    load_followup: Callable[[], FollowupBook | None] | None = None  # alerts and tasks inputs
+    followup: FollowupBook | None = None
+    followup_policy: LoadedPolicy | None = None  # None: the policy file
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ def _read(ctx: RunContext) -> None:
     ctx.inputs = ctx.load()
     if ctx.load_risk is not None:
         ctx.risk = ctx.load_risk()
+    if ctx.load_followup is not None:
+        ctx.followup = ctx.load_followup()
     warm.join()
     ctx.progress("read", 1, 1)
 
@@ -99,6 +106,12 @@ def _fingerprint(ctx: RunContext) -> None:
         from huifang.batch import risk_stage
 
         ctx.fingerprint = risk_stage.fingerprint(ctx.fingerprint, ctx.risk)
+    if ctx.followup is not None:
+        from huifang.batch import followup_stage
+
+        ctx.fingerprint = followup_stage.fingerprint(
+            ctx.fingerprint, ctx.followup, ctx.followup_policy
+        )
     ctx.progress("fingerprint", 1, 1)
 
 
@@ -232,6 +245,18 @@ def _tier(ctx: RunContext) -> None:
     risk_stage.tier_stage(ctx)
 
 
+def _alerts(ctx: RunContext) -> None:
+    from huifang.batch import followup_stage
+
+    followup_stage.alerts_stage(ctx)
+
+
+def _tasks(ctx: RunContext) -> None:
+    from huifang.batch import followup_stage
+
+    followup_stage.tasks_stage(ctx)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("read", _read),
     Stage("fingerprint", _fingerprint),
@@ -239,7 +264,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("compute", _compute),
     Stage("summary", _summarize),
     Stage("collateral", _collateral),
+    Stage("alerts", _alerts),
     Stage("tier", _tier),
+    Stage("tasks", _tasks),
     Stage("write", _write),
 )
 

@@ -478,6 +478,8 @@ def _first_payment_default(
     first = snap.installments[0]
     if first.period != 1:
         return None  # the first installment is not in the record (e.g. a restructured loan)
+    if first.amount_due == 0:
+        return None  # nothing was due (a 0 % interest-first loan): nothing can be unpaid
     days = (snap.as_of - first.due_date).days
     unpaid = first.settled_on is None or first.settled_on > snap.as_of
     if not unpaid or days < p.min_days_past_due:

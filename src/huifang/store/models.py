@@ -260,6 +260,7 @@ class ImportRun(Base):
 
 
 # Capability modules whose tables share this metadata (imported last: they use `Base`).
+from huifang.store import batch_followup_models as batch_followup_models  # noqa: E402
 from huifang.store import batch_models as batch_models  # noqa: E402
 from huifang.store import batch_risk_models as batch_risk_models  # noqa: E402
 from huifang.store import followup_models as followup_models  # noqa: E402
