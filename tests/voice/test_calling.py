@@ -1,5 +1,5 @@
 """The voice-agent call's pure parts: SIP statuses → attempt outcomes, the dial target, the
-caller's number, the handover reason."""
+caller's number, the handover reason, the call's events."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ from huifang.domain.compliance import Outcome
 from huifang.script_files import standard_script
 from huifang.voice.calling import (
     SipTarget,
+    _Events,
+    _ObservedChannel,
     caller_number,
     handover_reason,
     not_connected,
     target_from_env,
 )
+from huifang.voice.dialogue import Heard
+from huifang.voice.nlu import Expectation
 from huifang.voice.sip.agent import CallFailed
 
 
@@ -59,3 +63,29 @@ def test_handover_reason_from_the_borrower_or_the_script() -> None:
     assert handover_reason(state, "distress") == "distress"
     handed = sc.request_handover(state, sc.Text("转人工", "handover"))
     assert handover_reason(handed, None) == handed.position
+
+
+class _CutShort:
+    """Stands in for a SipChannel whose second question the borrower cuts short."""
+
+    def __init__(self) -> None:
+        self.barge_ins = 0
+        self.listened = 0
+
+    def speak(self, text: str) -> None:
+        pass
+
+    def listen(self, expect: object) -> Heard:
+        self.listened += 1
+        if self.listened == 2:
+            self.barge_ins += 1
+        return Heard(text="是的", confidence=0.9)
+
+
+def test_the_call_events_report_a_question_cut_short() -> None:
+    events: list[dict[str, object]] = []
+    channel = _ObservedChannel(_CutShort(), _Events(events.append))  # type: ignore[arg-type]
+    expect = Expectation("yes_no", date(2026, 11, 23))
+    channel.listen(expect)
+    channel.listen(expect)
+    assert [e["event"] for e in events] == ["heard", "barge_in", "heard"]

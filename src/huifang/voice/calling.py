@@ -80,7 +80,8 @@ class _Events:
 
 
 class _ObservedChannel:
-    """A SipChannel that reports each line said, each wait for an answer and what was heard."""
+    """A SipChannel that reports each line said, each wait for an answer, a question cut
+    short by the borrower (barge-in) and what was heard."""
 
     def __init__(self, inner: SipChannel, events: _Events) -> None:
         self.inner, self.events = inner, events
@@ -90,7 +91,10 @@ class _ObservedChannel:
         self.inner.speak(text)
 
     def listen(self, expect: Expectation) -> Heard:
+        stopped = self.inner.barge_ins
         heard = self.inner.listen(expect)
+        if self.inner.barge_ins > stopped:
+            self.events({"event": "barge_in"})  # the borrower cut the question short
         self.events(
             {
                 "event": "heard",
