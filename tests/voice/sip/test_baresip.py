@@ -12,12 +12,9 @@ detection. (baresip 1.0's aufile only plays; sndfile writes `dump-…-dec.wav`, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
-import socket
 import subprocess
-import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +26,7 @@ import pytest
 from huifang.voice.sip import Recorder, SipAgent, pcm_source
 from huifang.voice.sip.media import RATE, read_wav_8k, resample_pcm, voiced_span, write_wav_8k
 
-from .baresip_control import Control
+from .baresip_control import Control, running_baresip
 
 pytestmark = pytest.mark.skipif(
     shutil.which("baresip") is None,
@@ -41,12 +38,6 @@ PROMPT = "您好，请问您是张三本人吗？"
 # not its Mandarin, even without a phone line in between (see docs/telephony.md).
 REPLY = "Yes, this is John speaking."
 GAP_S = 0.6  # silence before the borrower answers and after
-
-
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def speak(text: str, voice: str, path: Path) -> bytes:
@@ -64,7 +55,6 @@ class Baresip:
     uri: str
     ctrl_port: int
     recordings: Path
-    process: subprocess.Popen[bytes]
 
     def heard(self) -> bytes:
         """What baresip decoded from the call (its sndfile dump), as 8 kHz PCM."""
@@ -94,60 +84,12 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> Voices:
 
 @pytest.fixture
 def baresip(tmp_path: Path, voices: Voices) -> Iterator[Baresip]:
-    sip_port, ctrl_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
-    cfg, rec = tmp_path / "baresip", tmp_path / "recordings"
-    cfg.mkdir()
-    rec.mkdir()
-    (cfg / "config").write_text(
-        "\n".join(
-            [
-                "poll_method epoll",
-                f"sip_listen 127.0.0.1:{sip_port}",
-                "net_interface 127.0.0.1",
-                "rtp_ports 32000-32400",
-                f"audio_source aufile,{voices.borrower_wav}",
-                "audio_player aubridge,nil",
-                "audio_alert aubridge,nil",
-                "module_path /usr/lib/baresip/modules",
-                "module g711.so",
-                "module aufile.so",
-                "module aubridge.so",
-                "module sndfile.so",
-                "module_app account.so",
-                "module_app menu.so",
-                "module_app ctrl_tcp.so",
-                f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}",
-                f"snd_path {rec}",
-                "",
-            ]
+    with running_baresip(
+        tmp_path, user="borrower", audio_source=voices.borrower_wav, rtp_ports=(32000, 32400)
+    ) as running:
+        yield Baresip(
+            f"sip:borrower@127.0.0.1:{running.sip_port}", running.ctrl_port, running.recordings
         )
-    )
-    uri = f"sip:borrower@127.0.0.1:{sip_port}"
-    (cfg / "accounts").write_text(f"<{uri}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n")
-    (cfg / "contacts").write_text("")
-    log = (tmp_path / "baresip.log").open("wb")
-    proc = subprocess.Popen(
-        ["baresip", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", ctrl_port)):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"baresip did not start: {(tmp_path / 'baresip.log').read_text()}"
-                )
-            time.sleep(0.05)
-        yield Baresip(uri, ctrl_port, rec, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def span_length(pcm: bytes) -> float:

@@ -20,7 +20,6 @@ The agent speaks English here: Whisper-base recognizes espeak-ng's English, not 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import queue
@@ -28,7 +27,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,7 +51,7 @@ from huifang.store.models import Borrower, Branch, Loan, Product, Vehicle
 from huifang.store.voice_models import CallRecording, CallTranscriptTurn
 from huifang.voice.sip.media import RATE, resample_pcm, voiced_span, write_wav_8k
 
-from .baresip_control import Control
+from .baresip_control import Control, free_port, running_baresip
 
 pytestmark = [
     pytest.mark.slow,
@@ -127,12 +125,6 @@ SPOKEN = {  # what a confirmation must repeat for the borrower to say yes to it
 }
 
 
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def speak_8k(text: str, path: Path) -> bytes:
     """espeak-ng's English as 8 kHz PCM."""
     subprocess.run(["espeak-ng", "-v", "en", "-w", str(path), text], check=True, timeout=30)
@@ -172,62 +164,12 @@ class Baresip:
 
 @pytest.fixture
 def baresip(tmp_path: Path, voices: dict[str, Voice]) -> Iterator[Baresip]:
-    sip_port, ctrl_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     rtp = free_port(socket.SOCK_DGRAM) & ~1
-    cfg, rec = tmp_path / "baresip", tmp_path / "heard"
-    cfg.mkdir()
-    rec.mkdir()
-    (cfg / "config").write_text(
-        "\n".join(
-            [
-                "poll_method epoll",
-                f"sip_listen 127.0.0.1:{sip_port}",
-                "net_interface 127.0.0.1",
-                f"rtp_ports {rtp}-{rtp + 10}",
-                f"audio_source aufile,{voices[''].path}",
-                "audio_player aubridge,nil",
-                "audio_alert aubridge,nil",
-                "module_path /usr/lib/baresip/modules",
-                "module g711.so",
-                "module aufile.so",
-                "module aubridge.so",
-                "module sndfile.so",
-                "module_app account.so",
-                "module_app menu.so",
-                "module_app ctrl_tcp.so",
-                f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}",
-                f"snd_path {rec}",
-                "",
-            ]
-        )
-    )
-    uri = f"sip:{{number}}@127.0.0.1:{sip_port}"
-    (cfg / "accounts").write_text(
-        f"<sip:{MOBILE}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
-    )
-    (cfg / "contacts").write_text("")
-    log_path = tmp_path / "baresip.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        ["baresip", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", ctrl_port)):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"baresip did not start: {log_path.read_text()}")
-            time.sleep(0.05)
-        yield Baresip(uri, ctrl_port, rec, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with running_baresip(
+        tmp_path, user=MOBILE, audio_source=voices[""].path, rtp_ports=(rtp, rtp + 10)
+    ) as running:
+        uri = f"sip:{{number}}@127.0.0.1:{running.sip_port}"
+        yield Baresip(uri, running.ctrl_port, running.recordings, running.log)
 
 
 def make_loan(engine: Engine) -> int:
