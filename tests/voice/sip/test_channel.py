@@ -12,6 +12,7 @@ import socket
 import wave
 from collections.abc import Coroutine, Sequence
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +246,102 @@ def test_speech_or_a_key_while_the_question_plays_stops_it() -> None:
     after_stop = pcm[int(first.end_s * RATE) + 160 : int(second.start_s * RATE) - 160, 0]
     assert voiced_span(until_stop.tobytes()) is not None
     assert voiced_span(after_stop.tobytes()) is None
+
+
+class ScriptedASR:
+    """Recognizes what the test scripted for each answer type (the recognizer is tested
+    elsewhere); keeps the answer types and options it was asked for."""
+
+    def __init__(self, results: dict[str, Transcript]) -> None:
+        self.results = results
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def transcribe(
+        self,
+        audio: Audio,
+        language: str = "zh",
+        hint: str = "",
+        answer_type: str = "",
+        options: Sequence[str] = (),
+    ) -> Transcript:
+        self.asked.append((answer_type, tuple(options)))
+        return self.results[answer_type]
+
+
+def test_a_doubtful_answer_is_read_back_on_a_call_and_confirmed_by_a_key_in_sip_info() -> None:
+    """The dialogue over a real call: the borrower's spoken amount is recognized at 0.6, so
+    the agent reads it back in words; the borrower confirms with key 1 sent in a SIP INFO."""
+    from huifang.domain import scripts as sc
+    from huifang.voice.dialogue import Dialogue
+    from huifang.voice.sip.bridge import to_call
+    from huifang.voice.tts import EspeakTTS
+
+    T = sc.Text
+    script = sc.Script(
+        id="readback",
+        version=1,
+        title=T("复述", "read-back"),
+        purpose=sc.Purpose.ROUTINE,
+        variables=(),
+        steps=(
+            sc.Disclosure("rec", "recording_notice", T("本次通话将录音。", "Recorded.")),
+            sc.Ask(
+                "who",
+                T("请问您是本人吗？", "Is that you?"),
+                sc.AnswerType.YES_NO,
+                identity=sc.IdentityCheck((sc.Condition("who", sc.Op.EQ, True),), "wrong"),
+            ),
+            sc.Ask("pay", T("您打算还多少？", "How much will you pay?"), sc.AnswerType.MONEY),
+            sc.End("done", T("好的，再见。", "Goodbye."), "completed"),
+            sc.End("wrong", T("打扰了。", "Sorry."), "wrong_person"),
+        ),
+    )
+    state = sc.start(script, sc.ScriptContext(date(2026, 11, 23), {}))
+    tts = EspeakTTS(speed=240)
+    speech = to_call(tts.synthesize("Three thousand.", "en"))
+    asr = ScriptedASR(
+        {"yes_no": Transcript("是的", 0.95, 1.0, 0.0), "money": Transcript("三千", 0.6, 1.0, 0.0)}
+    )
+    with LoopThread() as loop:
+        ours, theirs_base = free_even_port(), free_even_port()
+        us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
+        them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
+        loop.run(us.start(), 5)
+        loop.run(them.start(), 5)
+        tape = CallTape()
+        answered = loop.submit(them.answer(timeout=10))
+        call = loop.run(us.call(them.uri, sink=tape.received_frame, timeout=10), 15)
+        tape.start()
+        theirs: Call = answered.result(10)
+        dialog = them._uas.get_call(theirs.call_id).dialog  # type: ignore[union-attr]
+        pbx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        pbx.bind(("127.0.0.1", 0))
+
+        def far_end(expect: Expectation) -> None:
+            """Speaks to the questions; keys 1 in a SIP INFO to the read-back."""
+            if "对吗" not in expect.question:
+                loop.submit(theirs.play(pcm_source(speech)))
+                return
+            info = dialog.create_request(
+                "INFO", via_host="127.0.0.1", via_port=pbx.getsockname()[1]
+            )
+            info.headers.set_single("Content-Type", "application/dtmf-relay")
+            info.text = "Signal=1\r\nDuration=160\r\n"
+            pbx.sendto(bytes(info), ("127.0.0.1", us.port))
+
+        settings = ListenSettings(no_input_s=3.0, end_silence_s=0.6)
+        channel = SipChannel(call, loop, tts, asr, tape, "zh", settings, on_listen=far_end)
+        record = Dialogue(state, channel, "zh").run()
+        channel.finish()
+        pbx.close()
+        loop.run(theirs.hangup(), 5)
+        loop.run(us.stop(), 5)
+        loop.run(them.stop(), 5)
+
+    assert record.outcome == "completed"
+    assert record.answers == {"who": True, "pay": Decimal("3000.00")}
+    said = [t.text for t in record.turns if t.speaker == "agent"]
+    assert "您说的是三千元，对吗？请说对或不对，或按1确认、按2重说。" in said
+    heard = [t.text for t in record.turns if t.speaker == "borrower"]
+    assert heard == ["是的", "三千", "[按键 1]"]
+    assert asr.asked == [("yes_no", ()), ("money", ())]  # the key needed no recognition
