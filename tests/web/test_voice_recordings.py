@@ -182,6 +182,10 @@ def test_an_inbound_faq_call_is_an_attempt_in_the_360_and_qa(  # type: ignore[no
     assert stored.attempt_id in [r.attempt_id for r in rows]
     detail = qa.contact(book.engine, stored.attempt_id, "auditor")
     assert [t.text for t in detail.voice_turns][5] == "我下次要还多少钱？"
+    auditor, _ = login_client(app, "auditor")
+    page = auditor.get(f"/qa/attempts/{stored.attempt_id}")
+    assert page.status_code == 200 and "我下次要还多少钱？" in page.text
+    assert "002X" not in page.text
 
     # the borrower calling us is no contact we made: a policy with a quiet day after any
     # conversation still allows our call on the loan's task
