@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from huifang.batch import reference
 from huifang.batch.demo_book import demo_slice
 from huifang.batch.engine import usable_cpus
+from huifang.batch.followup_inputs import read_parquet_followup
 from huifang.batch.inputs import (
     LOAN_SCHEMA,
     PAYMENT_SCHEMA,
@@ -80,6 +81,20 @@ def ensure_risk(directory: Path, seed: int, as_of: date) -> None:
     loans = pq.read_table(directory / "loans.parquet")
     write_parquet_risk(demo_risk(loans, seed, as_of), directory)
     print(f"drew risk inputs in {time.perf_counter() - started:.1f} s → {directory}")
+
+
+def ensure_followup(directory: Path, seed: int, as_of: date) -> None:
+    """The workspace tables (contacts, events, stored alerts and tasks …), drawn once."""
+    from huifang.batch.demo_followup import demo_followup
+    from huifang.batch.followup_inputs import write_parquet_followup
+
+    if (directory / "followup_borrowers.parquet").exists():
+        return
+    started = time.perf_counter()
+    loans = pq.read_table(directory / "loans.parquet")
+    risk = read_parquet_risk(directory)
+    write_parquet_followup(demo_followup(loans, risk, seed, as_of), directory)
+    print(f"drew workspace inputs in {time.perf_counter() - started:.1f} s → {directory}")
 
 
 def read_floor(directory: Path) -> float:
@@ -195,6 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     inputs_dir = ensure_book(args.loans, args.seed, as_of, args.cache_dir, args.workers)
     if not args.no_risk:
         ensure_risk(inputs_dir, args.seed, as_of)
+        ensure_followup(inputs_dir, args.seed, as_of)
     template_dir = args.cache_dir / "templates"
     cold_templates = None
     if not any(template_dir.glob("templates-*.parquet")):
@@ -228,6 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             as_of=as_of,
             load=lambda: read_parquet_inputs(inputs_dir),
             load_risk=None if args.no_risk else lambda: read_parquet_risk(inputs_dir),
+            load_followup=None if args.no_risk else lambda: read_parquet_followup(inputs_dir),
             sink=sink,
             cache=TemplateCache(template_dir),
             force=True,

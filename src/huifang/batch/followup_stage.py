@@ -438,6 +438,18 @@ class TaskResult:
     by_tier: dict[str, int] = field(default_factory=dict)  # the follow-up tier of the loans
 
 
+# the latest of a loan's recorded tiers: by date, then id, as one integer (struct keys are slow)
+_LATEST = "((as_of - DATE '1970-01-01')::BIGINT * 4294967296 + change_id)"
+
+
+def _fen_column(table: pa.Table, name: str) -> pa.Array:
+    """A DECIMAL money column as integer fen (BIGINT, nulls kept), without Decimal math."""
+    from huifang.batch.risk_stage import _fen, _valid
+
+    column = table.column(name)
+    return pa.array(_fen(column), pa.int64(), mask=~_valid(column))
+
+
 def _ratio4(value: Decimal) -> int:
     return int(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) * 10_000)
 
@@ -468,13 +480,11 @@ def _tier_sql(as_of: date) -> str:
                     WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 ELSE 0 END
             ) AS tier_rank
         FROM s JOIN l USING (loan_id) JOIN (
-            SELECT *, CASE WHEN vp IS NOT NULL AND vp <> 0 THEN vp ELSE dp END AS price
-            FROM (SELECT *, CAST(down_payment * 100 AS HUGEINT) AS dp,
-                      CAST(vehicle_price * 100 AS HUGEINT) AS vp FROM b)
+            SELECT *, CASE WHEN vp IS NOT NULL AND vp <> 0 THEN vp ELSE dp END AS price FROM bf
         ) b USING (loan_id)
         LEFT JOIN lt today USING (loan_id)
         LEFT JOIN (
-            SELECT loan_id, arg_max(tier, (as_of, change_id)) AS tier FROM th
+            SELECT loan_id, arg_max(tier, {_LATEST}) AS tier FROM th
             WHERE kind = 'risk' AND as_of <= {asof} GROUP BY loan_id
         ) stored USING (loan_id)"""
 
@@ -532,10 +542,21 @@ def due_tasks(
     empty_tiers = pa.table(
         {"loan_id": pa.array([], pa.int64()), "risk_tier": pa.array([], pa.string())}
     )
+    b = book.borrowers
+    borrowers = pa.table(
+        {
+            "loan_id": b.column("loan_id"),
+            "borrower_kind": b.column("borrower_kind"),
+            "industry": b.column("industry"),
+            "credit_score": b.column("credit_score"),
+            "dp": _fen_column(b, "down_payment"),
+            "vp": _fen_column(b, "vehicle_price"),
+        }
+    )
     con = _connect(
         s=states.select(["loan_id", "dpd"]),
         l=loans.select(["loan_id", "branch_id", "disbursement_date"]),
-        b=book.borrowers,
+        bf=borrowers,
         ev=book.events,
         ct=book.contacts,
         st=book.stored_tasks,
@@ -543,6 +564,9 @@ def due_tasks(
         lt=tiers.select(["loan_id", "risk_tier"]) if tiers is not None else empty_tiers,
     )
     fv = _q(policy.first_visit_purpose)
+    routine_sla = policy.rule(policy.routine_purpose).sla_days
+    within = policy.first_visit_within_days
+    first_zh = f"放款后{within}天内首次回访 / first contact within {within} days of disbursement"
     try:
         con.execute(f"CREATE TEMP VIEW pr AS SELECT * FROM {purposes}")
         con.execute(f"CREATE TEMP VIEW er AS SELECT * FROM {event_rules}")
@@ -597,23 +621,17 @@ def due_tasks(
             -- first visit, or the routine cadence after it
             SELECT lo.loan_id, {fv} AS purpose, lo.d0 + {policy.first_visit_start_days} AS due_on,
                 lo.d0 + {policy.first_visit_within_days} AS deadline, 0 AS grp, 0 AS sub,
-                {_q(f"放款后{policy.first_visit_within_days}天内首次回访")} AS reason_zh,
-                {_q(f"first contact within {policy.first_visit_within_days} days of disbursement")}
-                    AS reason_en,
-                '' AS ref
+                CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DATE) AS occurred_on,
+                CAST(NULL AS DATE) AS last_on, CAST(NULL AS INTEGER) AS months, '' AS ref
             FROM lo LEFT JOIN done f ON f.loan_id = lo.loan_id AND f.purpose = {fv}
             WHERE NOT lo.refused AND (f.last_on IS NULL OR f.last_on < lo.d0)
+                AND lo.d0 + {policy.first_visit_start_days} <= {horizon}
             UNION ALL
-            SELECT loan_id, {_q(policy.routine_purpose)}, due, due + sla, 0, 0,
-                '定期回访: ' || (CASE tier_rank {tier_zh} END) || '每' || months
-                    || '个月 (上次 ' || CAST(last_on AS VARCHAR) || ')',
-                'routine contact: ' || (CASE tier_rank {tier_en} END) || ' risk every '
-                    || months || ' months (last ' || CAST(last_on AS VARCHAR) || ')',
-                ''
+            SELECT loan_id, {_q(policy.routine_purpose)}, due, due + {routine_sla}, 0, 1,
+                NULL, NULL, last_on, months, ''
             FROM (
-                SELECT lo.loan_id, lo.tier_rank, c.last_on, m.months,
-                    CAST(c.last_on + to_months(m.months) AS DATE) AS due,
-                    (SELECT sla FROM pr WHERE purpose = {_q(policy.routine_purpose)}) AS sla
+                SELECT lo.loan_id, c.last_on, m.months,
+                    CAST(c.last_on + to_months(m.months) AS DATE) AS due
                 FROM lo
                 JOIN done f ON f.loan_id = lo.loan_id AND f.purpose = {fv} AND f.last_on >= lo.d0
                 JOIN (SELECT loan_id, max(last_on) AS last_on FROM done
@@ -621,44 +639,54 @@ def due_tasks(
                 JOIN (SELECT loan_id, CASE tier_rank {cadence} END AS months FROM lo) m
                     ON m.loan_id = lo.loan_id
                 WHERE NOT lo.refused
-            )
+            ) WHERE due <= {horizon}
             UNION ALL
             -- event-triggered contacts not handled by a contact of their purpose since
             SELECT e.loan_id, er.purpose, e.occurred_on + er.due_after,
-                e.occurred_on + er.due_after + pr.sla, e.grp, e.sub,
-                '事件触发: ' || er.kind_zh || ' (' || CAST(e.occurred_on AS VARCHAR) || ')',
-                'event: ' || e.kind || ' (' || CAST(e.occurred_on AS VARCHAR) || ')',
-                e.ref
+                e.occurred_on + er.due_after + pr.sla, e.grp, e.sub, e.kind, e.occurred_on,
+                NULL, NULL, e.ref
             FROM events e JOIN er USING (kind) JOIN pr ON pr.purpose = er.purpose
             JOIN lo ON lo.loan_id = e.loan_id
             LEFT JOIN done h ON h.loan_id = e.loan_id AND h.purpose = er.purpose
             WHERE e.occurred_on >= lo.d0 AND (h.last_on IS NULL OR h.last_on < e.occurred_on)
+                AND e.occurred_on + er.due_after <= {horizon}
         """)
         boost_sql = f"CASE lo.tier_rank {boost} ELSE 0 END" if boost else "0"
-        con.execute(f"""
+        con.execute("""
             CREATE TEMP TABLE due AS
+            SELECT c.*, o.loan_id IS NOT NULL AS already_open, sn.loan_id IS NOT NULL AS seen
+            FROM (
+                SELECT * FROM candidates
+                QUALIFY row_number() OVER (
+                    PARTITION BY loan_id, purpose ORDER BY due_on, grp, sub) = 1
+            ) c
+            LEFT JOIN (SELECT DISTINCT loan_id, purpose FROM st WHERE open) o
+                ON o.loan_id = c.loan_id AND o.purpose = c.purpose
+            LEFT JOIN (SELECT DISTINCT loan_id, purpose, due_on FROM st) sn
+                ON sn.loan_id = c.loan_id AND sn.purpose = c.purpose AND sn.due_on = c.due_on
+        """)
+        table = con.sql(f"""
             SELECT c.loan_id, lo.branch_id, c.purpose, pr.stage, c.due_on,
                 greatest(c.deadline, c.due_on) AS deadline,
                 greatest(1, pr.priority - {boost_sql}) AS priority,
                 ([{", ".join(_q(t) for t in TIERS)}])[lo.tier_rank + 1] AS tier,
-                CASE WHEN lo.business THEN pr.skills_business ELSE pr.skills END AS required_skills,
-                pr.script, c.reason_zh || ' / ' || c.reason_en AS reason,
-                nullif(c.ref, '') AS trigger_ref,
-                EXISTS (SELECT 1 FROM st WHERE st.open AND st.loan_id = c.loan_id
-                        AND st.purpose = c.purpose) AS already_open,
-                EXISTS (SELECT 1 FROM st WHERE st.loan_id = c.loan_id AND st.purpose = c.purpose
-                        AND st.due_on = c.due_on) AS seen
-            FROM (
-                SELECT *, row_number() OVER (
-                    PARTITION BY loan_id, purpose ORDER BY due_on, grp, sub) AS rn
-                FROM candidates WHERE due_on <= {horizon}
-            ) c JOIN lo USING (loan_id) JOIN pr USING (purpose)
-            WHERE c.rn = 1
-        """)
-        table = con.sql(f"""
-            SELECT loan_id, branch_id, purpose, stage, due_on, deadline, priority, tier,
-                required_skills, script, reason, trigger_ref, {loaded.version} AS policy_version
-            FROM due WHERE NOT already_open AND NOT seen ORDER BY loan_id, purpose
+                CASE WHEN lo.business THEN pr.skills_business ELSE pr.skills END
+                    AS required_skills,
+                pr.script,
+                CASE WHEN c.grp = 0 AND c.sub = 0 THEN {_q(first_zh)}
+                     WHEN c.grp = 0 THEN '定期回访: ' || (CASE lo.tier_rank {tier_zh} END)
+                        || '每' || c.months || '个月 (上次 ' || CAST(c.last_on AS VARCHAR) || ')'
+                        || ' / routine contact: ' || (CASE lo.tier_rank {tier_en} END)
+                        || ' risk every ' || c.months || ' months (last '
+                        || CAST(c.last_on AS VARCHAR) || ')'
+                     ELSE '事件触发: ' || er.kind_zh || ' (' || CAST(c.occurred_on AS VARCHAR)
+                        || ') / event: ' || c.kind || ' (' || CAST(c.occurred_on AS VARCHAR)
+                        || ')'
+                END AS reason,
+                nullif(c.ref, '') AS trigger_ref, {loaded.version} AS policy_version
+            FROM due c JOIN lo USING (loan_id) JOIN pr USING (purpose)
+            LEFT JOIN er USING (kind)
+            WHERE NOT c.already_open AND NOT c.seen ORDER BY c.loan_id, c.purpose
         """).to_arrow_table()
         by_purpose = dict(
             con.execute(
@@ -694,7 +722,7 @@ def tier_changes(tiers: pa.Table, book: FollowupBook, as_of: date) -> pa.Table:
     try:
         table = con.sql(f"""
             WITH last AS (
-                SELECT loan_id, kind, arg_max(tier, (as_of, change_id)) AS tier FROM th
+                SELECT loan_id, kind, arg_max(tier, {_LATEST}) AS tier FROM th
                 WHERE as_of <= {_date(as_of)} GROUP BY ALL
             ), now AS (
                 SELECT loan_id, 'origination' AS kind, origination_tier AS tier,
