@@ -27,6 +27,8 @@ File format (see the standard scripts in ``huifang/scripts/`` for complete examp
         zh: …                                      #   min_days, max_days, max_length,
         en: …                                      #   required (default true), options
         identity: {pass: [{q: id_last4, eq: $id_last4}], on_fail: identity_failed}
+        personal: secret                           # personal data, masked after the call:
+                                                   #   secret (or true) | phone | address
       - branch: after_reason
         rules:
           - when: [{q: missed_reason, in: [forgot, card_issue]}]
@@ -75,6 +77,7 @@ from huifang.domain.scripts import (
     IdentityCheck,
     Op,
     Option,
+    Personal,
     Purpose,
     Say,
     Script,
@@ -180,6 +183,7 @@ _STEP_KEYS = {
         "max_days",
         "max_length",
         "pattern",
+        "personal",
     },
     "branch": {"rules", "default"},
     "handover": {"reason", "outcome"},
@@ -548,7 +552,39 @@ def _ask(
                 _conditions(c, (*ipath, "pass"), raw_identity.get("pass"), types),
                 _string(c, (*ipath, "on_fail"), raw_identity.get("on_fail")),
             )
-    return Ask(step_id, question, answer_type, tuple(options), required, validation, identity, nxt)
+    return Ask(
+        step_id,
+        question,
+        answer_type,
+        tuple(options),
+        required,
+        validation,
+        identity,
+        nxt,
+        _personal(c, (*path, "personal"), raw.get("personal")),
+    )
+
+
+_PERSONAL_CHOICES = ", ".join(["true", *(p.value for p in Personal)])
+
+
+def _personal(c: _Collector, path: YamlPath, value: object) -> Personal | None:
+    """`personal: true` hides the whole answer (like ``secret``); ``phone`` and ``address``
+    keep the parts that identify nobody; absent or false: not personal."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Personal.SECRET
+    try:
+        return Personal(str(value))
+    except ValueError:
+        c.add(
+            path,
+            "structure",
+            f"personal 应为 {_PERSONAL_CHOICES} 之一, 实为 {value!r}",
+            f"personal must be one of {_PERSONAL_CHOICES}, got {value!r}",
+        )
+        return None
 
 
 def _branch(

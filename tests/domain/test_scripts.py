@@ -29,6 +29,7 @@ from huifang.domain.scripts import (
     IdentityCheck,
     Op,
     Option,
+    Personal,
     ProblemCode,
     Purpose,
     RunFinished,
@@ -51,6 +52,7 @@ from huifang.domain.scripts import (
     parse_money,
     parse_number,
     parse_yes_no,
+    personal_answers,
     prompt,
     render,
     request_handover,
@@ -203,6 +205,9 @@ BAD: dict[ProblemCode, Callable[[], Script]] = {
             validation=Validation(min_value=Decimal(10), max_value=Decimal(1)),
         ),
     ),
+    P.BAD_PERSONAL: lambda: with_step(
+        3, Ask("q", T("选甲还是乙"), AnswerType.CHOICE, CHOICE, personal=Personal.PHONE)
+    ),
     P.BAD_CODE: lambda: with_step(6, End("done", T("再见"), "Completed-OK")),
     P.FORBIDDEN_WORDING: lambda: with_step(5, Say("say_a", T("不还钱就通知你的家人", "pay"))),
 }
@@ -238,6 +243,24 @@ def test_undeclared_but_catalogued_variable_is_unknown() -> None:
 def test_loan_detail_on_the_identity_failure_path_is_rejected() -> None:
     script = with_step(7, End("failed", T("您欠{amount_due}", "you owe {amount_due}"), "x"))
     assert P.LOAN_DETAIL_BEFORE_IDENTITY in codes(script)
+
+
+def test_personal_answers_are_the_marked_asks_and_the_secret_identity_answer() -> None:
+    steps = base_steps()
+    steps[3] = Ask("q", T("新地址"), AnswerType.FREE_TEXT, personal=Personal.ADDRESS)
+    steps[4] = Branch("br", (), "say_a")
+    script = make(steps)
+    assert validate_script(script) == []
+    # id4 is unmarked, but the identity check compares it with the secret id_last4
+    assert dict(personal_answers(script)) == {"q": Personal.ADDRESS, "id4": Personal.SECRET}
+    steps[3] = replace(steps[3], personal=None)  # type: ignore[type-var]
+    assert dict(personal_answers(make(steps))) == {"id4": Personal.SECRET}
+    # an identity check on a public fact (the name) marks nothing by itself
+    steps[2] = replace(
+        steps[2],  # type: ignore[type-var]
+        identity=IdentityCheck((Condition("id4", Op.EQ, var="agent_name"),), "failed"),
+    )
+    assert dict(personal_answers(make(steps))) == {}
 
 
 def test_a_loop_that_asks_again_is_allowed() -> None:

@@ -141,8 +141,6 @@ def test_a_contact_is_shown_masked_with_its_findings_and_reviews_are_editable(
     assert qa.attempt_branch(engine, 10**9) is None
     d = qa.contact(engine, ids["low"], "aud")
     assert d.answers["new_phone"] == "139****1111" and d.answers["job_status"] == "lost"
-    assert qa.mask_answer("id_last4", "123X") == "****"
-    assert qa.mask_answer("new_address", "广东省深圳市南山区科技园1号") == "广东省深******"
     assert d.contact_number.startswith("138****") and d.note == "客户态度良好"
     assert any(f["kind"] == "job-loss" for f in d.findings)
     assert d.row.agent == "li" and d.reviews == () and d.transcript == ()

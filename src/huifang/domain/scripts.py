@@ -287,9 +287,24 @@ class Disclosure:
     next: str | None = None
 
 
+class Personal(StrEnum):
+    """Marks an answer as personal data and says how staff see it after the call.
+
+    The call screen shows the answer while the call runs; every later view (quality review,
+    the borrower 360, voice-call transcripts) shows it masked this way.
+    """
+
+    SECRET = "secret"  # never shown: an ID tail said to the identity check → ****
+    PHONE = "phone"  # 138****1234
+    ADDRESS = "address"  # the first few characters, then ******
+
+
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """A question with a typed answer; the answer is stored under the step id."""
+    """A question with a typed answer; the answer is stored under the step id.
+
+    `personal` marks an answer that holds personal data (an ID tail, a new phone or address):
+    it is masked everywhere but on the call screen (see `personal_answers`)."""
 
     id: str
     question: Text
@@ -299,6 +314,7 @@ class Ask:
     validation: Validation = field(default_factory=Validation)
     identity: IdentityCheck | None = None
     next: str | None = None
+    personal: Personal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +378,28 @@ class Script:
     def asks(self) -> tuple[Ask, ...]:
         """The questions of the script, in listed order."""
         return tuple(s for s in self.steps if isinstance(s, Ask))
+
+
+def personal_answers(
+    script: Script, catalogue: Mapping[str, Variable] = STANDARD_VARIABLES
+) -> Mapping[str, Personal]:
+    """The script's personal answers by question id, with how each is masked.
+
+    The asks marked `personal`, and — whether marked or not — every answer the identity check
+    compares with a secret variable (what the borrower gave as the last ID digits is the
+    secret itself, so forgetting the mark on a copied script never shows it)."""
+    found: dict[str, Personal] = {}
+    for step in script.steps:
+        if not isinstance(step, Ask):
+            continue
+        if step.personal is not None:
+            found[step.id] = step.personal
+        if step.identity is not None:
+            for cond in step.identity.passes:
+                variable = catalogue.get(cond.var) if cond.var else None
+                if variable is not None and variable.exposure is Exposure.SECRET:
+                    found[cond.question] = Personal.SECRET
+    return MappingProxyType(found)
 
 
 def step_texts(step: Step) -> tuple[tuple[str, Text], ...]:
@@ -1218,6 +1256,7 @@ class ProblemCode(StrEnum):
     BAD_VALIDATION = "bad_validation"  # min > max, a pattern that does not compile …
     BAD_CODE = "bad_code"  # an outcome, disclosure or option code that is not snake_case
     FORBIDDEN_WORDING = "forbidden_wording"  # threatening or non-compliant wording
+    BAD_PERSONAL = "bad_personal"  # a phone or address mask on an answer that is not text
     EMPTY_SCRIPT = "empty_script"
 
 
@@ -1253,7 +1292,8 @@ def validate_script(
     in any step that can be reached without passing the identity check; exactly one identity
     check, after whose failure nothing is asked; required disclosures present and delivered
     before every question; Chinese and English for every text; options and validation that
-    make sense; snake_case codes; and forbidden (threatening) wording.
+    make sense; phone and address masks only on free-text answers; snake_case codes; and
+    forbidden (threatening) wording.
     """
     problems: list[ScriptProblem] = []
 
@@ -1416,6 +1456,15 @@ def _check_step_shape(step: Step, add: _Add) -> None:
             sid,
             "只有选择题可以有选项",
             "only choice questions have options",
+        )
+    if step.personal in (Personal.PHONE, Personal.ADDRESS) and (
+        step.answer_type is not AnswerType.FREE_TEXT
+    ):
+        add(
+            ProblemCode.BAD_PERSONAL,
+            sid,
+            f"personal: {step.personal.value} 只适用于文字回答 (free_text)",
+            f"personal: {step.personal.value} applies to free-text answers only",
         )
     v = step.validation
     numeric = step.answer_type in (AnswerType.NUMBER, AnswerType.MONEY)

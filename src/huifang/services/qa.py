@@ -23,7 +23,7 @@ from huifang.domain import qa
 from huifang.domain.compliance import Channel, RefusalCode
 from huifang.domain.identifiers import mask_phone
 from huifang.security import audit
-from huifang.services.answer_masking import mask_answer
+from huifang.services.answer_masking import AnswerMask, MaskBook
 from huifang.store.call_models import CallRun
 from huifang.store.db import transaction
 from huifang.store.followup_models import Agent, ContactAttempt, RiskEvent, Visit
@@ -308,10 +308,12 @@ class ContactDetail:
     callback_at: datetime | None
     findings: tuple[Mapping[str, Any], ...]
     transcript: tuple[TranscriptLine, ...]
+    # what the channel reported as its recording (a PBX id, a file, a URL): shown as text,
+    # never handed to the browser to fetch, so no page loads audio from outside this site
     recording_ref: str | None
     reviews: tuple[ReviewView, ...]
-    # a voice-agent call: its recording (played through the audited, branch-checked
-    # /api/v1/voice-calls endpoint) and the per-turn transcript
+    # a recording Huifang holds (a voice-agent call): played only through the audited,
+    # branch-checked /api/v1/voice-calls endpoint; and the per-turn transcript
     recording_url: str | None = None
     recording_seconds: float | None = None
     voice_turns: tuple[VoiceTurn, ...] = ()
@@ -342,14 +344,14 @@ def _review(r: QaReview) -> ReviewView:
     )
 
 
-def _transcript(state: Mapping[str, Any]) -> tuple[TranscriptLine, ...]:
+def _transcript(state: Mapping[str, Any], mask: AnswerMask) -> tuple[TranscriptLine, ...]:
     out: list[TranscriptLine] = []
     for e in state.get("entries") or []:
         text = e.get("text") or {}
         step = str(e.get("step") or "")
         raw = e.get("raw")
         if raw is not None:
-            raw = str(mask_answer(step, str(raw)))
+            raw = str(mask.value(step, str(raw)))
         out.append(
             TranscriptLine(
                 str(e.get("kind")),
@@ -390,14 +392,15 @@ def contact(engine: Engine, attempt_id: int, reviewer: str) -> ContactDetail:
         run = s.scalars(
             select(CallRun).where(CallRun.attempt_id == attempt_id).order_by(CallRun.id.desc())
         ).first()
-        transcript = _transcript(run.state) if run is not None else ()
+        mask = MaskBook(engine, session=s).for_contact(a.script_id, a.script_version)
+        transcript = _transcript(run.state, mask) if run is not None else ()
         recording = s.scalars(
             select(CallRecording).where(CallRecording.attempt_id == attempt_id)
         ).first()
         turns = tuple(
             VoiceTurn(
                 t.speaker,
-                str(mask_answer(t.step_id, t.text))
+                str(mask.value(t.step_id, t.text))
                 if t.speaker == "borrower" and t.step_id
                 else t.text,
                 t.confidence,
@@ -426,7 +429,7 @@ def contact(engine: Engine, attempt_id: int, reviewer: str) -> ContactDetail:
             duration_s=a.duration_s,
             script=f"{a.script_id} v{a.script_version}" if a.script_id else None,
             identity_verified=a.identity_verified,
-            answers={k: mask_answer(k, v) for k, v in (a.answers or {}).items()},
+            answers=mask.answers(a.answers or {}),
             note=a.note,
             callback_at=_utc(a.callback_at),
             findings=tuple(findings),

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.services import calls, configs, followup, risk
-from huifang.services.answer_masking import mask_answer
+from huifang.services.answer_masking import MaskBook
 from huifang.services.followup import TaskError, local_date, utc
 from huifang.services.followup_attempts import (
     AttemptInput,
@@ -504,15 +504,25 @@ def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[Tu
     if not attempt_ids:
         return out
     with transaction(engine) as s:
+        masks = MaskBook(engine, session=s)
+        scripts = {
+            a_id: (script_id, version)
+            for a_id, script_id, version in s.execute(
+                select(
+                    ContactAttempt.id, ContactAttempt.script_id, ContactAttempt.script_version
+                ).where(ContactAttempt.id.in_(list(attempt_ids)))
+            )
+        }
         for row in s.scalars(
             select(CallTranscriptTurn)
             .where(CallTranscriptTurn.attempt_id.in_(list(attempt_ids)))
             .order_by(CallTranscriptTurn.attempt_id, CallTranscriptTurn.seq)
         ):
+            mask = masks.for_contact(*scripts.get(row.attempt_id, (None, None)))
             out.setdefault(row.attempt_id, []).append(
                 TurnRecord(
                     row.speaker,
-                    str(mask_answer(row.step_id, row.text))
+                    str(mask.value(row.step_id, row.text))
                     if row.speaker == "borrower"
                     else row.text,
                     row.confidence,
@@ -542,6 +552,7 @@ def voice_calls_of_loans(engine: Engine, loan_ids: Sequence[int]) -> list[dict[s
                 .order_by(ContactAttempt.started_at.desc(), ContactAttempt.id.desc())
             )
         )
+        masks = MaskBook(engine, session=s)
         recordings: Mapping[int, CallRecording] = {
             r.attempt_id: r
             for r in s.scalars(
@@ -556,7 +567,9 @@ def voice_calls_of_loans(engine: Engine, loan_ids: Sequence[int]) -> list[dict[s
                 "started_at": followup.aware(a.started_at),
                 "duration_s": a.duration_s,
                 "outcome": a.outcome,
-                "answers": {k: mask_answer(k, v) for k, v in (a.answers or {}).items()},
+                "answers": masks.for_contact(a.script_id, a.script_version).answers(
+                    a.answers or {}
+                ),
                 "identity_verified": a.identity_verified,
                 "note": a.note,
                 "recording": (
