@@ -20,6 +20,7 @@ from huifang.services.followup_attempts import AttemptInput, Guard, record_attem
 from huifang.web.app import create_app
 
 MONDAY_10 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+EXTERNAL_RECORDING = "https://pbx.example.com/rec/0001.wav"
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +146,7 @@ def _attempts(book: Any) -> dict[str, int]:
                 Outcome.RIGHT_PARTY_CONTACT,
                 ended_at=MONDAY_10 + timedelta(minutes=4),
                 answers={"new_address": "广东省深圳市南山区科技园1号"},
+                recording_ref=EXTERNAL_RECORDING,
             ),
             guard=guard,
             complete=False,
@@ -175,6 +177,11 @@ def test_the_auditor_samples_reads_and_scores_contacts(app: Any, book: Any) -> N
     contact = client.get(f"/qa/attempts/{ids['SZ01']}")
     assert contact.status_code == 200 and "广东省深******" in contact.text
     assert "科技园" not in contact.text and 'id="qa-form"' in contact.text
+    # a recording reference from outside is shown as text, never played by the browser
+    assert "<audio" not in contact.text and 'id="qa-recording-ref"' in contact.text
+    assert f'src="{EXTERNAL_RECORDING}"' not in contact.text
+    as_json = client.get(f"/api/v1/qa/attempts/{ids['SZ01']}").json()
+    assert as_json["recording_url"] is None and as_json["recording_ref"] == EXTERNAL_RECORDING
     reads = audit.search(book.engine, actor="auditor", action="read.contact")
     assert reads and reads[0].target_id == str(ids["SZ01"])
 

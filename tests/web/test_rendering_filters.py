@@ -1,10 +1,13 @@
-"""Template filters: times shown in the reader's zone, whatever the database hands back."""
+"""Template filters: times shown in the reader's zone, whatever the database hands back; the
+language switch keeps the page's filters."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from huifang.web.rendering import TEMPLATES
+from starlette.requests import Request
+
+from huifang.web.rendering import TEMPLATES, lang_switch_url
 
 
 def test_local_shows_beijing_time_for_aware_and_naive_utc() -> None:
@@ -14,3 +17,15 @@ def test_local_shows_beijing_time_for_aware_and_naive_utc() -> None:
     # SQLite returns the stored UTC time without its zone; it is not the machine's local time
     assert local(aware.replace(tzinfo=None)) == "2026-11-23 09:30:00"
     assert local(None) == ""
+
+
+def test_the_language_switch_keeps_the_query() -> None:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/qa",
+        "query_string": b"start=2026-11-01&branch=SZ01&lang=zh",
+        "headers": [],
+    }
+    url = lang_switch_url(Request(scope), "en")
+    assert url == "?start=2026-11-01&branch=SZ01&lang=en"

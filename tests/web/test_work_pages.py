@@ -1,10 +1,12 @@
 """The agent's queue and the alerts inbox show the follow-up tasks and risk alerts of the
-caller's branches only."""
+caller's branches only, as pages, as API lists and as Excel exports."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date
+from typing import Any
 
 from web_helpers import HOME, login_client
 
@@ -38,3 +40,31 @@ def test_queue_and_alerts_are_branch_scoped(book) -> None:  # type: ignore[no-un
     home_alerts = [a for a in alerts if a.contract_no.startswith(f"HF{HOME}")]
     assert len(shown) == len([a for a in home_alerts if a.status == "open"])
     assert officer.get("/alerts", params={"branch": "GZ01"}).status_code == 403
+
+    # the API twins list the same rows; each page exports its table to Excel
+    api_tasks = agent.get("/api/v1/queue").json()
+    assert [(t["contract_no"], t["branch"]) for t in api_tasks] == [(c, b) for c, b in rows]
+    assert api_tasks == sorted(api_tasks, key=lambda t: (t["priority"], t["due_on"], t["id"]))
+    assert agent.get("/api/v1/queue", params={"branch": "GZ01"}).status_code == 403
+    sheet = _sheet(agent.get("/queue", params={"format": "xlsx"}))
+    assert sheet[0][:3] == ("优先级", "合同号", "机构")
+    assert [(r[1], r[2]) for r in sheet[1:]] == [(c, b) for c, b in rows]
+    api_alerts = officer.get("/api/v1/alerts").json()
+    assert [(a["contract_no"], a["branch"]) for a in api_alerts] == shown
+    assert officer.get("/api/v1/alerts", params={"branch": "GZ01"}).status_code == 403
+    assert 'id="alerts-xlsx"' in page.text
+    sheet = _sheet(officer.get("/alerts?format=xlsx&lang=en"))
+    assert sheet[0][:2] == ("Severity", "Contract") and len(sheet) == len(shown) + 1
+    assert {r[2] for r in sheet[1:]} <= {HOME}
+    assert officer.get("/alerts", params={"format": "pdf"}).status_code == 422
+
+
+def _sheet(response: Any) -> list[tuple[object, ...]]:
+    """The rows of the first sheet of an XLSX download."""
+    from openpyxl import load_workbook
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    ws = load_workbook(io.BytesIO(response.content)).active
+    assert ws is not None
+    return [tuple(row) for row in ws.iter_rows(values_only=True)]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from huifang.domain.early_warning import AlertStatus
 from huifang.domain.followup_metrics import (
     ChannelCost,
     Dimension,
@@ -23,6 +26,8 @@ from huifang.domain.followup_metrics import (
     VoiceMetrics,
     compute_metrics,
 )
+from huifang.services import followup, followup_corrections, risk
+from huifang.services.answer_masking import AnswerMask, MaskBook
 from huifang.services.followup_metrics import (
     channel_cost_figures,
     load_facts,
@@ -208,13 +213,30 @@ class PendingCorrection:
     changes: tuple[dict[str, object], ...]
 
 
+def _masked_changes(
+    mask: AnswerMask, changes: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, Any], ...]:
+    """A correction's changes (question, old → new) with personal answers masked: the checker
+    judges the reason and the kind of change; the values are on the visit's record."""
+    return tuple(
+        {
+            **c,
+            "old": mask.value(str(c.get("question")), c.get("old")),
+            "new": mask.value(str(c.get("question")), c.get("new")),
+        }
+        for c in changes
+    )
+
+
 def pending_corrections(engine: Engine, branches: Sequence[str]) -> list[PendingCorrection]:
-    """Pending corrections of the loans of `branches`, oldest first."""
+    """Pending corrections of the loans of `branches`, oldest first, personal answers
+    masked by the visit's script."""
     from huifang.store.followup_models import Correction, Visit
 
     with transaction(engine) as s:
+        masks = MaskBook(engine, session=s)
         rows = s.execute(
-            select(Correction, Loan.contract_no, Branch.code)
+            select(Correction, Loan.contract_no, Branch.code, Visit.script_id, Visit.script_version)
             .join(Visit, Visit.id == Correction.visit_id)
             .join(Loan, Loan.id == Visit.loan_id)
             .join(Branch, Branch.id == Loan.branch_id)
@@ -223,7 +245,97 @@ def pending_corrections(engine: Engine, branches: Sequence[str]) -> list[Pending
         ).all()
         return [
             PendingCorrection(
-                c.id, c.visit_id, contract, code, c.maker, c.made_at, c.reason, tuple(c.changes)
+                c.id,
+                c.visit_id,
+                contract,
+                code,
+                c.maker,
+                c.made_at,
+                c.reason,
+                _masked_changes(masks.for_contact(script_id, version), c.changes),
             )
-            for c, contract, code in rows
+            for c, contract, code, script_id, version in rows
         ]
+
+
+def review_correction(
+    engine: Engine, correction_id: int, *, reviewer: str, approve: bool, note: str
+) -> followup_corrections.CorrectionView:
+    """The checker's decision on a correction (the page and the API), returned with the
+    personal answers of its changes masked as in the list it was chosen from."""
+    from huifang.store.followup_models import Visit
+
+    done = followup_corrections.review_correction(
+        engine, correction_id, reviewer=reviewer, approve=approve, note=note
+    )
+    with transaction(engine) as s:
+        visit = s.get(Visit, done.visit_id)
+        mask = MaskBook(engine, session=s).for_contact(
+            visit.script_id if visit else None, visit.script_version if visit else None
+        )
+    return replace(done, changes=_masked_changes(mask, done.changes))
+
+
+# --------------------------------------------------------------------------------------------
+# the agent's queue and the alerts inbox (pages, API and their XLSX exports)
+# --------------------------------------------------------------------------------------------
+
+
+def open_queue(
+    engine: Engine, branches: Sequence[str], *, agent: str | None = None, limit: int = 200
+) -> list[followup.TaskView]:
+    """Open follow-up tasks of `branches` (only those assigned to `agent` when given), most
+    urgent first: priority, then due date."""
+    tasks: list[followup.TaskView] = []
+    for code in branches:
+        tasks += followup.list_tasks(engine, branch=code, status="open", agent=agent, limit=limit)
+    tasks.sort(key=lambda t: (t.priority, t.due_on, t.id))
+    return tasks[:limit]
+
+
+def alerts_inbox(
+    engine: Engine, branches: Sequence[str], status: AlertStatus | None, *, limit: int = 300
+) -> tuple[list[risk.AlertView], dict[str, str]]:
+    """The alerts of loans of `branches` (most severe first) and each contract's branch."""
+    alerts = risk.list_alerts(engine, status=status)
+    contracts = sorted({a.contract_no for a in alerts})
+    where: dict[str, str] = {}
+    if contracts:
+        with transaction(engine) as s:
+            where = {
+                contract: code
+                for contract, code in s.execute(
+                    select(Loan.contract_no, Branch.code)
+                    .join(Branch, Branch.id == Loan.branch_id)
+                    .where(Loan.contract_no.in_(contracts))
+                )
+            }
+    scope = set(branches)
+    return [a for a in alerts if where.get(a.contract_no) in scope][:limit], where
+
+
+def table_xlsx(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """One table as an .xlsx workbook: a header row, then the rows (dates and numbers as
+    Excel values, everything else as text)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title[:31]  # Excel's limit for a sheet name
+    ws.append(list(header))
+    for row in rows:
+        ws.append([_cell(v) for v in row])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | date):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)  # Excel cells are floats
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value)
+    return str(value)

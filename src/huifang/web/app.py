@@ -96,6 +96,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(work.router)
+    app.include_router(work.api)
     app.include_router(api.router)
     app.include_router(calls.router)
     app.include_router(calls.api)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -45,6 +46,12 @@ def lang_of(request: Request) -> str:
     )
 
 
+def lang_switch_url(request: Request, lang: str) -> str:
+    """This page in `lang`: the same query (filters, period, page) with only `lang` changed."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return "?" + urlencode([*query, ("lang", lang)])
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     principal = getattr(request.state, "principal", None)
@@ -60,6 +67,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "t": t,
             "principal": principal,
             "csrf_token": getattr(request.state, "csrf_token", None),
+            "lang_switch": lang_switch_url(request, "zh" if lang == "en" else "en"),
             **context,
         },
         status_code=status_code,

@@ -21,15 +21,27 @@ from huifang.web import pii
 from huifang.web.deps import SESSION_COOKIE, actor, client_ip, get_engine, public, require
 from huifang.web.deps import scope_of as _scope
 from huifang.web.routes.common import (
-    guard_borrower,
+    InScope,
     guard_branch_filter,
-    guard_loan,
+    in_scope,
     read_borrower_360,
+    read_payoff_quote,
     reveal_field,
+    search_audit,
     today,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+
+# The page and the API of a loan or a borrower declare the same check (pages.py uses these).
+LoanInScope = Annotated[InScope, in_scope(Permission.LOANS_READ, "loan_id", loan_views.loan_branch)]
+QuotedLoan = Annotated[InScope, in_scope(Permission.QUOTES_READ, "loan_id", loan_views.loan_branch)]
+BorrowerInScope = Annotated[
+    InScope, in_scope(Permission.LOANS_READ, "borrower_id", loan_views.borrower_branch)
+]
+RevealedBorrower = Annotated[
+    InScope, in_scope(Permission.PII_REVEAL, "borrower_id", loan_views.borrower_branch)
+]
 
 
 def _amt(value: object) -> str:
@@ -262,22 +274,17 @@ def _loan_detail(v: loan_views.LoanView) -> LoanDetail:
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail, responses=ERRORS)
-def api_loan(
-    request: Request,
-    loan_id: Annotated[int, Field(ge=1, le=2**62)],
-    principal: Principal = require(Permission.LOANS_READ),
-) -> LoanDetail:
+def api_loan(request: Request, loan: LoanInScope) -> LoanDetail:
     """贷款详情与还款计划 / a loan with its schedule, position and payments."""
     engine = get_engine(request)
-    branch = guard_loan(engine, principal, loan_id)
-    view = loan_views.loan_view(engine, loan_id, today(request))
+    view = loan_views.loan_view(engine, loan.id, today(request))
     audit.record_now(
         engine,
-        actor(request, principal),
+        actor(request, loan.principal),
         "read.loan",
         target_type="loan",
-        target_id=loan_id,
-        branch_code=branch,
+        target_id=loan.id,
+        branch_code=loan.branch,
     )
     return _loan_detail(view)
 
@@ -318,17 +325,12 @@ class Refusal(BaseModel):
     responses={**ERRORS, 409: {"model": Refusal, "description": "不可提前还款 / refused"}},
 )
 def api_payoff_quote(
-    request: Request,
-    loan_id: Annotated[int, Field(ge=1, le=2**62)],
-    as_of: Annotated[date | None, Query()] = None,
-    principal: Principal = require(Permission.QUOTES_READ),
+    request: Request, loan: QuotedLoan, as_of: Annotated[date | None, Query()] = None
 ) -> Response | QuoteOut:
     """提前结清报价 / full payoff quote of a loan as of a date (default today)."""
-    engine = get_engine(request)
-    branch = guard_loan(engine, principal, loan_id)
     on = as_of or today(request)
     try:
-        result = loan_views.loan_payoff_quote(engine, loan_id, on)
+        result = read_payoff_quote(request, loan, on)
     except PrepaymentRefused as exc:
         v = exc.eligibility
         return JSONResponse(
@@ -343,15 +345,6 @@ def api_payoff_quote(
         return JSONResponse(
             {"error": "refused", "reasons": [str(exc)], "allowed_from": None}, status_code=409
         )
-    audit.record_now(
-        engine,
-        actor(request, principal),
-        "read.payoff-quote",
-        target_type="loan",
-        target_id=loan_id,
-        branch_code=branch,
-        detail={"as_of": on.isoformat()},
-    )
     q = result.quote
     return QuoteOut(
         loan_id=result.loan_id,
@@ -396,15 +389,11 @@ class BorrowerOut(BaseModel):
 
 
 @router.get("/borrowers/{borrower_id}", response_model=BorrowerOut, responses=ERRORS)
-def api_borrower(
-    request: Request,
-    borrower_id: Annotated[int, Field(ge=1, le=2**62)],
-    principal: Principal = require(Permission.LOANS_READ),
-) -> BorrowerOut:
+def api_borrower(request: Request, borrower: BorrowerInScope) -> BorrowerOut:
     """客户360视图 (个人信息脱敏) / borrower 360° with personal data masked."""
-    engine = get_engine(request)
-    branch = guard_borrower(engine, principal, borrower_id)
-    b = read_borrower_360(request, engine, principal, borrower_id, branch)
+    b = read_borrower_360(
+        request, get_engine(request), borrower.principal, borrower.id, borrower.branch
+    )
     return BorrowerOut(
         borrower_id=b.borrower_id,
         kind=b.kind,
@@ -435,14 +424,9 @@ class Revealed(BaseModel):
 
 
 @router.post("/borrowers/{borrower_id}/reveal", response_model=Revealed, responses=ERRORS)
-def api_reveal(
-    request: Request,
-    borrower_id: Annotated[int, Field(ge=1, le=2**62)],
-    body: RevealRequest,
-    principal: Principal = require(Permission.PII_REVEAL),
-) -> Revealed:
+def api_reveal(request: Request, borrower: RevealedBorrower, body: RevealRequest) -> Revealed:
     """显示一项个人信息 (记入审计日志) / reveal one personal-data field (audited)."""
-    value = reveal_field(request, get_engine(request), principal, borrower_id, body.field)
+    value = reveal_field(request, borrower, body.field)
     return Revealed(field=body.field, value=value)
 
 
@@ -470,9 +454,7 @@ def api_audit(
     principal: Principal = require(Permission.AUDIT_READ),
 ) -> list[AuditOut]:
     """审计日志查询 / search the audit log (your branches' entries)."""
-    guard_branch_filter(principal, branch)
-    scope = {branch} if branch else _scope(principal)
-    rows = audit.search(get_engine(request), actor=who, action=action, branches=scope, limit=limit)
+    rows = search_audit(request, principal, who, action, branch, limit)
     return [AuditOut(**r.__dict__) for r in rows]
 
 

@@ -12,9 +12,10 @@ routes and checks both refusals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -46,11 +47,41 @@ def head_office(principal: Principal) -> None:
         )
 
 
-def _document(request: Request, kind: str, name: str) -> configs.DocumentView:
+def _head_office(principal: Principal = require(Permission.CONFIG_MANAGE)) -> Principal:
+    head_office(principal)
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class Editing:
+    """A head-office caller and the document (policy or script) a route is about."""
+
+    principal: Principal
+    doc: configs.DocumentView
+
+    @property
+    def kind(self) -> str:
+        return self.doc.kind
+
+    @property
+    def name(self) -> str:
+        return self.doc.name
+
+
+def _editing(
+    request: Request, kind: Kind, name: Name, principal: Principal = Depends(_head_office)
+) -> Editing:
     doc = configs.document(get_engine(request), kind, name)
     if doc is None:
         raise NotFound(f"no {kind} {name}")
-    return doc
+    return Editing(principal, doc)
+
+
+# Every route declares one of these two, so a page and its API twin make the same checks:
+# the permission `config.manage`, then a principal scoped to every branch (`head_office`),
+# then (for a document's routes) 404 for a document that does not exist.
+HeadOffice = Annotated[Principal, Depends(_head_office)]
+Document = Annotated[Editing, Depends(_editing)]
 
 
 def _draft(request: Request, kind: str, name: str) -> str:
@@ -61,31 +92,24 @@ def _draft(request: Request, kind: str, name: str) -> str:
 
 # -- pages ------------------------------------------------------------------------------------
 @router.get("/config", response_class=HTMLResponse)
-def config_list(
-    request: Request, principal: Principal = require(Permission.CONFIG_MANAGE)
-) -> Response:
+def config_list(request: Request, principal: HeadOffice) -> Response:
     """策略与话术 / the policies and scripts, and the version in force of each."""
-    head_office(principal)
     return render(request, "config_list.html", docs=configs.documents(get_engine(request)))
 
 
 @router.get("/config/{kind}/{name}", response_class=HTMLResponse)
 def config_edit(
     request: Request,
-    kind: Kind,
-    name: Name,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
+    ed: Document,
 ) -> Response:
     """编辑器: 下一版本的草稿、校验、保存、历史版本 / the editor."""
-    head_office(principal)
-    doc = _document(request, kind, name)
     return render(
         request,
         "config_edit.html",
-        doc=doc,
-        text=_draft(request, kind, name),
-        versions=configs.versions(get_engine(request), kind, name),
-        label=configs.label(kind, lang_of(request)),
+        doc=ed.doc,
+        text=_draft(request, ed.kind, ed.name),
+        versions=configs.versions(get_engine(request), ed.kind, ed.name),
+        label=configs.label(ed.kind, lang_of(request)),
         problems=None,
         comment="",
     )
@@ -94,93 +118,83 @@ def config_edit(
 @router.post("/config/{kind}/{name}/validate", response_class=HTMLResponse)
 def config_validate(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     content: Annotated[str, Form(max_length=configs.MAX_TEXT)],
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Response:
     """校验 (HTMX): 问题列表, 含行号和设置项 / the problems, with line and setting."""
-    head_office(principal)
-    _document(request, kind, name)
-    problems = configs.check(get_engine(request), kind, name, content)
+    problems = configs.check(get_engine(request), ed.kind, ed.name, content)
     return render(request, "_config_problems.html", problems=problems, checked=True)
 
 
 @router.post("/config/{kind}/{name}/versions", response_class=HTMLResponse)
 def config_save(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     content: Annotated[str, Form(max_length=configs.MAX_TEXT)],
     comment: Annotated[str, Form(max_length=500)] = "",
     activate: Annotated[str, Form(max_length=8)] = "",
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Response:
     """保存新版本 (可同时启用); 未通过校验时返回编辑器和问题 / save a new version."""
-    head_office(principal)
-    doc = _document(request, kind, name)
     engine = get_engine(request)
     try:
         configs.save_version(
-            engine, kind, name, content, comment, actor(request, principal), activate=bool(activate)
+            engine,
+            ed.kind,
+            ed.name,
+            content,
+            comment,
+            actor(request, ed.principal),
+            activate=bool(activate),
         )
     except configs.ConfigError as exc:
         problems = exc.problems or (configs.Problem(None, "comment", "comment", exc.zh, exc.en),)
         return render(
             request,
             "config_edit.html",
-            doc=doc,
+            doc=ed.doc,
             text=content,
-            versions=configs.versions(engine, kind, name),
-            label=configs.label(kind, lang_of(request)),
+            versions=configs.versions(engine, ed.kind, ed.name),
+            label=configs.label(ed.kind, lang_of(request)),
             problems=problems,
             comment=comment,
         )
-    return RedirectResponse(f"/config/{kind}/{name}?saved=1", status_code=303)
+    return RedirectResponse(f"/config/{ed.kind}/{ed.name}?saved=1", status_code=303)
 
 
 @router.post("/config/{kind}/{name}/activate", response_class=HTMLResponse)
 def config_activate(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     version_id: Annotated[str, Form(max_length=20, pattern="^[0-9]*$")] = "",
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Response:
     """启用或回滚到某个版本; 空 = 恢复出厂文件 / activate, roll back, or restore the file."""
-    head_office(principal)
-    _document(request, kind, name)
     try:
         configs.activate(
             get_engine(request),
-            kind,
-            name,
+            ed.kind,
+            ed.name,
             int(version_id) if version_id else None,
-            actor(request, principal),
+            actor(request, ed.principal),
         )
     except configs.ConfigError as exc:
         message = exc.en if lang_of(request) == "en" else exc.zh
         return render(request, "error.html", 409, status=409, message=message)
-    return RedirectResponse(f"/config/{kind}/{name}?activated=1", status_code=303)
+    return RedirectResponse(f"/config/{ed.kind}/{ed.name}?activated=1", status_code=303)
 
 
 @router.get("/config/{kind}/{name}/diff", response_class=HTMLResponse)
 def config_diff(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     old: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     new: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Response:
     """两个版本的差异 (空 = 出厂文件) / the diff of two versions (empty: the packaged file)."""
-    head_office(principal)
-    doc = _document(request, kind, name)
     try:
-        lines = configs.diff(get_engine(request), kind, name, old, new)
+        lines = configs.diff(get_engine(request), ed.kind, ed.name, old, new)
     except configs.ConfigError as exc:
         raise NotFound(str(exc)) from None
-    return render(request, "config_diff.html", doc=doc, lines=lines, old=old, new=new)
+    return render(request, "config_diff.html", doc=ed.doc, lines=lines, old=old, new=new)
 
 
 # -- API --------------------------------------------------------------------------------------
@@ -275,45 +289,34 @@ def _problems(problems: tuple[configs.Problem, ...]) -> list[ProblemOut]:
 
 
 @api.get("/config", response_model=list[DocumentOut], responses=ERRORS)
-def config_list_api(
-    request: Request, principal: Principal = require(Permission.CONFIG_MANAGE)
-) -> Any:
+def config_list_api(request: Request, principal: HeadOffice) -> Any:
     """策略与话术文档及现行版本 / every policy and script document and its version in force."""
-    head_office(principal)
     return [_doc_out(d) for d in configs.documents(get_engine(request))]
 
 
 @api.get("/config/{kind}/{name}", response_model=EditorOut, responses=ERRORS)
 def config_get_api(
     request: Request,
-    kind: Kind,
-    name: Name,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
+    ed: Document,
 ) -> Any:
     """现行文本、下一版本草稿和已存版本 / the text in force, the next draft, stored versions."""
-    head_office(principal)
-    doc = _document(request, kind, name)
     engine = get_engine(request)
     return EditorOut(
-        document=_doc_out(doc),
-        text=configs.active_text(engine, kind, name) or "",
-        draft=_draft(request, kind, name),
-        versions=[_version_out(v) for v in configs.versions(engine, kind, name)],
+        document=_doc_out(ed.doc),
+        text=configs.active_text(engine, ed.kind, ed.name) or "",
+        draft=_draft(request, ed.kind, ed.name),
+        versions=[_version_out(v) for v in configs.versions(engine, ed.kind, ed.name)],
     )
 
 
 @api.post("/config/{kind}/{name}/validate", response_model=ValidationOut, responses=ERRORS)
 def config_validate_api(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     body: ContentIn,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Any:
     """校验文本 (不保存) / validate a text without saving it."""
-    head_office(principal)
-    _document(request, kind, name)
-    problems = configs.check(get_engine(request), kind, name, body.content)
+    problems = configs.check(get_engine(request), ed.kind, ed.name, body.content)
     return ValidationOut(ok=not problems, problems=_problems(problems))
 
 
@@ -337,22 +340,18 @@ def _config_error(exc: configs.ConfigError) -> JSONResponse:
 )
 def config_save_api(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     body: SaveIn,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Any:
     """保存新版本 (version 须高于现有版本) / save a new version (its version must be higher)."""
-    head_office(principal)
-    _document(request, kind, name)
     try:
         v = configs.save_version(
             get_engine(request),
-            kind,
-            name,
+            ed.kind,
+            ed.name,
             body.content,
             body.comment,
-            actor(request, principal),
+            actor(request, ed.principal),
             activate=body.activate,
         )
     except configs.ConfigError as exc:
@@ -363,15 +362,12 @@ def config_save_api(
 @api.get("/config/{kind}/{name}/versions/{version_id}", response_model=VersionOut, responses=ERRORS)
 def config_version_api(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     version_id: VersionId,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Any:
     """一个已存版本及其全文 / one stored version with its text."""
-    head_office(principal)
     v = configs.get_version(get_engine(request), version_id)
-    if v is None or v.kind != kind or v.name != name:
+    if v is None or v.kind != ed.kind or v.name != ed.name:
         raise NotFound(f"no version {version_id}")
     return _version_out(v)
 
@@ -383,17 +379,13 @@ def config_version_api(
 )
 def config_activate_api(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     body: ActivateIn,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Any:
     """启用/回滚 (version_id 为空 = 恢复出厂文件) / activate or roll back (null: the file)."""
-    head_office(principal)
-    _document(request, kind, name)
     try:
         doc = configs.activate(
-            get_engine(request), kind, name, body.version_id, actor(request, principal)
+            get_engine(request), ed.kind, ed.name, body.version_id, actor(request, ed.principal)
         )
     except configs.ConfigError as exc:
         return JSONResponse({"error": {"status": 409, "zh": exc.zh, "en": exc.en}}, 409)
@@ -409,17 +401,13 @@ class DiffOut(BaseModel):
 @api.get("/config/{kind}/{name}/diff", response_model=DiffOut, responses=ERRORS)
 def config_diff_api(
     request: Request,
-    kind: Kind,
-    name: Name,
+    ed: Document,
     old: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     new: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    principal: Principal = require(Permission.CONFIG_MANAGE),
 ) -> Any:
     """统一差异格式 (空 = 出厂文件) / unified diff between two versions (empty: the file)."""
-    head_office(principal)
-    _document(request, kind, name)
     try:
-        lines = configs.diff(get_engine(request), kind, name, old, new)
+        lines = configs.diff(get_engine(request), ed.kind, ed.name, old, new)
     except configs.ConfigError as exc:
         raise NotFound(str(exc)) from None
     return DiffOut(old=old, new=new, lines=lines)

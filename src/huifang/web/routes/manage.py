@@ -8,24 +8,30 @@ after checking it); an alert action checks the alert's loan branch."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from huifang.domain.early_warning import AlertTransitionError
 from huifang.domain.followup_metrics import Metrics
 from huifang.security.roles import Permission, Principal
 from huifang.services import followup_corrections, loan_views, risk, workspace
-from huifang.web.deps import check_branch, get_engine, require
+from huifang.web.deps import get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
-from huifang.web.routes.common import guard_branch_filter, today
+from huifang.web.routes.common import (
+    InScope,
+    branch_scope,
+    in_scope,
+    period,
+    refused,
+    xlsx_response,
+)
 
 router = APIRouter(include_in_schema=False)
-ObjectId = Annotated[int, Path(ge=1, le=2**62)]
 api = APIRouter(prefix="/api/v1", tags=["dashboard", "alerts"])
 CONFLICT: dict[int | str, dict[str, object]] = {
     **ERRORS,
@@ -33,35 +39,21 @@ CONFLICT: dict[int | str, dict[str, object]] = {
 }
 
 
-def _scope(request: Request, principal: Principal, branch: str | None) -> list[str]:
-    guard_branch_filter(principal, branch)
-    if branch:
-        return [branch]
-    return principal.visible(loan_views.branch_codes(get_engine(request)))
-
-
-def _period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
-    end = end or today(request)
-    return start or end - timedelta(days=29), end
-
-
 def _board(
     request: Request, principal: Principal, start: date | None, end: date | None, branch: str | None
 ) -> workspace.Dashboard:
-    try:
-        first, last = _period(request, start, end)
-    except OverflowError:
-        raise ValueError("日期超出范围 / date out of range") from None
-    return workspace.dashboard(get_engine(request), first, last, _scope(request, principal, branch))
-
-
-def _bad(request: Request, exc: ValueError, status: int = 422) -> Response:
-    zh, _, en = str(exc).partition(" / ")
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": {"status": status, "zh": zh, "en": en or zh}}, status)
-    return render(
-        request, "_call_error.html", status, message=en if lang_of(request) == "en" else zh
+    first, last = period(request, start, end)
+    return workspace.dashboard(
+        get_engine(request), first, last, branch_scope(request, principal, branch)
     )
+
+
+AlertInScope = Annotated[
+    InScope, in_scope(Permission.ALERTS_MANAGE, "alert_id", workspace.alert_branch)
+]
+CorrectionInScope = Annotated[
+    InScope, in_scope(Permission.QUEUE_MANAGE, "correction_id", workspace.correction_branch)
+]
 
 
 def _rate(value: Any) -> float | None:
@@ -136,8 +128,8 @@ def dashboard_page(
     """管理看板 / the manager's dashboard."""
     try:
         board = _board(request, principal, start, end, branch)
-    except ValueError as exc:
-        return _bad(request, exc)
+    except ValueError as exc:  # a BadRequest period, or the service refusing one
+        return refused(request, exc)
     return render(
         request,
         "dashboard.html",
@@ -162,18 +154,10 @@ def dashboard_xlsx(
     """指标表导出 Excel / the metrics table as XLSX."""
     try:
         board = _board(request, principal, start, end, branch)
-    except ValueError as exc:
-        return _bad(request, exc)
+    except ValueError as exc:  # a BadRequest period, or the service refusing one
+        return refused(request, exc)
     body = workspace.metrics_xlsx(board, by, lang_of(request))
-    name = f"huifang-metrics-{board.start}-{board.end}-{by}.xlsx"
-    return Response(
-        body,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return xlsx_response(body, f"huifang-metrics-{board.start}-{board.end}-{by}.xlsx")
 
 
 class MetricsOut(BaseModel):
@@ -282,8 +266,8 @@ def dashboard_api(
     """看板数据 (比率为 0–1 的小数字符串) / dashboard figures (rates as decimal strings)."""
     try:
         board = _board(request, principal, start, end, branch)
-    except ValueError as exc:
-        return _bad(request, exc)
+    except ValueError as exc:  # a BadRequest period, or the service refusing one
+        return refused(request, exc)
     return DashboardOut(
         start=board.start,
         end=board.end,
@@ -312,41 +296,28 @@ def dashboard_api(
 
 
 # -- alert actions ----------------------------------------------------------------------------
-def _guard_alert(request: Request, principal: Principal, alert_id: ObjectId) -> str:
-    code = workspace.alert_branch(get_engine(request), alert_id)
-    if code is None:
-        raise loan_views.NotFound(f"no alert {alert_id}")
-    check_branch(principal, code)
-    return code
-
-
 @router.post("/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
-def acknowledge_page(
-    request: Request, alert_id: ObjectId, principal: Principal = require(Permission.ALERTS_MANAGE)
-) -> Response:
+def acknowledge_page(request: Request, alert: AlertInScope) -> Response:
     """确认预警 (HTMX, 返回该行) / acknowledge; returns the alert's row."""
-    code = _guard_alert(request, principal, alert_id)
     try:
-        alert = risk.acknowledge_alert(get_engine(request), alert_id, principal.username)
+        view = risk.acknowledge_alert(get_engine(request), alert.id, alert.principal.username)
     except AlertTransitionError as exc:
-        return _bad(request, exc, 409)
-    return render(request, "_alert_row.html", a=alert, branch_code=code, can_act=True)
+        return refused(request, exc, 409)
+    return render(request, "_alert_row.html", a=view, branch_code=alert.branch, can_act=True)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_class=HTMLResponse)
 def resolve_page(
-    request: Request,
-    alert_id: ObjectId,
-    note: Annotated[str, Form(max_length=500)] = "",
-    principal: Principal = require(Permission.ALERTS_MANAGE),
+    request: Request, alert: AlertInScope, note: Annotated[str, Form(max_length=500)] = ""
 ) -> Response:
     """处理完毕 (须填写说明) / resolve with a note; returns the alert's row."""
-    code = _guard_alert(request, principal, alert_id)
     try:
-        alert = risk.resolve_alert(get_engine(request), alert_id, principal.username, note.strip())
+        view = risk.resolve_alert(
+            get_engine(request), alert.id, alert.principal.username, note.strip()
+        )
     except AlertTransitionError as exc:
-        return _bad(request, exc, 409)
-    return render(request, "_alert_row.html", a=alert, branch_code=code, can_act=True)
+        return refused(request, exc, 409)
+    return render(request, "_alert_row.html", a=view, branch_code=alert.branch, can_act=True)
 
 
 class AlertOut(BaseModel):
@@ -378,15 +349,14 @@ def _alert(a: risk.AlertView) -> AlertOut:
 
 
 @api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses=CONFLICT)
-def acknowledge_api(
-    request: Request, alert_id: ObjectId, principal: Principal = require(Permission.ALERTS_MANAGE)
-) -> Any:
+def acknowledge_api(request: Request, alert: AlertInScope) -> Any:
     """确认预警 / acknowledge an alert (open → acknowledged)."""
-    _guard_alert(request, principal, alert_id)
     try:
-        return _alert(risk.acknowledge_alert(get_engine(request), alert_id, principal.username))
+        return _alert(
+            risk.acknowledge_alert(get_engine(request), alert.id, alert.principal.username)
+        )
     except AlertTransitionError as exc:
-        return _bad(request, exc, 409)
+        return refused(request, exc, 409)
 
 
 class ResolveIn(BaseModel):
@@ -394,31 +364,17 @@ class ResolveIn(BaseModel):
 
 
 @api.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=CONFLICT)
-def resolve_api(
-    request: Request,
-    alert_id: ObjectId,
-    body: ResolveIn,
-    principal: Principal = require(Permission.ALERTS_MANAGE),
-) -> Any:
+def resolve_api(request: Request, alert: AlertInScope, body: ResolveIn) -> Any:
     """处理完毕 / resolve an alert with a note."""
-    _guard_alert(request, principal, alert_id)
     try:
         return _alert(
-            risk.resolve_alert(get_engine(request), alert_id, principal.username, body.note)
+            risk.resolve_alert(get_engine(request), alert.id, alert.principal.username, body.note)
         )
     except AlertTransitionError as exc:
-        return _bad(request, exc, 409)
+        return refused(request, exc, 409)
 
 
 # -- correction approvals (maker-checker) -------------------------------------------------------
-def _guard_correction(request: Request, principal: Principal, correction_id: int) -> str:
-    code = workspace.correction_branch(get_engine(request), correction_id)
-    if code is None:
-        raise loan_views.NotFound(f"no correction {correction_id}")
-    check_branch(principal, code)
-    return code
-
-
 @router.get("/corrections", response_class=HTMLResponse)
 def corrections_page(
     request: Request,
@@ -426,30 +382,29 @@ def corrections_page(
     principal: Principal = require(Permission.QUEUE_MANAGE),
 ) -> Response:
     """待复核的回访更正 / corrections of key answers waiting for a checker."""
-    rows = workspace.pending_corrections(get_engine(request), _scope(request, principal, branch))
+    scope = branch_scope(request, principal, branch)
+    rows = workspace.pending_corrections(get_engine(request), scope)
     return render(request, "corrections.html", rows=rows, branch=branch or "")
 
 
 @router.post("/corrections/{correction_id}/review", response_class=HTMLResponse)
 def review_page(
     request: Request,
-    correction_id: ObjectId,
+    correction: CorrectionInScope,
     decision: Annotated[str, Form(pattern="^(approve|reject)$")],
     note: Annotated[str, Form(max_length=500)] = "",
-    principal: Principal = require(Permission.QUEUE_MANAGE),
 ) -> Response:
     """复核: 通过或驳回 (驳回须说明; 更正人不能复核自己) / approve or reject."""
-    _guard_correction(request, principal, correction_id)
     try:
-        done = followup_corrections.review_correction(
+        done = workspace.review_correction(
             get_engine(request),
-            correction_id,
-            reviewer=principal.username,
+            correction.id,
+            reviewer=correction.principal.username,
             approve=decision == "approve",
             note=note,
         )
     except followup_corrections.CorrectionError as exc:
-        return _bad(request, exc, 409)
+        return refused(request, exc, 409)
     return render(request, "_correction_done.html", c=done)
 
 
@@ -472,8 +427,10 @@ def corrections_api(
     branch: Annotated[str | None, Query(max_length=32)] = None,
     principal: Principal = require(Permission.QUEUE_MANAGE),
 ) -> Any:
-    """待复核的更正 / pending corrections of the caller's branches."""
-    rows = workspace.pending_corrections(get_engine(request), _scope(request, principal, branch))
+    """待复核的更正 (个人信息已脱敏) / pending corrections of the caller's branches."""
+    rows = workspace.pending_corrections(
+        get_engine(request), branch_scope(request, principal, branch)
+    )
     return [
         CorrectionOut(
             id=r.id,
@@ -495,24 +452,18 @@ class ReviewIn(BaseModel):
 
 
 @api.post("/corrections/{correction_id}/review", response_model=CorrectionOut, responses=CONFLICT)
-def review_api(
-    request: Request,
-    correction_id: ObjectId,
-    body: ReviewIn,
-    principal: Principal = require(Permission.QUEUE_MANAGE),
-) -> Any:
+def review_api(request: Request, correction: CorrectionInScope, body: ReviewIn) -> Any:
     """复核更正 / approve or reject a pending correction (not one's own)."""
-    _guard_correction(request, principal, correction_id)
     try:
-        c = followup_corrections.review_correction(
+        c = workspace.review_correction(
             get_engine(request),
-            correction_id,
-            reviewer=principal.username,
+            correction.id,
+            reviewer=correction.principal.username,
             approve=body.approve,
             note=body.note,
         )
     except followup_corrections.CorrectionError as exc:
-        return _bad(request, exc, 409)
+        return refused(request, exc, 409)
     return CorrectionOut(
         id=c.id,
         visit_id=c.visit_id,

@@ -28,12 +28,13 @@ from huifang.web.deps import (
     scope_of,
 )
 from huifang.web.rendering import lang_of, render
+from huifang.web.routes.api import BorrowerInScope, QuotedLoan, RevealedBorrower
 from huifang.web.routes.common import (
-    guard_borrower,
     guard_branch_filter,
-    guard_loan,
     read_borrower_360,
+    read_payoff_quote,
     reveal_field,
+    search_audit,
     today,
 )
 from huifang.web.routes.self_service import change_out
@@ -198,14 +199,10 @@ def loans_page(
 
 
 @router.get("/borrowers/{borrower_id}", response_class=HTMLResponse)
-def borrower_page(
-    request: Request,
-    borrower_id: int,
-    principal: Principal = require(Permission.LOANS_READ),
-) -> Response:
+def borrower_page(request: Request, borrower: BorrowerInScope) -> Response:
     engine = get_engine(request)
-    branch = guard_borrower(engine, principal, borrower_id)
-    view = read_borrower_360(request, engine, principal, borrower_id, branch)
+    principal = borrower.principal
+    view = read_borrower_360(request, engine, principal, borrower.id, borrower.branch)
     return render(
         request,
         "borrower.html",
@@ -214,20 +211,17 @@ def borrower_page(
         can_reveal=principal.can(Permission.PII_REVEAL),
         can_quote=principal.can(Permission.QUOTES_READ),
         as_of=today(request),
-        changes=[change_out(c) for c in contact_changes.borrower_changes(engine, borrower_id)],
+        changes=[change_out(c) for c in contact_changes.borrower_changes(engine, borrower.id)],
         can_review=principal.can(Permission.QUEUE_WORK),
     )
 
 
 @router.post("/borrowers/{borrower_id}/reveal", response_class=HTMLResponse)
 def reveal_page(
-    request: Request,
-    borrower_id: int,
-    field: Annotated[str, Form(max_length=40)],
-    principal: Principal = require(Permission.PII_REVEAL),
+    request: Request, borrower: RevealedBorrower, field: Annotated[str, Form(max_length=40)]
 ) -> Response:
     try:
-        value = reveal_field(request, get_engine(request), principal, borrower_id, field)
+        value = reveal_field(request, borrower, field)
     except ValueError:
         return render(request, "error.html", 400, status=400, message="unknown field")
     return render(request, "_revealed.html", value=value, field=field)
@@ -235,36 +229,21 @@ def reveal_page(
 
 @router.get("/loans/{loan_id}/payoff", response_class=HTMLResponse)
 def payoff_page(
-    request: Request,
-    loan_id: int,
-    as_of: Annotated[date | None, Query()] = None,
-    principal: Principal = require(Permission.QUOTES_READ),
+    request: Request, loan: QuotedLoan, as_of: Annotated[date | None, Query()] = None
 ) -> Response:
-    engine = get_engine(request)
-    branch = guard_loan(engine, principal, loan_id)
     on = as_of or today(request)
     refused = error = None
     result = None
     try:
-        result = loan_views.loan_payoff_quote(engine, loan_id, on)
+        result = read_payoff_quote(request, loan, on)
     except PrepaymentRefused as exc:
         refused = exc.eligibility
     except ValueError as exc:
         error = str(exc)
-    loan = loan_views.loan_view(engine, loan_id, on)
-    audit.record_now(
-        engine,
-        actor(request, principal),
-        "read.payoff-quote",
-        target_type="loan",
-        target_id=loan_id,
-        branch_code=branch,
-        detail={"as_of": on.isoformat()},
-    )
     return render(
         request,
         "payoff.html",
-        loan=loan,
+        loan=loan_views.loan_view(get_engine(request), loan.id, on),
         result=result,
         refused=refused,
         error=error,
@@ -281,11 +260,8 @@ def audit_page(
     branch: Annotated[str | None, Query(max_length=32)] = None,
     principal: Principal = require(Permission.AUDIT_READ),
 ) -> Response:
-    guard_branch_filter(principal, branch)
-    engine = get_engine(request)
-    scope = {branch} if branch else scope_of(principal)
-    rows = audit.search(engine, actor=who or None, action=action or None, branches=scope)
-    chain = audit.verify_chain(engine)
+    rows = search_audit(request, principal, who, action, branch)
+    chain = audit.verify_chain(get_engine(request))
     return render(
         request,
         "audit.html",

@@ -8,11 +8,11 @@ written to the audit log (it holds a conversation with a borrower)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -21,15 +21,14 @@ from huifang.domain.compliance import Channel
 from huifang.security import audit
 from huifang.security.roles import Permission, Principal
 from huifang.services import loan_views, qa
-from huifang.web.deps import actor, check_branch, get_engine, require
+from huifang.web.deps import actor, get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
 from huifang.web.routes.calls import OUTCOME_LABELS, ROLE_LABELS
-from huifang.web.routes.common import guard_branch_filter, today
+from huifang.web.routes.common import InScope, branch_scope, in_scope, period, refused
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["qa"])
-AttemptId = Annotated[int, Path(ge=1, le=2**62)]
 BAD: dict[int | str, dict[str, object]] = {
     **ERRORS,
     422: {"model": ErrorBody, "description": "参数有误 / invalid request"},
@@ -45,25 +44,7 @@ Seed = Annotated[int, Query(ge=0, le=2**31)]
 
 
 def _scope(request: Request, principal: Principal, branch: str | None) -> tuple[str, ...]:
-    guard_branch_filter(principal, branch)
-    if branch:
-        return (branch,)
-    return tuple(principal.visible(loan_views.branch_codes(get_engine(request))))
-
-
-def _period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
-    try:
-        last = end or today(request)
-        return start or last - timedelta(days=29), last
-    except OverflowError:
-        raise qa_rules.QaError("日期超出范围", "date out of range") from None
-
-
-def _bad(request: Request, exc: qa_rules.QaError) -> Response:
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": {"status": 422, "zh": exc.zh, "en": exc.en}}, 422)
-    message = exc.en if lang_of(request) == "en" else exc.zh
-    return render(request, "error.html", 422, status=422, message=message)
+    return tuple(branch_scope(request, principal, branch))
 
 
 def _request(
@@ -77,7 +58,7 @@ def _request(
     size: int,
     seed: int,
 ) -> qa.SampleRequest:
-    first, last = _period(request, start, end)
+    first, last = period(request, start, end)
     return qa.SampleRequest(
         start=first,
         end=last,
@@ -89,41 +70,77 @@ def _request(
     )
 
 
-def _guard_attempt(request: Request, principal: Principal, attempt_id: int) -> str:
-    code = qa.attempt_branch(get_engine(request), attempt_id)
-    if code is None:
-        raise loan_views.NotFound(f"no attempt {attempt_id}")
-    check_branch(principal, code)
-    return code
+AttemptInScope = Annotated[InScope, in_scope(Permission.QA_REVIEW, "attempt_id", qa.attempt_branch)]
 
 
-def _read_contact(
-    request: Request, principal: Principal, attempt_id: int
-) -> tuple[qa.ContactDetail, str]:
-    code = _guard_attempt(request, principal, attempt_id)
+def _read_contact(request: Request, attempt: InScope) -> qa.ContactDetail:
+    """One contact for its reviewer (page and API), the read written to the audit log."""
     engine = get_engine(request)
     try:
-        detail = qa.contact(engine, attempt_id, principal.username)
+        detail = qa.contact(engine, attempt.id, attempt.principal.username)
     except qa.QaNotFound:
-        raise loan_views.NotFound(f"attempt {attempt_id} is not a contact") from None
+        raise loan_views.NotFound(f"attempt {attempt.id} is not a contact") from None
     audit.record_now(
         engine,
-        actor(request, principal),
+        actor(request, attempt.principal),
         "read.contact",
         target_type="attempt",
-        target_id=attempt_id,
-        branch_code=code,
+        target_id=attempt.id,
+        branch_code=attempt.branch,
     )
-    return detail, code
+    return detail
 
 
-def _recording_url(detail: qa.ContactDetail) -> str | None:
-    """The voice-agent call's recording (the audited `/api/v1/voice-calls` endpoint), else a
-    recording reference the browser can fetch (an absolute URL or a path on this site)."""
-    if detail.recording_url:
-        return detail.recording_url
-    ref = detail.recording_ref or ""
-    return ref if ref.startswith(("https://", "http://", "/")) else None
+def _save_review(
+    request: Request, attempt: InScope, scores: dict[str, Any], comment: str
+) -> qa.ReviewView:
+    """Create or update the caller's review of a contact (page and API)."""
+    try:
+        return qa.save_review(
+            get_engine(request),
+            attempt.id,
+            actor(request, attempt.principal),
+            scores,
+            comment,
+            branch_code=attempt.branch,
+        )
+    except qa.QaNotFound:
+        raise loan_views.NotFound(f"attempt {attempt.id} is not a contact") from None
+
+
+def _refusals(
+    request: Request,
+    principal: Principal,
+    start: date | None,
+    end: date | None,
+    branch: str | None,
+    code: str | None,
+    contract: str | None,
+    limit: int = 200,
+    offset: int = 0,
+) -> tuple[date, date, list[qa.RefusalRow], int]:
+    """The refusals a page or the API lists (raises QaError or BadRequest)."""
+    scope = _scope(request, principal, branch)
+    first, last = period(request, start, end)
+    rows, total = qa.refusals(
+        get_engine(request),
+        scope,
+        start=first,
+        end=last,
+        code=code or None,
+        contract=contract or None,
+        limit=limit,
+        offset=offset,
+    )
+    return first, last, list(rows), total
+
+
+def _sample(
+    request: Request, req: qa.SampleRequest, principal: Principal
+) -> tuple[list[qa.ContactRow], int, tuple[qa_rules.SummaryRow, ...]]:
+    """The sample and the summary (page and API)."""
+    rows, pool = qa.draw(get_engine(request), req, principal.username)
+    return list(rows), pool, tuple(qa.summary(get_engine(request), req))
 
 
 # -- refusals ---------------------------------------------------------------------------------
@@ -138,19 +155,10 @@ def refusals_page(
     principal: Principal = require(Permission.COMPLIANCE_READ),
 ) -> Response:
     """合规拦截记录 / the compliance guard's refusals."""
-    scope = _scope(request, principal, branch)
     try:
-        first, last = _period(request, start, end)
-        rows, total = qa.refusals(
-            get_engine(request),
-            scope,
-            start=first,
-            end=last,
-            code=code or None,
-            contract=contract or None,
-        )
-    except qa_rules.QaError as exc:
-        return _bad(request, exc)
+        first, last, rows, total = _refusals(request, principal, start, end, branch, code, contract)
+    except ValueError as exc:  # QaError, BadRequest
+        return refused(request, exc)
     return render(
         request,
         "refusals.html",
@@ -199,21 +207,12 @@ def refusals_api(
     principal: Principal = require(Permission.COMPLIANCE_READ),
 ) -> Any:
     """合规拦截记录 (按日期/机构/原因/合同) / refusals by date, branch, reason, contract."""
-    scope = _scope(request, principal, branch)
     try:
-        first, last = _period(request, start, end)
-        rows, total = qa.refusals(
-            get_engine(request),
-            scope,
-            start=first,
-            end=last,
-            code=code or None,
-            contract=contract or None,
-            limit=limit,
-            offset=offset,
+        first, last, rows, total = _refusals(
+            request, principal, start, end, branch, code, contract, limit, offset
         )
-    except qa_rules.QaError as exc:
-        return _bad(request, exc)
+    except ValueError as exc:  # QaError, BadRequest
+        return refused(request, exc)
     return RefusalsOut(
         start=first,
         end=last,
@@ -251,10 +250,9 @@ def qa_page(
     """质检抽样与汇总 / the reproducible sample of contacts and the QA summary."""
     try:
         req = _request(request, principal, start, end, branch, agent, channel, size, seed)
-        rows, pool = qa.draw(get_engine(request), req, principal.username)
-        summary = qa.summary(get_engine(request), req)
-    except qa_rules.QaError as exc:
-        return _bad(request, exc)
+        rows, pool, summary = _sample(request, req, principal)
+    except ValueError as exc:  # QaError, BadRequest
+        return refused(request, exc)
     return render(
         request,
         "qa_sample.html",
@@ -272,12 +270,10 @@ def qa_page(
 
 
 @router.get("/qa/attempts/{attempt_id}", response_class=HTMLResponse)
-def qa_contact_page(
-    request: Request, attempt_id: AttemptId, principal: Principal = require(Permission.QA_REVIEW)
-) -> Response:
+def qa_contact_page(request: Request, attempt: AttemptInScope) -> Response:
     """一次回访的记录与评分表 / one contact: transcript, answers, outcome, the scoring form."""
-    detail, _code = _read_contact(request, principal, attempt_id)
-    mine = next((r for r in detail.reviews if r.reviewer == principal.username), None)
+    detail = _read_contact(request, attempt)
+    mine = next((r for r in detail.reviews if r.reviewer == attempt.principal.username), None)
     return render(
         request,
         "qa_contact.html",
@@ -285,7 +281,7 @@ def qa_contact_page(
         mine=mine,
         criteria=qa_rules.CRITERIA,
         max_total=qa_rules.MAX_TOTAL,
-        recording_url=_recording_url(detail),
+        recording_url=detail.recording_url,
         outcomes=OUTCOME_LABELS,
         roles=ROLE_LABELS,
         message=None,
@@ -293,46 +289,27 @@ def qa_contact_page(
 
 
 @router.post("/qa/attempts/{attempt_id}/review", response_class=HTMLResponse)
-async def qa_review_page(
-    request: Request, attempt_id: AttemptId, principal: Principal = require(Permission.QA_REVIEW)
-) -> Response:
+async def qa_review_page(request: Request, attempt: AttemptInScope) -> Response:
     """保存我的评分 (HTMX, 返回评分表) / save my review; returns the form."""
     form = await request.form()
     scores = {c.code: form.get(f"score_{c.code}", "") for c in qa_rules.CRITERIA}
     comment = form.get("comment", "")
-    return await run_in_threadpool(
-        _save_review_form, request, principal, attempt_id, scores, str(comment)
-    )
+    return await run_in_threadpool(_save_review_form, request, attempt, scores, str(comment))
 
 
 def _save_review_form(
-    request: Request,
-    principal: Principal,
-    attempt_id: int,
-    scores: dict[str, Any],
-    comment: str,
+    request: Request, attempt: InScope, scores: dict[str, Any], comment: str
 ) -> Response:
-    code = _guard_attempt(request, principal, attempt_id)
-    lang = lang_of(request)
     error = None
     review = None
     try:
-        review = qa.save_review(
-            get_engine(request),
-            attempt_id,
-            actor(request, principal),
-            scores,
-            comment,
-            branch_code=code,
-        )
+        review = _save_review(request, attempt, scores, comment)
     except qa_rules.QaError as exc:
-        error = exc.en if lang == "en" else exc.zh
-    except qa.QaNotFound:
-        raise loan_views.NotFound(f"attempt {attempt_id} is not a contact") from None
+        error = exc.en if lang_of(request) == "en" else exc.zh
     return render(
         request,
         "_qa_form.html",
-        attempt_id=attempt_id,
+        attempt_id=attempt.id,
         mine=review,
         values={k: str(v) for k, v in scores.items()},
         comment=comment,
@@ -340,7 +317,7 @@ def _save_review_form(
         max_total=qa_rules.MAX_TOTAL,
         error=error,
         saved=review is not None,
-        reviews=qa.reviews(get_engine(request), attempt_id) if review is not None else None,
+        reviews=qa.reviews(get_engine(request), attempt.id) if review is not None else None,
     )
 
 
@@ -457,10 +434,9 @@ def qa_sample_api(
     """可复现的随机抽样及质检汇总 / the reproducible sample and the QA summary."""
     try:
         req = _request(request, principal, start, end, branch, agent, channel, size, seed)
-        rows, pool = qa.draw(get_engine(request), req, principal.username)
-        summary = qa.summary(get_engine(request), req)
-    except qa_rules.QaError as exc:
-        return _bad(request, exc)
+        rows, pool, summary = _sample(request, req, principal)
+    except ValueError as exc:  # QaError, BadRequest
+        return refused(request, exc)
     return SampleOut(
         start=req.start,
         end=req.end,
@@ -493,11 +469,9 @@ class ContactDetailOut(BaseModel):
 
 
 @api.get("/qa/attempts/{attempt_id}", response_model=ContactDetailOut, responses=ERRORS)
-def qa_contact_api(
-    request: Request, attempt_id: AttemptId, principal: Principal = require(Permission.QA_REVIEW)
-) -> Any:
+def qa_contact_api(request: Request, attempt: AttemptInScope) -> Any:
     """一次回访的记录 (个人信息已脱敏) 和全部评分 / one contact (personal data masked)."""
-    d, _code = _read_contact(request, principal, attempt_id)
+    d = _read_contact(request, attempt)
     return ContactDetailOut(
         contact=_contact_out(d.row),
         borrower_name=d.borrower_name,
@@ -515,32 +489,17 @@ def qa_contact_api(
             for t in d.transcript
         ],
         recording_ref=d.recording_ref,
-        recording_url=_recording_url(d),
+        recording_url=d.recording_url,
         voice_turns=[dict(t.__dict__) for t in d.voice_turns],
         reviews=[_review_out(r) for r in d.reviews],
     )
 
 
 @api.put("/qa/attempts/{attempt_id}/review", response_model=ReviewOut, responses=BAD)
-def qa_review_api(
-    request: Request,
-    attempt_id: AttemptId,
-    body: ReviewIn,
-    principal: Principal = require(Permission.QA_REVIEW),
-) -> Any:
+def qa_review_api(request: Request, attempt: AttemptInScope, body: ReviewIn) -> Any:
     """创建或修改我的评分 (每人每次回访一份) / create or update my review of a contact."""
-    code = _guard_attempt(request, principal, attempt_id)
     try:
-        r = qa.save_review(
-            get_engine(request),
-            attempt_id,
-            actor(request, principal),
-            body.scores,
-            body.comment,
-            branch_code=code,
-        )
+        r = _save_review(request, attempt, body.scores, body.comment)
     except qa_rules.QaError as exc:
-        return _bad(request, exc)
-    except qa.QaNotFound:
-        raise loan_views.NotFound(f"attempt {attempt_id} is not a contact") from None
+        return refused(request, exc)
     return _review_out(r)

@@ -1,34 +1,74 @@
 # ruff: noqa: B008  (FastAPI dependencies are declared as parameter defaults)
-"""Pages over the follow-up and risk services: the agent's queue and the alerts inbox.
+"""Pages and `/api/v1` twins over the follow-up and risk services: the agent's queue and
+the alerts inbox (each page exports its table with ``?format=xlsx``).
 
 Both are branch-scoped: the follow-up tasks are listed per branch in the caller's scope,
 and alerts (keyed by contract) are kept only for loans of those branches."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from pydantic import BaseModel
 
 from huifang.domain.early_warning import AlertStatus
 from huifang.security.roles import Permission, Principal
-from huifang.services import followup, loan_views, risk
-from huifang.store.db import transaction
-from huifang.store.models import Branch, Loan
+from huifang.services import followup, risk, workspace
 from huifang.web.deps import get_engine, require
-from huifang.web.rendering import render
-from huifang.web.routes.common import guard_branch_filter
+from huifang.web.rendering import lang_of, render
+from huifang.web.routes.api import ERRORS
+from huifang.web.routes.common import branch_scope, xlsx_response
 
 router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["queue", "alerts"])
 
 
-def _branches(request: Request, principal: Principal, branch: str | None) -> list[str]:
-    guard_branch_filter(principal, branch)
-    if branch:
-        return [branch]
-    return principal.visible(loan_views.branch_codes(get_engine(request)))
+Format = Annotated[str, Query(pattern="^(html|xlsx)$")]
+QUEUE_COLUMNS = (
+    ("priority", "优先级", "Priority"),
+    ("contract_no", "合同号", "Contract"),
+    ("branch", "机构", "Branch"),
+    ("purpose", "回访类型", "Purpose"),
+    ("due_on", "应访日", "Due"),
+    ("deadline", "截止日", "Deadline"),
+    ("tier", "风险等级", "Tier"),
+    ("reason", "原因", "Reason"),
+    ("assigned_to", "分配给", "Assigned to"),
+    ("status", "状态", "Status"),
+)
+ALERT_COLUMNS = (
+    ("severity", "严重程度", "Severity"),
+    ("contract_no", "合同号", "Contract"),
+    ("branch", "机构", "Branch"),
+    ("rule_id", "规则", "Rule"),
+    ("title", "预警", "Alert"),
+    ("first_seen_on", "首次发现", "First seen"),
+    ("last_seen_on", "最近发现", "Last seen"),
+    ("status", "状态", "Status"),
+    ("acknowledged_by", "确认人", "Acknowledged by"),
+    ("resolved_by", "处理人", "Resolved by"),
+    ("resolution_note", "处理说明", "Resolution note"),
+)
+
+
+def _queue(
+    request: Request, principal: Principal, branch: str | None, mine: bool
+) -> list[followup.TaskView]:
+    return workspace.open_queue(
+        get_engine(request),
+        branch_scope(request, principal, branch),
+        agent=principal.username if mine else None,
+    )
+
+
+def _alerts(
+    request: Request, principal: Principal, branch: str | None, status: AlertStatus | None
+) -> tuple[list[risk.AlertView], dict[str, str]]:
+    scope = branch_scope(request, principal, branch)
+    return workspace.alerts_inbox(get_engine(request), scope, status)
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -36,21 +76,22 @@ def queue_page(
     request: Request,
     branch: Annotated[str | None, Query(max_length=32)] = None,
     mine: Annotated[bool, Query()] = False,
+    format: Format = "html",
     principal: Principal = require(Permission.QUEUE_WORK),
 ) -> Response:
-    """待办回访: 最紧急的在前 / open follow-up tasks, most urgent first."""
-    engine = get_engine(request)
-    tasks: list[followup.TaskView] = []
-    for code in _branches(request, principal, branch):
-        tasks += followup.list_tasks(
-            engine,
-            branch=code,
-            status="open",
-            agent=principal.username if mine else None,
-            limit=200,
+    """待办回访: 最紧急的在前 (format=xlsx: 导出 Excel) / open tasks, most urgent first."""
+    tasks = _queue(request, principal, branch, mine)
+    if format == "xlsx":
+        en = lang_of(request) == "en"
+        return xlsx_response(
+            workspace.table_xlsx(
+                "queue",
+                [c[2] if en else c[1] for c in QUEUE_COLUMNS],
+                ([getattr(t, key) for key, _zh, _en in QUEUE_COLUMNS] for t in tasks),
+            ),
+            "huifang-queue.xlsx",
         )
-    tasks.sort(key=lambda t: (t.priority, t.due_on, t.id))
-    return render(request, "queue.html", tasks=tasks[:200], branch=branch or "", mine=mine)
+    return render(request, "queue.html", tasks=tasks, branch=branch or "", mine=mine)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -58,31 +99,95 @@ def alerts_page(
     request: Request,
     branch: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[AlertStatus | None, Query()] = AlertStatus.OPEN,
+    format: Format = "html",
     principal: Principal = require(Permission.ALERTS_READ),
 ) -> Response:
-    """风险预警: 最严重的在前 / risk alerts, most severe first."""
-    engine = get_engine(request)
-    codes = set(_branches(request, principal, branch))
-    alerts = risk.list_alerts(engine, status=status)
-    contracts = {a.contract_no for a in alerts}
-    with transaction(engine) as s:
-        where = (
-            dict(
-                s.execute(
-                    select(Loan.contract_no, Branch.code)
-                    .join(Branch, Branch.id == Loan.branch_id)
-                    .where(Loan.contract_no.in_(sorted(contracts)))
-                ).all()
-            )
-            if contracts
-            else {}
+    """风险预警: 最严重的在前 (format=xlsx: 导出 Excel) / risk alerts, most severe first."""
+    alerts, where = _alerts(request, principal, branch, status)
+    if format == "xlsx":
+        en = lang_of(request) == "en"
+        return xlsx_response(
+            workspace.table_xlsx(
+                "alerts",
+                [c[2] if en else c[1] for c in ALERT_COLUMNS],
+                (_alert_row(a, where.get(a.contract_no, ""), en) for a in alerts),
+            ),
+            "huifang-alerts.xlsx",
         )
-    visible = [a for a in alerts if where.get(a.contract_no) in codes]
     return render(
         request,
         "alerts.html",
-        alerts=visible[:300],
+        alerts=alerts,
         branches=where,
         branch=branch or "",
         status=status.value if status else "",
     )
+
+
+def _alert_row(a: risk.AlertView, branch: str, en: bool) -> list[object]:
+    values = {**a.__dict__, "branch": branch, "title": a.title_en if en else a.title_zh}
+    return [values[key] for key, _zh, _en in ALERT_COLUMNS]
+
+
+class TaskOut(BaseModel):
+    id: int
+    contract_no: str
+    branch: str
+    purpose: str
+    priority: int
+    due_on: date
+    deadline: date
+    tier: str
+    reason: str
+    script: str
+    assigned_to: str | None
+    claimed_by: str | None
+    status: str
+
+
+@api.get("/queue", response_model=list[TaskOut], responses=ERRORS)
+def queue_api(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    mine: Annotated[bool, Query()] = False,
+    principal: Principal = require(Permission.QUEUE_WORK),
+) -> Any:
+    """待办回访 (最紧急的在前) / open follow-up tasks, most urgent first."""
+    return [
+        TaskOut(**{k: getattr(t, k) for k in TaskOut.model_fields})
+        for t in _queue(request, principal, branch, mine)
+    ]
+
+
+class AlertListOut(BaseModel):
+    id: int
+    contract_no: str
+    branch: str
+    rule_id: str
+    severity: str
+    status: str
+    title_zh: str
+    title_en: str
+    first_seen_on: date
+    last_seen_on: date
+    acknowledged_by: str | None
+    resolved_by: str | None
+    resolution_note: str | None
+
+
+@api.get("/alerts", response_model=list[AlertListOut], responses=ERRORS)
+def alerts_api(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[AlertStatus | None, Query()] = AlertStatus.OPEN,
+    principal: Principal = require(Permission.ALERTS_READ),
+) -> Any:
+    """风险预警收件箱 (最严重的在前) / the alerts inbox, most severe first."""
+    alerts, where = _alerts(request, principal, branch, status)
+    return [
+        AlertListOut(
+            **{k: getattr(a, k) for k in AlertListOut.model_fields if k != "branch"},
+            branch=where.get(a.contract_no, ""),
+        )
+        for a in alerts
+    ]
