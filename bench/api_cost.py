@@ -18,7 +18,6 @@ import re
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import api as bench  # the load bench: cluster, book, agents, contact policy
 
 from huifang.security import crypto
+from huifang.settings import business_today
 from huifang.store.db import make_engine, upgrade
 from huifang.web.app import create_app
 
@@ -74,7 +74,7 @@ def main() -> None:
             assert response.status_code < 400, (label, response.status_code, response.text)
             return response
 
-        today = date.today().isoformat()
+        today = business_today().isoformat()
         for _ in range(args.journeys):
             task = call("calls/next", "POST", "/api/v1/calls/next", headers=headers).json()
             tid = task["task"]["id"]

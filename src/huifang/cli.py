@@ -31,7 +31,7 @@ from huifang.domain.money import format_cny
 from huifang.services.book import BookSummary, book_summary
 from huifang.services.demo_data import DemoFiles, write_demo_files
 from huifang.services.importing import ImportReport, import_files
-from huifang.settings import load_settings
+from huifang.settings import business_today, load_settings
 from huifang.store.db import current_revision, make_engine, upgrade
 
 app = typer.Typer(
@@ -231,9 +231,9 @@ def demo_command(
     console.rule("Huifang 回访 · 演示 / demo")
     console.print(f"数据库 / database: {settings.database_url}")
     _fresh_demo_database(settings.database_url)
-    files = _write_demo(loans, seed, settings.home / "demo", date.today(), "csv")
+    files = _write_demo(loans, seed, settings.home / "demo", business_today(), "csv")
     _import_demo(files)
-    cli_run.demo_run(date.today())
+    cli_run.demo_run(business_today())
     print_book(book_summary(_engine()))
     cli_web.demo_finish(serve_after=serve)
 
@@ -254,7 +254,7 @@ def _fresh_demo_database(url: str) -> None:
 
 def _parse_date(text: str | None) -> date:
     if text is None:
-        return date.today()
+        return business_today()
     try:
         return date.fromisoformat(text)
     except ValueError:

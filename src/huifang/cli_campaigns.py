@@ -21,7 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from huifang.domain.campaigns import CampaignError, CampaignSpec, CampaignStatus
-from huifang.settings import load_settings
+from huifang.settings import business_today, load_settings
 from huifang.store.db import make_engine, transaction, upgrade
 
 console = Console()
@@ -334,7 +334,7 @@ def report_command(
     from huifang.services import campaigns as cs
     from huifang.services.followup_metrics import channel_cost_figures, load_call_facts
 
-    last = date.fromisoformat(end) if end else date.today()
+    last = date.fromisoformat(end) if end else business_today()
     first = date.fromisoformat(start) if start else last - timedelta(days=29)
     engine = _engine()
     try:

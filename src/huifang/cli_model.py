@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from huifang.settings import business_today
+
 console = Console()
 model_app = typer.Typer(help="行为评分模型 / behaviour model", no_args_is_help=True)
 
@@ -304,7 +306,7 @@ def score_command(
     from huifang.model.training import score_loan
 
     home, engine = _home_and_engine()
-    when = _date(as_of) or book_as_of(engine) or date.today()
+    when = _date(as_of) or book_as_of(engine) or business_today()
     try:
         result = score_loan(engine, home, loan, when, version, top)
     except (FileNotFoundError, LookupError) as exc:

@@ -8,7 +8,6 @@ The figures are the manager dashboard's for the calendar month (services/monthly
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +21,7 @@ from huifang.services.monthly_report import (
     previous_month,
     report_pdf,
 )
-from huifang.settings import load_settings
+from huifang.settings import business_today, load_settings
 from huifang.store.db import make_engine, upgrade
 
 console = Console()
@@ -53,7 +52,7 @@ def monthly_command(
         unknown = [c for c in codes if c not in known]
         if unknown:
             raise ReportError(f"未知机构 / unknown branch: {', '.join(unknown)}")
-        chosen = month or previous_month(date.today())
+        chosen = month or previous_month(business_today())
         board = monthly_figures(engine, chosen, codes)
         body = report_pdf(board, chosen, lang=lang)
     except ReportError as exc:

@@ -34,7 +34,7 @@ from huifang.services.risk import (
     resolve_alert,
     revalue_book,
 )
-from huifang.settings import load_settings
+from huifang.settings import business_today, load_settings
 from huifang.store.db import make_engine, upgrade
 from huifang.valuation_params import ValuationParamsError
 
@@ -54,7 +54,7 @@ def _engine() -> Engine:
 
 def _date(text: str | None, what: str) -> date:
     if text is None:
-        return date.today()
+        return business_today()
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:

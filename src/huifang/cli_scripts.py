@@ -35,6 +35,7 @@ from huifang.script_files import (
     load_standard_scripts,
 )
 from huifang.services import configs
+from huifang.settings import business_today
 
 HUMAN_COMMANDS = frozenset({"/human", "转人工", "人工", "人工服务"})
 QUIT_COMMANDS = frozenset({"/quit", "/exit", "/q"})
@@ -272,7 +273,7 @@ def register(app: typer.Typer) -> None:
         """
         script = _resolve_script(name)
         try:
-            day = date.fromisoformat(today) if today else date.today()
+            day = date.fromisoformat(today) if today else business_today()
         except ValueError:
             raise typer.BadParameter(f"日期格式应为 YYYY-MM-DD: {today}") from None
         overrides: dict[str, str] = {}

@@ -41,7 +41,7 @@ from huifang.services.followup import (
 )
 from huifang.services.followup_metrics import followup_metrics
 from huifang.services.followup_simulation import attempts_by_outcome, simulate
-from huifang.settings import load_settings
+from huifang.settings import business_today, load_settings
 from huifang.store.db import make_engine, upgrade
 
 # Piped output (reports, logs) gets room for the wide tables; a terminal keeps its width.
@@ -72,7 +72,7 @@ def _engine():  # type: ignore[no-untyped-def]
 
 def _date(text: str | None, default: date | None = None) -> date:
     if text is None:
-        return default or date.today()
+        return default or business_today()
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -327,7 +327,7 @@ def simulate_command(
     ] = False,
 ) -> None:
     """模拟一个月的回访工作 (演示组合) / simulate a month of follow-up on the portfolio."""
-    first = _date(start, date.today() - timedelta(days=days))
+    first = _date(start, business_today() - timedelta(days=days))
     if compare_voice:
         if in_place:
             raise typer.BadParameter(

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from huifang.settings import business_today
+
 console = Console()
 voice_app = typer.Typer(help="智能外呼 / voice agent", no_args_is_help=True)
 
@@ -73,7 +75,7 @@ def simulate_command(
         if script_file
         else configs.script_for_purpose(configs.configured_engine(), sc.Purpose(purpose))
     )
-    day = date.fromisoformat(today) if today else date.today()
+    day = date.fromisoformat(today) if today else business_today()
     values = {k: v for k, v in DEMO_CONTEXT.items() if k in script.variables}
     state = sc.start(script, sc.ScriptContext(day, values))  # type: ignore[arg-type]
     channel: Channel

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -26,3 +28,15 @@ def load_settings() -> Settings:
         timezone=os.environ.get("HUIFANG_TIMEZONE", "Asia/Shanghai"),
         language=os.environ.get("HUIFANG_LANG", "zh"),
     )
+
+
+def business_today(timezone: str | None = None) -> date:
+    """Today's date where the lender keeps its books: `timezone`, else HUIFANG_TIMEZONE
+    (Asia/Shanghai by default).
+
+    Never `date.today()`, which is the server's zone: a server on UTC is still on yesterday for
+    the first eight hours of a Beijing day, so a payment dated today would be refused as
+    future-dated and the day's tasks would be generated for the wrong day.
+    """
+    zone = timezone or os.environ.get("HUIFANG_TIMEZONE", "Asia/Shanghai")
+    return datetime.now(ZoneInfo(zone)).date()

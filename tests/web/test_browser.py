@@ -40,6 +40,7 @@ from huifang.security import audit
 from huifang.security.accounts import create_user
 from huifang.services import calls, configs, followup, loan_views, risk
 from huifang.services.followup_attempts import AttemptInput, Guard, record_attempt
+from huifang.settings import business_today
 from huifang.store.db import make_engine, transaction
 from huifang.store.models import Loan
 
@@ -298,7 +299,7 @@ def run_script(page, id_last4: str) -> int:  # type: ignore[no-untyped-def]
             field = page.locator("#answer-input")
             kind = field.get_attribute("type")
             if kind == "date":
-                value = (date.today() + timedelta(days=3)).isoformat()
+                value = (business_today() + timedelta(days=3)).isoformat()
             elif field.get_attribute("inputmode") == "decimal":
                 value = "1000"
             else:
@@ -514,7 +515,7 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     page.click("#nav-qa")
     page.wait_for_selector("#qa-filter")
     page.fill("#qa-filter input[name=start]", "2026-11-01")
-    page.fill("#qa-filter input[name=end]", date.today().isoformat())
+    page.fill("#qa-filter input[name=end]", business_today().isoformat())
     page.click("#qa-draw")
     page.wait_for_selector(f"#sample-{made.attempt_id}")
     snap(page, shots, "qa-sample")
@@ -534,7 +535,7 @@ def test_auditor_samples_contacts_and_scores_one(  # type: ignore[no-untyped-def
     assert f"{expected}/{qa_rules.MAX_TOTAL}" in page.inner_text("#qa-saved")
     assert "语速偏快" in page.inner_text("#qa-reviews")  # refreshed with the form
     snap(page, shots, "qa-review")
-    page.goto(f"{base}/qa?start=2026-11-01&end={date.today().isoformat()}")
+    page.goto(f"{base}/qa?start=2026-11-01&end={business_today().isoformat()}")
     assert qa_rules.ALL_AGENTS in page.inner_text("#qa-summary")
     page.click("#nav-refusals")
     page.fill("#refusals-filter input[name=start]", "2026-11-01")
@@ -596,7 +597,7 @@ def _answer_online(page) -> int:  # type: ignore[no-untyped-def]
             page.click(f'#questionnaire-form button[data-code="{code}"]')
         else:
             kind = page.get_attribute("#q-input", "data-type") or ""
-            soon = (date.today() + timedelta(days=3)).isoformat()  # a promise to pay
+            soon = (business_today() + timedelta(days=3)).isoformat()  # a promise to pay
             page.fill("#q-input", {"money": "1000", "number": "1", "date": soon}.get(kind, "无"))
             page.click("#q-submit")
         page.wait_for_function(

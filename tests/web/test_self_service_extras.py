@@ -13,6 +13,7 @@ from sqlalchemy import select
 from web_helpers import HOME, login_client
 
 from huifang.services import followup, loan_views
+from huifang.settings import business_today
 from huifang.store.db import transaction
 from huifang.store.followup_models import FollowupTask, Visit
 from huifang.store.models import Borrower, Branch, Loan
@@ -168,7 +169,7 @@ def test_borrower_api_verify_faq_questionnaire(book, monkeypatch) -> None:  # ty
 
     prepay = api.post(
         f"{base}/early-repayment-request",
-        json={"requested_date": date.today().isoformat()},
+        json={"requested_date": business_today().isoformat()},
         headers=proof,
     )
     assert prepay.status_code in (200, 400), prepay.text  # 400 inside the lock-in period

@@ -29,6 +29,7 @@ from huifang.faq_files import load_knowledge
 from huifang.security import audit
 from huifang.services import loan_views
 from huifang.services.calls import HOTLINE, LENDER_NAME
+from huifang.settings import business_today
 from huifang.store.db import transaction
 from huifang.store.models import Loan
 from huifang.voice.faq import understand_question
@@ -153,7 +154,7 @@ def ask(
         return reply
     values = None
     if verified and loan_id is not None and engine is not None:
-        values = loan_values(engine, loan_id, today or date.today(), language)
+        values = loan_values(engine, loan_id, today or business_today(), language)
     found = faq.answer(kb, understood.match, language, public, values)
     reply = FaqReply(
         found.text,

@@ -17,7 +17,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from huifang.files.reader import FileProblem, TableFile, open_table
 from huifang.files.values import is_uscc, parse_cell, resident_id_or_none
 from huifang.security import pii
 from huifang.security.crypto import KeyRing
+from huifang.settings import business_today
 from huifang.store.db import transaction
 from huifang.store.models import (
     Borrower,
@@ -97,7 +98,7 @@ class _Run:
         self.ring = ring
         self.update_existing = update_existing
         self.report = report
-        self.today = date.today()
+        self.today = business_today()
         self.rejected_contracts: set[str] = set()
         self.run_id: int | None = None
         self.branches: dict[str, int] = {}

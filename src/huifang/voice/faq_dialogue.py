@@ -31,6 +31,7 @@ from huifang.security import audit, pii
 from huifang.services import faq as faq_service
 from huifang.services import self_service
 from huifang.services.calls import LENDER_NAME
+from huifang.settings import business_today
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Loan
 from huifang.voice.dialogue import Channel, Heard, Turn
@@ -225,7 +226,7 @@ class FaqDialogue:
         self.engine = engine
         self.channel = channel
         self.language: sc.Language = language
-        self.today = today or date.today()
+        self.today = today or business_today()
         self._clock = clock or (lambda: 0.0)
         self._now = now or (lambda: datetime.now(UTC))
         self.record = FaqCallRecord(kb.id, kb.version, borrower_id, loan_id)

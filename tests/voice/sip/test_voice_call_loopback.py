@@ -45,6 +45,7 @@ from huifang.security.pii import current_ring, seal
 from huifang.services import voice_calls
 from huifang.services.followup import generate_tasks, list_tasks
 from huifang.services.followup_attempts import Guard
+from huifang.settings import business_today
 from huifang.store.db import make_engine, transaction, upgrade
 from huifang.store.followup_models import ContactAttempt, FollowupTask, Visit
 from huifang.store.models import Borrower, Branch, Loan, Product, Vehicle
@@ -174,7 +175,7 @@ def baresip(tmp_path: Path, voices: dict[str, Voice]) -> Iterator[Baresip]:
 
 def make_loan(engine: Engine) -> int:
     """One borrower with a loan disbursed three weeks ago: a first-visit task is due."""
-    disbursed = date.today() - timedelta(days=10)
+    disbursed = business_today() - timedelta(days=10)
     with transaction(engine) as s:
         branch = Branch(code="SZ01", name="深圳南山支行", timezone="Asia/Shanghai")
         product = Product(
@@ -222,7 +223,7 @@ def make_loan(engine: Engine) -> int:
         s.add_all([branch, product, loan])
         s.flush()
         loan_id = loan.id
-    generate_tasks(engine, date.today(), now=datetime.now(UTC))
+    generate_tasks(engine, business_today(), now=datetime.now(UTC))
     return next(
         t.id for t in list_tasks(engine) if (t.loan_id, t.purpose) == (loan_id, "first-visit")
     )
