@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from huifang import cli_voice
-from huifang.voice.corpus import CORPUS
+from huifang.voice.corpus import CORPUS, HELD_OUT
 from huifang.voice.evaluate import evaluate
 
 
@@ -19,6 +19,15 @@ def test_corpus_has_fifty_replies_per_language_in_every_category() -> None:
         categories = {r.category for r in replies}
         assert categories == {"yes_no", "money", "date", "choice", "human", "silence", "noise"}
         assert len({r.id for r in replies}) == len(replies)
+
+
+def test_held_out_set_has_twenty_yes_no_and_amounts_per_language_unlike_the_corpus() -> None:
+    for lang in ("zh", "en"):
+        held = HELD_OUT[lang]
+        assert sum(r.category == "yes_no" for r in held) >= 20
+        assert sum(r.category == "money" for r in held) >= 20
+        assert len({r.id for r in held}) == len(held)
+        assert not {r.text for r in held} & {r.text for r in CORPUS[lang]}
 
 
 def test_typed_corpus_is_understood() -> None:
