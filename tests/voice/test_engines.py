@@ -112,3 +112,8 @@ def test_repetition_loops_are_collapsed() -> None:
     assert collapse_repeats("两万两万两") == "两万"
     assert collapse_repeats("三千五") == "三千五"
     assert collapse_repeats("是的") == "是的"
+    # a loop the length cap cut short, and amounts that only look like one
+    assert collapse_repeats("一万五一万") == "一万五"
+    assert collapse_repeats("Not at all. Not") == "Not at all"
+    assert collapse_repeats("一万一") == "一万一"
+    assert collapse_repeats("五千五") == "五千五"

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from huifang.voice.audio import RATE, Audio, speech_spans
-from huifang.voice.text import to_simplified
+from huifang.voice.text import normalize, to_simplified
 
 PROMPTS = {
     "zh": "以下是普通话的句子。",
@@ -56,6 +56,10 @@ class Transcript:
     audio_s: float
     processing_s: float
     alternatives: tuple[str, ...] = ()
+    # The share of the n best (beam hypotheses weighted by their probability, hypotheses that
+    # read the same merged) of `text` and of each alternative, in that order; empty for one
+    # reading. The NLU adds up the shares of readings that mean the same answer.
+    weights: tuple[float, ...] = ()
 
 
 class ASR(Protocol):
@@ -145,13 +149,16 @@ def en_words(answer_type: str, options: Sequence[str] = ()) -> str:
 
 
 def collapse_repeats(text: str) -> str:
-    """Whisper's loop on short audio: 一千五一千五 → 一千五, "yes yes yes" → "yes"
-    (a whole-text repetition of a unit at least two characters long)."""
+    """Whisper's loop on short audio: 一千五一千五 → 一千五, "yes yes yes" → "yes" (a
+    whole-text repetition of a unit at least two characters long), and a loop the length cap
+    cut short: 一万五一万 → 一万五, "Not at all. Not" → "Not at all." (a unit of at least three
+    characters, then at least two characters of it again; 一万一 and 五千五 are not loops)."""
     t = text.strip()
     n = len(t)
-    for period in range(2, n // 2 + 1):
+    for period in range(2, n - 1):
         unit = t[:period]
-        if all(t[i] == unit[i % period] for i in range(n)) and n >= 2 * period:
+        looped = n >= 2 * period or (period >= 3 and n - period >= 2)
+        if looped and all(t[i] == unit[i % period] for i in range(n)):
             return unit.strip(" ,，。.")
     return t
 
@@ -275,8 +282,8 @@ class WhisperASR:
         options: Sequence[str] = (),
     ) -> Transcript:
         """Recognize one reply. `answer_type` (yes_no, money, number, date, choice) and the
-        choice `options` constrain the vocabulary for Chinese; `hint` is a free-text prompt
-        used only when decoding unconstrained."""
+        choice `options` constrain the vocabulary; `hint` (words such replies use) is the
+        decoder's prompt on yes/no questions and when decoding unconstrained."""
         started = time.perf_counter()
         w = self.whisper
         spans = speech_spans(audio, min_silence_ms=500)
@@ -290,41 +297,61 @@ class WhisperASR:
             if language == "zh"
             else en_words(answer_type, options)
         )
-        # 4 start tokens, then about 5 tokens a second of speech (a fast speaker), + 1:
-        # the cap that stops Whisper's loops on short audio.
-        max_length = 5 + math.ceil(len(speech) / audio.rate * 5)
-        if alphabet:
+        # The question's hint as the previous text biases the decoder towards such replies.
+        # Measured on the corpus it helps yes/no (decoded in the word list) and English
+        # amounts (decoded freely); Chinese amounts, dates and choices do without it.
+        prompted = answer_type == "yes_no" or not alphabet
+        prompt = hint if alphabet else PROMPTS.get(language, "") + hint
+        start = w.start(language, prompt.strip() if hint and prompted else "")
+        # The start tokens (and prompt), then about 5 tokens a second of speech (a fast
+        # speaker), + 1: the cap that stops Whisper's loops on short audio.
+        max_length = len(start) + 1 + math.ceil(len(speech) / audio.rate * 5)
+        if alphabet or answer_type in ("money", "number"):
+            # Closed questions, and amounts in English (free: in the word list English amounts
+            # looped on digit groups over the phone line), by beam search: its n best vote.
             beams = self.beam_size
             result = w.model.generate(
                 encoded,
-                [w.start(language)],
+                [start],
                 beam_size=beams,
                 num_hypotheses=beams,
                 max_length=max_length,
                 return_scores=True,
-                suppress_tokens=w.suppress(language, alphabet),
+                suppress_tokens=w.suppress(language, alphabet) if alphabet else [-1],
             )[0]
         else:
-            prompt = (PROMPTS.get(language, "") + hint).strip() if hint else ""
             result = w.model.generate(
                 encoded,
-                [w.start(language, prompt)],
+                [start],
                 beam_size=1,
                 max_length=max_length,
                 return_scores=True,
                 no_repeat_ngram_size=3,
             )[0]
         texts: list[str] = []
-        for ids in result.sequences_ids:
+        mass: list[float] = []
+        # Scores are length-normalized log-probabilities: exp(score) is the geometric mean of
+        # a hypothesis' token probabilities, and the n best share them in proportion.
+        probs = [math.exp(s) for s in result.scores] if result.scores else []
+        total = sum(probs) or 1.0
+        echo = normalize(hint) if hint and prompted else None
+        probs = probs or [1.0] * len(result.sequences_ids)
+        for ids, p in zip(result.sequences_ids, probs, strict=True):
             text = collapse_repeats(w.decode(ids))
             text = to_simplified(text) if language == "zh" else text
-            if text not in texts:
+            if echo is not None and normalize(text) == echo:
+                text = ""  # the decoder copied its prompt ("Two thousand three hundred yuan.")
+            if text in texts:
+                mass[texts.index(text)] += p / total
+            else:
                 texts.append(text)
-        confidence = max(0.0, min(1.0, math.exp(result.scores[0]))) if result.scores else 0.0
+                mass.append(p / total)
+        confidence = max(0.0, min(1.0, probs[0])) if probs else 0.0
         return Transcript(
             texts[0] if texts else "",
             round(confidence, 3),
             audio.seconds,
             time.perf_counter() - started,
             tuple(texts[1:]),
+            tuple(round(m, 4) for m in mass) if len(texts) > 1 else (),
         )
