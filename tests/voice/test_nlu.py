@@ -17,7 +17,7 @@ from huifang.voice.nlu import (
     understand,
     understand_transcript,
 )
-from huifang.voice.numbers import read_money
+from huifang.voice.numbers import numeral_homophones, read_money
 
 TODAY = date(2026, 11, 23)  # a Monday
 YES_NO = Expectation("yes_no", TODAY, question="请问您上个月按时还款了吗？")
@@ -226,3 +226,57 @@ def test_the_first_understood_reading_of_the_n_best_wins() -> None:
 
 def test_an_absurdly_long_numeral_is_not_an_amount() -> None:
     assert read_money("1000000000050000000000000000") is None
+
+
+def test_an_empty_best_reading_among_others_is_not_silence() -> None:
+    u = understand_transcript(["", "对", "吗"], YES_NO, 0.5)
+    assert (u.intent, u.value) == (Intent.ANSWER, True)
+    assert understand_transcript([""], YES_NO).intent is Intent.SILENCE
+
+
+def test_the_n_best_weights_give_the_confidence() -> None:
+    expect = Expectation("money", TODAY)
+    agreed = understand_transcript(["三千五", "三千五百", "三千五块"], expect, 0.9, [0.5, 0.3, 0.2])
+    split = understand_transcript(["三千五", "三千八", "八千"], expect, 0.9, [0.4, 0.35, 0.25])
+    assert agreed.value == split.value == Decimal("3500.00")
+    assert decide(agreed) is Action.ACCEPT
+    assert decide(split) is Action.REPROMPT
+    assert split.confidence < 0.4 < agreed.confidence
+    # The first reading the question can use is taken even when others outweigh it.
+    lower = understand_transcript(["天物", "一万八", "一万"], expect, 0.9, [0.5, 0.2, 0.3])
+    assert lower.value == Decimal("18000.00") and lower.confidence < 0.2
+    # Readings nobody can use still count in the total.
+    assert understand_transcript(["转人工", "天物"], expect, 1.0, [0.6, 0.4]).intent is Intent.HUMAN
+
+
+@pytest.mark.parametrize(
+    ("heard", "amount"),
+    [
+        ("以万八", "18000"),  # 以 for 一
+        ("一万务", "15000"),  # 务 for 五
+        ("五迁块", "5000"),  # 迁 for 千
+        ("一万以上", "10000"),  # 以上: "or more", not a digit
+        ("三千吧", "3000"),  # a particle, not 八
+        ("以前还了三千", "3000"),  # 以前: "before", not 一千
+        ("twenty five hundred", "2500"),
+        ("25 100", "2500"),  # how the recognizer writes "twenty five hundred"
+        ("15 hundred.", "1500"),
+        ("3 thousand 5 hundred", "3500"),
+        ("10.000 yuan", "10000"),  # a thousands separator, not three decimal places
+    ],
+)
+def test_amounts_misheard_by_their_sound(heard: str, amount: str) -> None:
+    reading = read_money(heard)
+    assert reading is not None and reading.value == Decimal(amount)
+
+
+def test_a_numeral_read_from_its_sound_is_confirmed() -> None:
+    assert numeral_homophones("以万八") == ("一万八", 1)
+    assert numeral_homophones("可以") == ("可以", 0)
+    reading = read_money("以万八")
+    assert reading is not None and reading.confidence < Policy().accept_at
+
+
+@pytest.mark.parametrize(("reply", "value"), [("错了", False), ("错的", False), ("没错", True)])
+def test_wrong_is_no(reply: str, value: bool) -> None:
+    assert understand(reply, YES_NO).value is value

@@ -53,6 +53,8 @@ _ZH_POLAR: tuple[tuple[str, bool, float], ...] = (
     ("不会", False, 0.85),
     ("不能", False, 0.85),
     ("错了", False, 0.9),
+    ("错的", False, 0.9),
+    ("错", False, 0.8),  # 没错 and 不错 (yes) are longer and matched first
     ("否", False, 0.9),
     ("不", False, 0.8),
 )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import cn2an
+from pypinyin import lazy_pinyin
 
 from huifang.voice.text import normalize
 
@@ -26,6 +27,51 @@ _EN_UNITS = {
     "seventy": 70, "eighty": 80, "ninety": 90,
 }  # fmt: skip
 _EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "k": 1000}
+
+
+# A recognizer that keeps a numeral's sound but not its character (以万八 for 一万八, 三千务 for
+# 三千五, 五迁 for 五千): the numerals by their toneless pinyin.
+_DIGIT_SOUNDS = {
+    "yi": "一", "er": "二", "liang": "两", "san": "三", "si": "四", "wu": "五", "liu": "六",
+    "qi": "七", "ba": "八", "jiu": "九",
+}  # fmt: skip
+_UNIT_SOUNDS = {"bai": "百", "qian": "千", "wan": "万"}
+_UNITS = "十百千万亿"
+_DIGITS = "零一二两三四五六七八九"
+_NOT_NUMERALS = "吧啊呀了的吗呢么嘛块元钱毛角分"  # particles and money units
+
+
+def _sound(ch: str) -> str:
+    return lazy_pinyin(ch)[0] if "\u4e00" <= ch <= "\u9fff" else ""
+
+
+def numeral_homophones(text: str) -> tuple[str, int]:
+    """`text` with the characters that sound like a numeral where a numeral belongs made that
+    numeral — a digit before a unit (以万 → 一万) or ending an amount after one (三千务 → 三千五),
+    a unit after a digit (五迁 → 五千) — and how many were changed."""
+    original = text
+    chars = list(text)
+    changed = 0
+    for i, ch in enumerate(original):
+        if ch in _CN_DIGITS or ch in _NOT_NUMERALS:
+            continue
+        sound = _sound(ch)
+        if not sound:
+            continue
+        # Only next to a numeral said as such: 以前 stays "before", not 一千.
+        prev = original[i - 1] if i else ""
+        nxt = original[i + 1] if i + 1 < len(original) else ""
+        if ch + nxt in ("以上", "以下", "以内", "以外"):
+            continue
+        before_unit = bool(nxt) and nxt in _UNITS
+        ends_amount = bool(prev) and prev in "百千万" and (not nxt or nxt in "块元")
+        if sound in _DIGIT_SOUNDS and (before_unit or ends_amount):
+            chars[i] = _DIGIT_SOUNDS[sound]
+            changed += 1
+        elif sound in _UNIT_SOUNDS and bool(prev) and prev in _DIGITS:
+            chars[i] = _UNIT_SOUNDS[sound]
+            changed += 1
+    return "".join(chars), changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +131,11 @@ def read_numbers(text: str) -> list[Decimal]:
     """Every number in the reply, in order (Chinese numerals and units such as 万 included)."""
     t = normalize(text).replace(",", "")
     t = re.sub(r"(\d),(\d{3})", r"\1\2", t)
+    # "twenty five hundred" is written 25 100 by the recognizer, "fifteen hundred" 15 hundred.
+    t = re.sub(r"\b([1-9][0-9]?) 100\b", lambda m: str(int(m.group(1)) * 100), t)
+    if re.search(r"[0-9] (hundred|thousand|million)\b", t):
+        v = _english_words(t)
+        return [v] if v is not None else []
     t = re.sub(
         r"(\d+(?:\.\d+)?)\s*(k|w)\b",
         lambda m: m.group(1) + ("千" if m.group(2) == "k" else "万"),
@@ -105,11 +156,11 @@ def read_numbers(text: str) -> list[Decimal]:
 def read_number(text: str) -> NumberReading | None:
     """The number a reply gives, or None. Two different numbers (a range, a correction) or a
     hedge lower the confidence so that the dialogue confirms."""
-    t = normalize(text)
+    t, guessed = numeral_homophones(normalize(text))
     values = read_numbers(t)
     if not values:
         return None
-    conf = 0.95
+    conf = 0.95 if not guessed else 0.75  # a numeral read from its sound is confirmed
     if any(h in t for h in _HEDGES):
         conf = 0.7
     if len(set(values)) > 1:
@@ -122,7 +173,8 @@ def read_number(text: str) -> NumberReading | None:
 def read_money(text: str) -> NumberReading | None:
     """An amount of money in CNY: 三千五 → 3500, 两千五百块五毛 → 2500.50, 5千块 → 5000,
     1.2万 → 12000, "three thousand five hundred yuan" → 3500. Rounded half-up to the fen."""
-    t = normalize(text)
+    # 10.000: a thousands separator (no amount of yuan has three decimal places).
+    t = re.sub(r"(?<![0-9.])([0-9]{1,3})\.([0-9]{3})(?![0-9])", r"\1\2", normalize(text))
     m = re.search(
         rf"([0-9{_CN_DIGITS}]+)(块|元)(?:钱)?([0-9{_CN_DIGITS}])(毛|角)?(?:([0-9{_CN_DIGITS}])分)?",
         t,
