@@ -15,16 +15,19 @@ from rapidfuzz.distance import Levenshtein
 from huifang.voice.asr import ASR
 from huifang.voice.audio import Audio, noise, silence
 from huifang.voice.corpus import TODAY, Reply
-from huifang.voice.nlu import Expectation, Intent, Understanding, understand_transcript
+from huifang.voice.nlu import Expectation, Intent, Understanding, decide, understand_transcript
 from huifang.voice.text import normalize
 from huifang.voice.tts import TTS
 
+# The recognizer's prompt per question type (used on yes/no questions and in free decoding,
+# see `WhisperASR.transcribe`), in the evaluation and on calls (`sip.channel.hint_for`). The
+# amounts are none of the corpus' own.
 HINTS = {
     ("zh", "yes_no"): "是的。不是。对。没有。",
-    ("zh", "money"): "三千五百元。两万。",
+    ("zh", "money"): "两千三百元。",
     ("zh", "date"): "下个月十五号。明天。月底。",
-    ("en", "yes_no"): "Yes. No.",
-    ("en", "money"): "3500 yuan.",
+    ("en", "yes_no"): "Yes. No. Agent.",
+    ("en", "money"): "Two thousand three hundred yuan.",
     ("en", "date"): "Next Friday. Tomorrow.",
 }
 
@@ -67,12 +70,25 @@ class Report:
         audio = sum(o.audio_s for o in self.outcomes)
         return round(sum(o.processing_s for o in self.outcomes) / audio, 3) if audio else 0.0
 
+    def decisions(self) -> dict[str, dict[str, int]]:
+        """What the confirm-if-low policy (`nlu.decide`, default thresholds) does with the
+        replies that are answers (yes/no, amounts, dates, choices), right and wrong: a sound
+        confidence accepts few wrong answers and re-prompts few right ones."""
+        out: dict[str, dict[str, int]] = {}
+        for o in self.outcomes:
+            if o.reply.category in ("human", "silence", "noise"):
+                continue
+            row = out.setdefault(decide(o.understood).value, {"right": 0, "wrong": 0})
+            row["right" if o.correct else "wrong"] += 1
+        return dict(sorted(out.items()))
+
     def summary(self) -> dict[str, object]:
         return {
             "language": self.language,
             "mode": self.mode,
             "replies": len(self.outcomes),
             "accuracy": self.accuracy(),
+            "decisions": self.decisions(),
             ("cer" if self.language == "zh" else "wer"): self.error_rate(),
             "rtf": self.rtf(),
         }
@@ -121,6 +137,7 @@ def evaluate(
         if asr is None or tts is None:
             heard, conf, audio_s, proc_s = reply.text, 1.0, 0.0, 0.0
             alternatives: tuple[str, ...] = ()
+            weights: tuple[float, ...] = ()
         else:
             options = [c.phrases[0 if language == "zh" else 1] for c in reply.choices]
             hint = HINTS.get((language, reply.answer_type), "")
@@ -130,8 +147,8 @@ def evaluate(
                 reply_audio(reply, tts), language, hint, reply.answer_type, tuple(options)
             )
             heard, conf, audio_s, proc_s = t.text, t.confidence, t.audio_s, t.processing_s
-            alternatives = t.alternatives
-        u = understand_transcript([heard, *alternatives], _expect(reply), conf)
+            alternatives, weights = t.alternatives, t.weights
+        u = understand_transcript([heard, *alternatives], _expect(reply), conf, weights or None)
         ref, hyp = _units(reply.text, language), _units(heard, language)
         outcome = Outcome(
             reply, heard, u, is_correct(reply, u), Levenshtein.distance(ref, hyp), len(ref),
