@@ -10,10 +10,14 @@
   (English) occur in what such a reply can say — the NLU's own lexicons: polar words,
   numerals and units, date words, the options, and the words for a human, repeat or unsure —
   by CTranslate2's `suppress_tokens`. Beam
-  search returns the n best readings (`Transcript.alternatives`); the caller keeps the first
-  the NLU understands (`nlu.understand_transcript`). Free text is decoded unconstrained.
-* Whisper's repetition loops on short audio (一千五一千五) are collapsed, and traditional
-  characters are converted to simplified (OpenCC).
+  search returns the n best readings (`Transcript.alternatives`) with each one's share of
+  the n best (`Transcript.weights`); the caller keeps the first the NLU understands and
+  takes its confidence from the share that agrees (`nlu.understand_transcript`). On yes/no
+  questions and in free decoding the question's hint is the decoder's prompt. Free text is
+  decoded greedily; English amounts by beam search without a word list.
+* Whisper's repetition loops on short audio (一千五一千五, and 一万五一万 where the length cap
+  cut one short) are collapsed, and traditional characters are converted to simplified
+  (OpenCC).
 
 A lender plugs in a stronger model (Whisper small in CTranslate2 format, a Paraformer) or a
 cloud ASR by implementing `ASR.transcribe`.
