@@ -81,6 +81,9 @@ def _scoped(q, scope: Scope):  # type: ignore[no-untyped-def]
     return q.where(Branch.code.in_(sorted(scope)))
 
 
+MAX_ROWS = 10_000  # a page asks for 25, the API for at most 200, an Excel export for all
+
+
 def search_loans(
     engine: Engine,
     scope: Scope,
@@ -123,7 +126,7 @@ def search_loans(
                 Vehicle.vin == exact,
             )
         )
-    limit = max(1, min(limit, 200))
+    limit = max(1, min(limit, MAX_ROWS))
     with transaction(engine) as s:
         total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = s.execute(

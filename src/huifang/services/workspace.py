@@ -12,9 +12,10 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
@@ -314,24 +315,35 @@ def alerts_inbox(
     return [a for a in alerts if where.get(a.contract_no) in scope][:limit], where
 
 
-def table_xlsx(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+def table_xlsx(
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    timezone: str = "Asia/Shanghai",
+) -> bytes:
     """One table as an .xlsx workbook: a header row, then the rows (dates and numbers as
-    Excel values, everything else as text)."""
+    Excel values, instants in the lender's `timezone`, everything else as text)."""
     from openpyxl import Workbook
 
+    zone = ZoneInfo(timezone)
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = title[:31]  # Excel's limit for a sheet name
     ws.append(list(header))
     for row in rows:
-        ws.append([_cell(v) for v in row])
+        ws.append([_cell(v, zone) for v in row])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
-def _cell(value: object) -> object:
+def _cell(value: object, zone: ZoneInfo) -> object:
+    if isinstance(value, datetime):
+        # Excel has no time zones: the lender's local time, as the pages show it (a naive
+        # value from SQLite is UTC)
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(zone).replace(tzinfo=None)
     if value is None or isinstance(value, bool | int | float | date):
         return value
     if isinstance(value, Decimal):

@@ -52,6 +52,12 @@ def lang_switch_url(request: Request, lang: str) -> str:
     return "?" + urlencode([*query, ("lang", lang)])
 
 
+def export_url(request: Request) -> str:
+    """This page's table as Excel: the same filters (all pages of it), ``format=xlsx``."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("format", "page")]
+    return "?" + urlencode([*query, ("format", "xlsx")])
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     principal = getattr(request.state, "principal", None)
@@ -68,6 +74,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "principal": principal,
             "csrf_token": getattr(request.state, "csrf_token", None),
             "lang_switch": lang_switch_url(request, "zh" if lang == "en" else "en"),
+            "export_url": export_url(request),
             **context,
         },
         status_code=status_code,

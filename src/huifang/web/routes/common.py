@@ -13,24 +13,25 @@ call the same service:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from huifang.security import audit
 from huifang.security.roles import Permission, Principal
-from huifang.services import loan_views
+from huifang.services import loan_views, workspace
 from huifang.services.loan_views import NotFound
 from huifang.web.deps import actor, check_branch, get_engine, require, scope_of
 from huifang.web.rendering import lang_of, render
 
 ObjectId = Annotated[int, Path(ge=1, le=2**62)]
+Format = Annotated[str, Query(pattern="^(html|xlsx)$")]  # a page, or its table as Excel
 PERIOD_DAYS = 30
 
 
@@ -248,3 +249,38 @@ def xlsx_response(body: bytes, filename: str) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+Column = tuple[str, str, str]  # key, Chinese header, English header
+
+
+def table_download(
+    request: Request, name: str, columns: Sequence[Column], rows: Iterable[Mapping[str, object]]
+) -> Response:
+    """A page's table as an Excel download (``?format=xlsx``): the same rows the page shows
+    (personal data as masked as on the page), headers in the caller's language, times in the
+    lender's zone. The export is written to the audit log (what, with which filters, how
+    many rows)."""
+    en = lang_of(request) == "en"
+    table = [[row.get(key) for key, _zh, _en in columns] for row in rows]
+    body = workspace.table_xlsx(
+        name,
+        [col[2] if en else col[1] for col in columns],
+        table,
+        request.app.state.settings.timezone,
+    )
+    principal: Principal | None = getattr(request.state, "principal", None)
+    query = {k: v for k, v in request.query_params.items() if k not in ("format", "lang")}
+    # the branch the rows come from, when one (so the branch's auditors see the export)
+    own = sorted(principal.branch_codes) if principal and not principal.all_branches else []
+    branch = query.get("branch") or (own[0] if len(own) == 1 else None)
+    audit.record_now(
+        get_engine(request),
+        actor(request, principal),
+        f"export.{name}",
+        target_type="table",
+        target_id=name,
+        branch_code=branch,
+        detail={"rows": len(table), "query": query},
+    )
+    return xlsx_response(body, f"huifang-{name}.xlsx")

@@ -23,11 +23,13 @@ from huifang.web.deps import get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
 from huifang.web.routes.common import (
+    Format,
     InScope,
     branch_scope,
     in_scope,
     period,
     refused,
+    table_download,
     xlsx_response,
 )
 
@@ -54,6 +56,17 @@ AlertInScope = Annotated[
 CorrectionInScope = Annotated[
     InScope, in_scope(Permission.QUEUE_MANAGE, "correction_id", workspace.correction_branch)
 ]
+
+
+CORRECTION_COLUMNS = (
+    ("id", "编号", "#"),
+    ("contract_no", "合同号", "Contract"),
+    ("branch", "机构", "Branch"),
+    ("maker", "更正人", "Maker"),
+    ("made_at", "更正时间", "Made at"),
+    ("reason", "原因", "Reason"),
+    ("changes", "变更 (个人信息已脱敏)", "Changes (personal data masked)"),
+)
 
 
 def _rate(value: Any) -> float | None:
@@ -379,11 +392,23 @@ def resolve_api(request: Request, alert: AlertInScope, body: ResolveIn) -> Any:
 def corrections_page(
     request: Request,
     branch: Annotated[str | None, Query(max_length=32)] = None,
+    format: Format = "html",
     principal: Principal = require(Permission.QUEUE_MANAGE),
 ) -> Response:
-    """待复核的回访更正 / corrections of key answers waiting for a checker."""
+    """待复核的回访更正 (format=xlsx: 导出) / corrections of key answers waiting for a checker."""
     scope = branch_scope(request, principal, branch)
     rows = workspace.pending_corrections(get_engine(request), scope)
+    if format == "xlsx":
+        table = (
+            {
+                **r.__dict__,
+                "changes": "; ".join(
+                    f"{c['question']}: {c['old']} → {c['new']}" for c in r.changes
+                ),
+            }
+            for r in rows
+        )
+        return table_download(request, "corrections", CORRECTION_COLUMNS, table)
     return render(request, "corrections.html", rows=rows, branch=branch or "")
 
 

@@ -5,6 +5,7 @@ audit log, user management. Each handler checks scope, calls one service, render
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from datetime import date
 from typing import Annotated
@@ -17,6 +18,7 @@ from huifang.domain.prepayment import PrepaymentRefused
 from huifang.security import accounts, audit
 from huifang.security.roles import Permission, Principal, Role
 from huifang.services import contact_changes, loan_views, voice_calls
+from huifang.web import pii
 from huifang.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -30,11 +32,13 @@ from huifang.web.deps import (
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import BorrowerInScope, QuotedLoan, RevealedBorrower
 from huifang.web.routes.common import (
+    Format,
     guard_branch_filter,
     read_borrower_360,
     read_payoff_quote,
     reveal_field,
     search_audit,
+    table_download,
     today,
 )
 from huifang.web.routes.self_service import change_out
@@ -42,6 +46,29 @@ from huifang.web.routes.self_service import change_out
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
+EXPORT_ROWS = loan_views.MAX_ROWS
+LOAN_COLUMNS = (
+    ("contract_no", "合同号", "Contract"),
+    ("borrower_name", "借款人", "Borrower"),
+    ("mobile", "手机 (脱敏)", "Mobile (masked)"),
+    ("branch_code", "机构", "Branch"),
+    ("product_name", "产品", "Product"),
+    ("principal", "贷款金额", "Principal"),
+    ("disbursement_date", "放款日期", "Disbursed"),
+    ("status", "状态", "Status"),
+)
+AUDIT_COLUMNS = (
+    ("id", "编号", "#"),
+    ("at", "时间", "Time"),
+    ("actor", "操作人", "Who"),
+    ("role", "角色", "Role"),
+    ("action", "操作", "Action"),
+    ("target_type", "对象类型", "Target type"),
+    ("target_id", "对象", "Target"),
+    ("branch_code", "机构", "Branch"),
+    ("ip", "来源 IP", "From (IP)"),
+    ("detail", "详情", "Detail"),
+)
 
 
 def _safe_next(target: str | None) -> str:
@@ -169,19 +196,24 @@ def loans_page(
     branch: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[str | None, Query(max_length=12)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    format: Format = "html",
     principal: Principal = require(Permission.LOANS_READ),
 ) -> Response:
     guard_branch_filter(principal, branch)
     engine = get_engine(request)
+    export = format == "xlsx"
     rows, total = loan_views.search_loans(
         engine,
         scope_of(principal),
         q=q,
         branch=branch or None,
         status=status or None,
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
+        limit=EXPORT_ROWS if export else PAGE_SIZE,
+        offset=0 if export else (page - 1) * PAGE_SIZE,
     )
+    if export:  # every matching loan (up to EXPORT_ROWS), the mobile masked as on the page
+        table = ({**r.__dict__, "mobile": pii.mask("mobile", r.mobile)} for r in rows)
+        return table_download(request, "loans", LOAN_COLUMNS, table)
     branches = principal.visible(loan_views.branch_codes(engine))
     template = "_loan_rows.html" if request.headers.get("hx-request") else "loans.html"
     return render(
@@ -258,9 +290,13 @@ def audit_page(
     who: Annotated[str | None, Query(max_length=60)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
     branch: Annotated[str | None, Query(max_length=32)] = None,
+    format: Format = "html",
     principal: Principal = require(Permission.AUDIT_READ),
 ) -> Response:
     rows = search_audit(request, principal, who, action, branch)
+    if format == "xlsx":
+        table = ({**r.__dict__, "detail": json.dumps(r.detail, ensure_ascii=False)} for r in rows)
+        return table_download(request, "audit", AUDIT_COLUMNS, table)
     chain = audit.verify_chain(get_engine(request))
     return render(
         request,

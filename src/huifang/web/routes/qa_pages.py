@@ -25,7 +25,15 @@ from huifang.web.deps import actor, get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS, ErrorBody
 from huifang.web.routes.calls import OUTCOME_LABELS, ROLE_LABELS
-from huifang.web.routes.common import InScope, branch_scope, in_scope, period, refused
+from huifang.web.routes.common import (
+    Format,
+    InScope,
+    branch_scope,
+    in_scope,
+    period,
+    refused,
+    table_download,
+)
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["qa"])
@@ -41,6 +49,28 @@ AgentQ = Annotated[str | None, Query(max_length=60)]
 ChannelQ = Annotated[str | None, Query(max_length=24)]
 Size = Annotated[int, Query(ge=1, le=qa_rules.MAX_SAMPLE)]
 Seed = Annotated[int, Query(ge=0, le=2**31)]
+REFUSAL_COLUMNS = (
+    ("attempt_id", "编号", "#"),
+    ("at", "时间", "Time"),
+    ("branch", "机构", "Branch"),
+    ("contract_no", "合同号", "Contract"),
+    ("channel", "渠道", "Channel"),
+    ("role", "联系对象", "Contact"),
+    ("agent", "坐席", "Agent"),
+    ("codes", "拦截代码", "Codes"),
+    ("reason", "原因", "Reason"),
+)
+SAMPLE_COLUMNS = (
+    ("attempt_id", "编号", "#"),
+    ("at", "时间", "Time"),
+    ("branch", "机构", "Branch"),
+    ("contract_no", "合同号", "Contract"),
+    ("agent", "坐席", "Agent"),
+    ("channel", "渠道", "Channel"),
+    ("outcome", "结果", "Outcome"),
+    ("my_total", "我的评分", "My score"),
+    ("reviews", "评分数", "Reviews"),
+)
 
 
 def _scope(request: Request, principal: Principal, branch: str | None) -> tuple[str, ...]:
@@ -152,13 +182,16 @@ def refusals_page(
     branch: Branch = None,
     code: Annotated[str | None, Query(max_length=60)] = None,
     contract: Annotated[str | None, Query(max_length=60)] = None,
+    format: Format = "html",
     principal: Principal = require(Permission.COMPLIANCE_READ),
 ) -> Response:
-    """合规拦截记录 / the compliance guard's refusals."""
+    """合规拦截记录 (format=xlsx: 导出 Excel) / the compliance guard's refusals."""
     try:
         first, last, rows, total = _refusals(request, principal, start, end, branch, code, contract)
     except ValueError as exc:  # QaError, BadRequest
         return refused(request, exc)
+    if format == "xlsx":
+        return table_download(request, "refusals", REFUSAL_COLUMNS, (r.__dict__ for r in rows))
     return render(
         request,
         "refusals.html",
@@ -245,14 +278,17 @@ def qa_page(
     channel: ChannelQ = None,
     size: Size = 20,
     seed: Seed = 1,
+    format: Format = "html",
     principal: Principal = require(Permission.QA_REVIEW),
 ) -> Response:
-    """质检抽样与汇总 / the reproducible sample of contacts and the QA summary."""
+    """质检抽样与汇总 (format=xlsx: 导出样本) / the reproducible sample and the QA summary."""
     try:
         req = _request(request, principal, start, end, branch, agent, channel, size, seed)
         rows, pool, summary = _sample(request, req, principal)
     except ValueError as exc:  # QaError, BadRequest
         return refused(request, exc)
+    if format == "xlsx":
+        return table_download(request, "qa-sample", SAMPLE_COLUMNS, (r.__dict__ for r in rows))
     return render(
         request,
         "qa_sample.html",

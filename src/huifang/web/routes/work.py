@@ -20,13 +20,12 @@ from huifang.services import followup, risk, workspace
 from huifang.web.deps import get_engine, require
 from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import ERRORS
-from huifang.web.routes.common import branch_scope, xlsx_response
+from huifang.web.routes.common import Format, branch_scope, table_download
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["queue", "alerts"])
 
 
-Format = Annotated[str, Query(pattern="^(html|xlsx)$")]
 QUEUE_COLUMNS = (
     ("priority", "优先级", "Priority"),
     ("contract_no", "合同号", "Contract"),
@@ -82,15 +81,7 @@ def queue_page(
     """待办回访: 最紧急的在前 (format=xlsx: 导出 Excel) / open tasks, most urgent first."""
     tasks = _queue(request, principal, branch, mine)
     if format == "xlsx":
-        en = lang_of(request) == "en"
-        return xlsx_response(
-            workspace.table_xlsx(
-                "queue",
-                [c[2] if en else c[1] for c in QUEUE_COLUMNS],
-                ([getattr(t, key) for key, _zh, _en in QUEUE_COLUMNS] for t in tasks),
-            ),
-            "huifang-queue.xlsx",
-        )
+        return table_download(request, "queue", QUEUE_COLUMNS, (t.__dict__ for t in tasks))
     return render(request, "queue.html", tasks=tasks, branch=branch or "", mine=mine)
 
 
@@ -106,14 +97,15 @@ def alerts_page(
     alerts, where = _alerts(request, principal, branch, status)
     if format == "xlsx":
         en = lang_of(request) == "en"
-        return xlsx_response(
-            workspace.table_xlsx(
-                "alerts",
-                [c[2] if en else c[1] for c in ALERT_COLUMNS],
-                (_alert_row(a, where.get(a.contract_no, ""), en) for a in alerts),
-            ),
-            "huifang-alerts.xlsx",
+        rows = (
+            {
+                **a.__dict__,
+                "branch": where.get(a.contract_no, ""),
+                "title": a.title_en if en else a.title_zh,
+            }
+            for a in alerts
         )
+        return table_download(request, "alerts", ALERT_COLUMNS, rows)
     return render(
         request,
         "alerts.html",
@@ -122,11 +114,6 @@ def alerts_page(
         branch=branch or "",
         status=status.value if status else "",
     )
-
-
-def _alert_row(a: risk.AlertView, branch: str, en: bool) -> list[object]:
-    values = {**a.__dict__, "branch": branch, "title": a.title_en if en else a.title_zh}
-    return [values[key] for key, _zh, _en in ALERT_COLUMNS]
 
 
 class TaskOut(BaseModel):
