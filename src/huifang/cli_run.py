@@ -156,8 +156,9 @@ def nightly_run(
             input_dir=input_dir,
         )
         ctx = run(ctx)
-    if isinstance(sink, DatabaseSink):
-        # into the workspace tables, after the commit (also completes one a crash cut off)
+    if isinstance(sink, DatabaseSink) and input_dir is None:
+        # into the workspace tables, after the commit (also completes one a crash cut off);
+        # only for a book read from this database (Parquet inputs are another book)
         from huifang.batch.follow_through import follow_through
 
         ctx.summary["follow_through"] = vars(follow_through(sink.engine, day))

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from huifang.batch import engine as duck
 from huifang.batch.followup_inputs import FollowupBook
@@ -596,7 +597,7 @@ def due_tasks(
                     WHERE NOT lo.refused AND lo.industry IN ({flagged_list})
                 )"""
         con.execute(f"""
-            CREATE TEMP TABLE events AS
+            CREATE TEMP VIEW events AS
             SELECT e.loan_id, e.kind, e.occurred_on, e.grp, e.sub, e.ref
             FROM (
                 SELECT loan_id, 'missed-payment' AS kind, {asof} - dpd + 1 AS occurred_on,
@@ -617,7 +618,7 @@ def due_tasks(
             ) e
         """)
         con.execute(f"""
-            CREATE TEMP TABLE candidates AS
+            CREATE TEMP VIEW candidates AS
             -- first visit, or the routine cadence after it
             SELECT lo.loan_id, {fv} AS purpose, lo.d0 + {policy.first_visit_start_days} AS due_on,
                 lo.d0 + {policy.first_visit_within_days} AS deadline, 0 AS grp, 0 AS sub,
@@ -653,7 +654,7 @@ def due_tasks(
         """)
         boost_sql = f"CASE lo.tier_rank {boost} ELSE 0 END" if boost else "0"
         con.execute("""
-            CREATE TEMP TABLE due AS
+            CREATE TEMP VIEW due AS
             SELECT c.*, o.loan_id IS NOT NULL AS already_open, sn.loan_id IS NOT NULL AS seen
             FROM (
                 SELECT * FROM candidates
@@ -683,19 +684,22 @@ def due_tasks(
                         || ') / event: ' || c.kind || ' (' || CAST(c.occurred_on AS VARCHAR)
                         || ')'
                 END AS reason,
-                nullif(c.ref, '') AS trigger_ref, {loaded.version} AS policy_version
+                nullif(c.ref, '') AS trigger_ref, {loaded.version} AS policy_version,
+                c.already_open, c.seen
             FROM due c JOIN lo USING (loan_id) JOIN pr USING (purpose)
             LEFT JOIN er USING (kind)
-            WHERE NOT c.already_open AND NOT c.seen ORDER BY c.loan_id, c.purpose
+            ORDER BY c.loan_id, c.purpose
         """).to_arrow_table()
-        by_purpose = dict(
-            con.execute(
-                "SELECT purpose, count(*) FROM due WHERE NOT already_open AND NOT seen "
-                "GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        )
-        row = con.execute("SELECT count(*) FILTER (WHERE already_open) FROM due").fetchone()
-        already_open = int(row[0]) if row else 0
+        # one pass over the due tasks (views, not materialized): the new ones, and counts
+        is_open = table.column("already_open")
+        already_open = int(pc.sum(pc.cast(is_open, pa.int64())).as_py() or 0)
+        table = table.filter(pc.invert(pc.or_(is_open, table.column("seen"))))
+        by_purpose = {
+            str(r["values"]): int(r["counts"])
+            for r in sorted(
+                pc.value_counts(table.column("purpose")).to_pylist(), key=lambda r: r["values"]
+            )
+        }
         by_tier = {
             TIERS[k]: int(n)
             for k, n in con.execute(
