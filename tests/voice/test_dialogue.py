@@ -270,3 +270,15 @@ def test_repeat_request_repeats_the_question() -> None:
     _, ch = call("你说什么？", "不是")
     assert ch.spoken.count("请问您是张伟本人吗？") == 1  # repeated without the keypad hint
     assert ch.spoken[-1] == "打扰了，再见。"
+
+
+def test_readings_of_the_n_best_that_disagree_get_the_answer_read_back() -> None:
+    # A recognizer sure of its best reading, but its n best split between amounts.
+    split = Heard("三千五", 0.9, None, ("三千八", "八千"), (0.6, 0.25, 0.15))
+    agreed = Heard("三千五", 0.9, None, ("三千五百", "三千五块"), (0.5, 0.3, 0.2))
+    d, ch = call(*OPENING, split, "对", "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert any("对吗" in s for s in ch.spoken)
+    d, ch = call(*OPENING, agreed, "月底", "#1")
+    assert d.record.answers["pay"] == Decimal("3500.00")
+    assert not any("对吗" in s for s in ch.spoken)

@@ -49,6 +49,7 @@ class Heard:
     confidence: float = 1.0
     keys: str | None = None
     alternatives: tuple[str, ...] = ()  # the recognizer's other readings, best first
+    weights: tuple[float, ...] = ()  # each reading's share of the n best (`Transcript.weights`)
 
 
 class Channel(Protocol):
@@ -317,7 +318,7 @@ class Dialogue:
     def _interpret(self, heard: Heard, expect: Expectation) -> Understanding:
         if heard.keys is None:
             return understand_transcript(
-                [heard.text, *heard.alternatives], expect, heard.confidence
+                [heard.text, *heard.alternatives], expect, heard.confidence, heard.weights or None
             )
         keys = heard.keys
         if keys.rstrip("#") == dtmf.HUMAN_KEY:

@@ -387,7 +387,13 @@ class SipChannel:
             audio, self.language, hint_for(expect, self.language), expect.answer_type, options
         )
         self._turns.append(Span(round(offset + first, 2), round(offset + last, 2)))
-        return Heard(transcript.text, transcript.confidence, None, transcript.alternatives)
+        return Heard(
+            transcript.text,
+            transcript.confidence,
+            None,
+            transcript.alternatives,
+            transcript.weights,
+        )
 
 
 @dataclass
