@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from huifang.batch import reference
+from huifang.batch.behaviour_inputs import read_parquet_behaviour
 from huifang.batch.demo_book import demo_slice
 from huifang.batch.engine import usable_cpus
 from huifang.batch.followup_inputs import read_parquet_followup
@@ -95,6 +96,92 @@ def ensure_followup(directory: Path, seed: int, as_of: date) -> None:
     risk = read_parquet_risk(directory)
     write_parquet_followup(demo_followup(loans, risk, seed, as_of), directory)
     print(f"drew workspace inputs in {time.perf_counter() - started:.1f} s → {directory}")
+
+
+def ensure_behaviour(directory: Path, seed: int, as_of: date) -> None:
+    """The behaviour tables (borrowers, follow-up, valuations) next to the book, drawn once."""
+    from huifang.batch.behaviour_inputs import write_parquet_behaviour
+    from huifang.batch.demo_behaviour import demo_behaviour
+
+    if (directory / "borrower_facts.parquet").exists():
+        return
+    started = time.perf_counter()
+    loans = pq.read_table(directory / "loans.parquet")
+    risk = read_parquet_risk(directory)
+    assert risk is not None
+    write_parquet_behaviour(demo_behaviour(loans, risk, seed, as_of), directory)
+    print(f"drew behaviour inputs in {time.perf_counter() - started:.1f} s → {directory}")
+
+
+# A stand-in for a trained behaviour scorecard, for timing only: every feature of the model
+# with four or five bins (what a trained card has at most, so the stage costs what it would),
+# points falling with risk. It is not a model and says nothing about the demo book's risk.
+_NUMERIC_SPLITS: dict[str, tuple[float, ...]] = {
+    "loan_age_months": (6, 12, 24, 36),
+    "remaining_months": (6, 12, 24, 36),
+    "term_months": (12, 24, 36, 48),
+    "annual_rate": (0.04, 0.06, 0.09, 0.12),
+    "down_payment_ratio": (0.2, 0.3, 0.4),
+    "balance_to_price": (0.2, 0.4, 0.6, 0.8),
+    "monthly_income": (4000, 8000, 15000, 30000),
+    "installment_to_income": (0.2, 0.35, 0.5, 0.7),
+    "credit_score": (550, 600, 650, 700),
+    "self_employed": (1,),
+    "dpd_now": (1, 31, 61, 91),
+    "max_dpd_6m": (1, 31, 61, 91),
+    "max_dpd_12m": (1, 31, 61, 91),
+    "worst_bucket_6m": (1, 2, 3, 4),
+    "worst_bucket_12m": (1, 2, 3, 4),
+    "late_installments_12m": (1, 2, 3, 6),
+    "months_since_last_late": (3, 6, 12, 24),
+    "pay_to_due_3m": (0.5, 0.9, 1.0, 1.5),
+    "pay_to_due_6m": (0.5, 0.9, 1.0, 1.5),
+    "pay_to_due_12m": (0.5, 0.9, 1.0, 1.5),
+    "prepayments": (1, 2),
+    "prepaid_share": (0.1, 0.3, 0.5),
+    "failed_attempts_90d": (1, 2, 3, 5),
+    "days_since_rpc": (30, 90, 180, 365),
+    "ltv_latest": (0.5, 0.7, 0.8, 1.0),
+    "ltv_band_rank": (1, 2, 3, 4),
+}
+
+
+def ensure_model(cache: Path, as_of: date) -> Path:
+    """The stand-in scorecard's artifact directory in the cache (see `_NUMERIC_SPLITS`)."""
+    from huifang.batch.demo_behaviour import INDUSTRIES, PURPOSES
+    from huifang.model import book_features as bf
+    from huifang.model.artifact import write_artifact
+    from huifang.model.binning import CATEGORICAL, NUMERIC, FeatureBins
+    from huifang.model.scorecard import CardFeature, Scaling, Scorecard
+
+    root = cache / "models"
+    if (root / "LATEST").exists():
+        return root
+    groups = {
+        "industry": (INDUSTRIES[:3], INDUSTRIES[3:6]),
+        "borrower_kind": (("individual",), ("business",)),
+        "repayment_method": (("equal-installment", "equal-principal"), ("interest-first",)),
+        "purpose": (PURPOSES[:1], PURPOSES[3:]),
+        "vehicle_condition": (("new",), ("used",)),
+        "fuel_type": (("petrol", "hybrid"), ("bev", "phev", "erev")),
+    }
+    features = []
+    for name in bf.FEATURES:
+        if name in groups:
+            bins = FeatureBins(name=name, kind=CATEGORICAL, groups=groups[name])
+        else:
+            splits = tuple(float(x) for x in _NUMERIC_SPLITS.get(name, (1, 2, 3)))
+            bins = FeatureBins(name=name, kind=NUMERIC, splits=splits)
+        k = bins.n_regular + 2
+        bins = FeatureBins(
+            name=name, kind=bins.kind, splits=bins.splits, groups=bins.groups,
+            woe=(0.0,) * k, goods=(100,) * k, bads=(5,) * k, iv=0.1,
+        )  # fmt: skip
+        points = tuple(20 - 4 * i for i in range(k))
+        features.append(CardFeature(bins=bins, coefficient=1.0, points=points))
+    card = Scorecard(tuple(features), -3.0, Scaling())
+    write_artifact(root, as_of, card, {"stand_in": True}, "# 基准测试替身 / bench stand-in")
+    return root
 
 
 def read_floor(directory: Path) -> float:
@@ -211,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if not args.no_risk:
         ensure_risk(inputs_dir, args.seed, as_of)
         ensure_followup(inputs_dir, args.seed, as_of)
+        ensure_behaviour(inputs_dir, args.seed, as_of)
+    models = ensure_model(args.cache_dir, as_of)
     template_dir = args.cache_dir / "templates"
     cold_templates = None
     if not any(template_dir.glob("templates-*.parquet")):
@@ -245,6 +334,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             load=lambda: read_parquet_inputs(inputs_dir),
             load_risk=None if args.no_risk else lambda: read_parquet_risk(inputs_dir),
             load_followup=None if args.no_risk else lambda: read_parquet_followup(inputs_dir),
+            load_behaviour=None if args.no_risk else lambda: read_parquet_behaviour(inputs_dir),
+            model_dir=models,
             sink=sink,
             cache=TemplateCache(template_dir),
             force=True,
@@ -308,6 +399,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "load_avg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "machine": f"{platform.machine()}, {usable_cpus()} of {os.cpu_count()} cores usable, "
         f"Python {platform.python_version()}",
+    }
+    behaviour = ctx.summary.get("behaviour", {})
+    result["behaviour_stage"] = {
+        "seconds": round(ctx.seconds.get("behaviour", 0.0), 3),
+        "scored": behaviour.get("scored"),
+        "skipped": behaviour.get("skipped"),
     }
     if risk_check is not None:
         result["risk_stages"] = risk_check

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from huifang.batch.behaviour_inputs import read_database_behaviour, read_parquet_behaviour
 from huifang.batch.followup_inputs import read_database_followup, read_parquet_followup
 from huifang.batch.inputs import read_database_inputs, read_parquet_inputs
 from huifang.batch.output import DatabaseSink, ParquetSink, Sink
@@ -26,6 +27,7 @@ from huifang.batch.risk_inputs import read_database_risk, read_parquet_risk
 from huifang.batch.runner import RunContext, run, template_cache_dir
 from huifang.batch.templates import TemplateCache
 from huifang.domain.money import format_cny
+from huifang.model.artifact import models_dir
 from huifang.settings import load_settings
 
 console = Console()
@@ -37,6 +39,7 @@ STAGE_LABELS = {
     "compute": "计算 compute",
     "summary": "汇总 summary",
     "collateral": "抵押物估值与抵押率 collateral/LTV",
+    "behaviour": "行为评分 behaviour score",
     "tier": "风险分层 tier",
     "alerts": "新增预警 new alerts",
     "tasks": "到期回访任务 due tasks",
@@ -126,6 +129,11 @@ def nightly_run(
 
         policy = configs.followup_policy(db_engine)  # the policy in force, as generate_tasks
 
+    def load_behaviour():  # type: ignore[no-untyped-def]
+        if input_dir is not None:
+            return read_parquet_behaviour(input_dir)
+        return read_database_behaviour(db_engine)  # type: ignore[arg-type]
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -147,6 +155,8 @@ def nightly_run(
             load_risk=load_risk,
             load_followup=load_followup,
             followup_policy=policy,
+            load_behaviour=load_behaviour,
+            model_dir=models_dir(settings.home),
             sink=sink,
             cache=TemplateCache(template_cache_dir(settings.home)),
             engine=engine,

@@ -176,6 +176,7 @@ def compute_partition(
     prepared: tuple[fold.Templates, pa.Table] | None = None,
     threads: int | None = None,
     book: pa.Table | None = None,
+    history: bool = False,
 ) -> pa.Table:
     """Loan states as of `as_of` for the active loans of `loans` (schema STATE_SCHEMA).
 
@@ -183,6 +184,8 @@ def compute_partition(
     `prepared` is `template_arrays(templates)` when the caller already has it; `threads`
     (default: the usable CPUs) run the compiled fold over slices of the loans; `book` is
     `prepare_book(loans, …)` when the caller already has it (the runner's templates stage).
+    With `history` the states carry HISTORY_SCHEMA's columns after their own (what the
+    behaviour stage reads of each loan's repayment history).
     """
     rules = rules or ClassificationRules()
     tp, keys = prepared or template_arrays(templates)
@@ -199,7 +202,14 @@ def compute_partition(
             con.execute("DROP TABLE IF EXISTS hf_loans")
             if own:
                 con.close()
-    return _compute(book, payments, tp, as_of, rules, threads or usable_cpus())
+    states, hist = _compute(
+        book, payments, tp, as_of, rules, threads or usable_cpus(), loans if history else None
+    )
+    if hist is None:
+        return states
+    return pa.Table.from_arrays(
+        [*states.columns, *hist.columns], schema=pa.schema([*STATE_SCHEMA, *HISTORY_SCHEMA])
+    )
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
@@ -482,8 +492,12 @@ def _compute(
     as_of: date,
     rules: ClassificationRules,
     threads: int,
-) -> pa.Table:
-    """Payments, fold and output columns for the loans of `book` (sorted by loan id)."""
+    history_of: pa.Table | None = None,
+) -> tuple[pa.Table, pa.Table | None]:
+    """Payments, fold and output columns for the loans of `book` (sorted by loan id), and
+    given the loans' input rows (`history_of`) their settlement history (HISTORY_SCHEMA):
+    from the compiled fold, else (the NumPy fold, loans it recomputes) from the domain."""
+    history = history_of is not None
     loan_ids = np.require(book.column("loan_id").to_numpy(), np.int64, ["C", "W"])
     t0 = _np(book, "t0")
     n = _np(book, "n")
@@ -509,6 +523,9 @@ def _compute(
     ca, cle_a = fold.due_counts(loans, everyone, np.full(n_loans, ta, np.int64))
     posted = _payments(payments, loan_ids, as_of)
     b_l = tp.base[loans.tpl]
+    windows = np.array([_days_before(as_of, k) for k in (3, 6, 12)], np.int64)
+    hist = np.zeros((n_loans if history else 0, fold_kernel.HISTORY_WIDTH), np.int64)
+    kept = np.zeros(n_loans, np.bool_)  # loans whose history the compiled fold kept
     if compiled():
         st = fold.initial_state(n_loans, loans.t0)
         exact = np.zeros(n_loans, np.bool_)
@@ -520,8 +537,11 @@ def _compute(
             tp.cp, tp.ci, tp.il, tp.nz,
             fold._MONTH_START, fold._MONTH_DAYS, fold._MONTH_OF_DAY, _DAY_MIN,
             st.cur, st.cple, st.w, st.i, st.p, st.pp, st.cr, st.cl, st.h, exact,
+            windows, hist,
         )  # fmt: skip
+        kept[:] = history
         if exact.any():
+            kept &= ~exact
             # the penalty product left int64: these loans go the NumPy way (Python ints)
             sel = np.flatnonzero(exact)
             sub = _subset(loans, sel)
@@ -539,7 +559,86 @@ def _compute(
         st = fold.fold(tp, loans, _events(loans, posted.events(), ta, cle_a))
         u = _first_unsettled(tp, loans, st)
         paid = _settled(tp, loans, st, cle_a)
-    return _outputs(loan_ids, tp, loans, st, as_of, ca, cle_a, u, paid, rules)
+    states = _outputs(loan_ids, tp, loans, st, as_of, ca, cle_a, u, paid, rules)
+    if history_of is None:
+        return states, None
+    missing = np.flatnonzero(~kept)
+    if len(missing):
+        from huifang.batch.reference import settlement_history
+
+        hist[missing] = settlement_history(history_of, payments, loan_ids[missing], as_of)
+    return states, _history(tp, loans, st, windows, cle_a, u, hist)
+
+
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("max_dpd_6m", pa.int32()),
+        ("max_dpd_12m", pa.int32()),
+        ("late_installments_12m", pa.int32()),
+        ("last_late_due", pa.date32()),
+        ("paid_3m", MONEY),
+        ("paid_6m", MONEY),
+        ("paid_12m", MONEY),
+        ("prepayments", pa.int32()),
+        ("prepaid", MONEY),
+        ("due_3m", MONEY),
+        ("due_6m", MONEY),
+        ("due_12m", MONEY),
+        ("book_balance", MONEY),
+        ("regular_payment", MONEY),
+    ]
+)
+
+
+def _days_before(as_of: date, months: int) -> int:
+    from huifang.domain.schedule import add_months
+
+    return (add_months(as_of, -months, as_of.day) - fold.EPOCH).days
+
+
+def _history(
+    tp: fold.Templates,
+    loans: fold.Loans,
+    st: fold.State,
+    windows: np.ndarray,
+    cle: np.ndarray,
+    u: np.ndarray,
+    hist: np.ndarray,
+) -> pa.Table:
+    """HISTORY_SCHEMA's columns: the settlement history the fold kept (`hist`) and
+    the schedule's sums - amounts due over the windows, the scheduled balance after the last
+    installment due plus the principal of installments due and unsettled, the regular
+    installment (the first one)."""
+    n_loans = len(cle)
+    everyone = np.arange(n_loans, dtype=np.int64)
+    b = tp.base[loans.tpl]
+    cum = tp.cp + tp.ci
+    due = []
+    for w in windows:
+        _, c_w = fold.due_counts(loans, everyone, np.full(n_loans, w, np.int64))
+        due.append(cum[b + cle] - cum[b + np.minimum(c_w, cle)])
+    closed = st.cl >= 0
+    first = np.minimum(u, cle + 1) - 1  # installments due and settled (a prefix)
+    unsettled = np.where(closed, 0, tp.cp[b + cle] - tp.cp[b + first])
+    balance = loans.p_total - tp.cp[b + cle] + unsettled
+    regular = cum[b + np.minimum(loans.n, 1)]
+    h = hist
+    late = h[:, fold_kernel.H_LAST_LATE] != fold_kernel.NO_DAY
+    columns = [
+        pa.array(h[:, fold_kernel.H_WORST_6M].astype(np.int32)),
+        pa.array(h[:, fold_kernel.H_WORST_12M].astype(np.int32)),
+        pa.array(h[:, fold_kernel.H_LATE_12M].astype(np.int32)),
+        _dates(np.where(late, h[:, fold_kernel.H_LAST_LATE], 0), late),
+        _decimal(h[:, fold_kernel.H_PAID_3M]),
+        _decimal(h[:, fold_kernel.H_PAID_6M]),
+        _decimal(h[:, fold_kernel.H_PAID_12M]),
+        pa.array(h[:, fold_kernel.H_PREPAYMENTS].astype(np.int32)),
+        _decimal(h[:, fold_kernel.H_PREPAID]),
+        *(_decimal(d) for d in due),
+        _decimal(balance),
+        _decimal(regular),
+    ]  # fmt: skip
+    return pa.table(columns, schema=HISTORY_SCHEMA)
 
 
 def _settled(tp: fold.Templates, loans: fold.Loans, st: fold.State, cle: np.ndarray) -> np.ndarray:

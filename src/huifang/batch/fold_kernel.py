@@ -16,6 +16,13 @@ event kept in memory:
   day the due date and the tick before payments), each event's schedule look-ups
   (`fold.due_counts`, `fold.earned_interest`) and then the posting step of `fold.fold`
   on scalars - the same integer formulas, line by line, so the same results to the fen;
+* when asked (a non-empty `hist`), `fold_loans` also keeps each loan's settlement history
+  for the behaviour score (`behaviour_stage`): an installment is settled on the day of the
+  event after which cumulative principal and interest paid cover it (allocation is in
+  installment order, so the settled ones are a prefix), all of them on a payoff's day;
+  an installment with nothing to pay (0 % interest-first) is never overdue;
+  from those days it folds the worst DPD over windows and the late installments
+  (`model.book_features.max_dpd`, `features_as_of`) as it goes, nothing per installment kept;
 * `settlement`: after the fold, the first unsettled installment and how many installments
   due are settled (`engine._first_unsettled` and the `settled` count of `_outputs`).
 
@@ -37,6 +44,17 @@ from typing import Any
 import numpy as np
 
 _LIMIT = np.iinfo(np.int64).max
+
+# The settlement history `fold_loans` keeps per loan when asked (`hist` has a row per loan;
+# an empty `hist` keeps none): the worst DPD over the 6- and 12-month windows, installments
+# paid late whose due date is in the 12 months, the latest such due date (NO_DAY: none),
+# the posted payments' sums over 3, 6 and 12 months, prepayments (count and sum). The
+# windows (`windows`: the days of as_of − 3, 6, 12 months) are exclusive below.
+H_WORST_6M, H_WORST_12M, H_LATE_12M, H_LAST_LATE = 0, 1, 2, 3
+H_PAID_3M, H_PAID_6M, H_PAID_12M, H_PREPAYMENTS, H_PREPAID = 4, 5, 6, 7, 8
+HISTORY_WIDTH = 9
+W_3M, W_6M, W_12M = 0, 1, 2
+NO_DAY = -(1 << 40)
 
 AVAILABLE: bool
 payment_codes: Callable[..., Any]
@@ -144,6 +162,45 @@ else:
     def _due_day(j, t0, mi0, rday, mstart, mdays):  # type: ignore[no-untyped-def]
         return t0 if j <= 0 else _month_day(mi0 + j, rday, mstart, mdays)
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _history_start(hist, q):  # type: ignore[no-untyped-def]
+        for c in range(HISTORY_WIDTH):
+            hist[q, c] = 0
+        hist[q, H_LAST_LATE] = NO_DAY
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _history(hist, q, due, settled, never, ta, windows):  # type: ignore[no-untyped-def]
+        """One installment due by as_of, settled on day `settled` (or `never`), into the
+        loan's settlement history (`book_features.max_dpd` and the late counts)."""
+        if due >= ta:
+            return
+        last = ta if never else min(ta, settled - 1)  # the last day it was overdue
+        if last > due:
+            dpd = last - due
+            if last >= windows[W_6M] and dpd > hist[q, H_WORST_6M]:
+                hist[q, H_WORST_6M] = dpd
+            if last >= windows[W_12M] and dpd > hist[q, H_WORST_12M]:
+                hist[q, H_WORST_12M] = dpd
+        if never or settled > due:
+            if due > windows[W_12M]:
+                hist[q, H_LATE_12M] += 1
+            if due > hist[q, H_LAST_LATE]:
+                hist[q, H_LAST_LATE] = due
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _history_payments(hist, q, xs, xe, pt, pa, pk, windows):  # type: ignore[no-untyped-def]
+        """The posted payments' sums over the windows (all are on or before as_of)."""
+        for x in range(xs, xe):
+            if pt[x] > windows[W_3M]:
+                hist[q, H_PAID_3M] += pa[x]
+            if pt[x] > windows[W_6M]:
+                hist[q, H_PAID_6M] += pa[x]
+            if pt[x] > windows[W_12M]:
+                hist[q, H_PAID_12M] += pa[x]
+            if pk[x] == 3:
+                hist[q, H_PREPAYMENTS] += 1
+                hist[q, H_PREPAID] += pa[x]
+
     @njit(cache=True, nogil=True)
     def _fold(  # type: ignore[no-untyped-def]
         lo,
@@ -181,7 +238,10 @@ else:
         cl_a,
         h_a,
         needs_exact,
+        windows,
+        hist,
     ):
+        track = len(hist) > 0
         for l in range(lo, hi):  # noqa: E741
             n = n_l[l]
             b = b_l[l]
@@ -212,6 +272,9 @@ else:
             xe = pstart[l + 1]
             tick_t = max(ta, t0)
             tick = True
+            us = 0  # installments due by as_of settled so far (a prefix: see `_history`)
+            if track:
+                _history_start(hist, l)
             while True:
                 # the next event by (day, payments last on a day; due date before tick)
                 if jd <= n_due and (xp >= xe or td <= pt[xp]) and (not tick or td <= tick_t):
@@ -345,6 +408,20 @@ else:
                     pp = pp + a1
                     cr = cr_new
                     h = h_new
+                if track:  # installments this event settled, dated t
+                    while us < n_due and (
+                        cl >= 0 or (tcp[b + us + 1] <= p and tci[b + us + 1] <= i)
+                    ):
+                        us += 1
+                        if tcp[b + us] > tcp[b + us - 1] or tci[b + us] > tci[b + us - 1]:
+                            d = _due_day(us, t0, mi0, rday, mstart, mdays)
+                            _history(hist, l, d, t, False, ta, windows)
+            if track:
+                for j in range(us + 1, n_due + 1):
+                    if tcp[b + j] > tcp[b + j - 1] or tci[b + j] > tci[b + j - 1]:
+                        d = _due_day(j, t0, mi0, rday, mstart, mdays)
+                        _history(hist, l, d, 0, True, ta, windows)
+                _history_payments(hist, l, pstart[l], pstart[l + 1], pt, pa, pk, windows)
             cur_a[l] = cur
             cple_a[l] = cple
             w_a[l] = w
@@ -412,7 +489,7 @@ def warm_up() -> None:
     fold_loans(
         0, 0, 0, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_), z,
         one, np.zeros(0, np.int32), z, np.zeros(0, np.int8), one, one, one, one, one, one, one, 0,
-        z, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_),
+        z, z, z, z, z, z, z, z, z, np.zeros(0, np.bool_), z, np.zeros((0, HISTORY_WIDTH), np.int64),
     )  # fmt: skip
     settlement(0, 0, 1, z, z, z, z, z, z, one, one, one, one, z, z)
 

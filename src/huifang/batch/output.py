@@ -34,6 +34,7 @@ from huifang.batch.engine import STATE_SCHEMA
 from huifang.store.batch_followup_models import BatchLoanAlert, BatchLoanTask, BatchLoanTierChange
 from huifang.store.batch_models import BatchLoanState, BatchRun
 from huifang.store.batch_risk_models import BatchLoanCollateral, BatchLoanTier
+from huifang.store.batch_score_models import BatchLoanScore
 
 # per-loan tables that later stages add to a run (`RunContext.extra`): name → model
 EXTRA_MODELS: dict[str, Any] = {
@@ -42,6 +43,7 @@ EXTRA_MODELS: dict[str, Any] = {
     "loan_alerts": BatchLoanAlert,
     "loan_tasks": BatchLoanTask,
     "loan_tier_changes": BatchLoanTierChange,
+    "loan_scores": BatchLoanScore,
 }
 _RUN_ROWS = (BatchLoanState, *EXTRA_MODELS.values())
 

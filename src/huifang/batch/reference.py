@@ -16,10 +16,12 @@ which is what a core system does with a short or late payoff transfer.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from huifang.batch.engine import STATE_SCHEMA
 from huifang.batch.templates import terms_of
@@ -157,3 +159,60 @@ def compute(
         if loan["status"] == "active"
     ]
     return pa.Table.from_pylist(rows, schema=STATE_SCHEMA)
+
+
+def settlement_history(
+    loans: pa.Table, payments: pa.Table, loan_ids: Iterable[int], as_of: date
+) -> list[list[int]]:
+    """Each loan's settlement history (`fold_kernel.H_*`, one row per id) from the domain's
+    position: what the compiled fold keeps for the behaviour stage, for the loans it cannot
+    (the NumPy fold's), and the definition it is tested against."""
+    from huifang.batch import fold_kernel as fk
+    from huifang.domain.schedule import add_months
+
+    wanted = set(loan_ids)
+    rows = {r["loan_id"]: r for r in loans.to_pylist() if r["loan_id"] in wanted}
+    by_loan: dict[object, list[dict[str, object]]] = defaultdict(list)
+    for p in payments.filter(
+        pc.is_in(payments.column("loan_id"), pa.array(list(wanted)))
+    ).to_pylist():
+        by_loan[p["loan_id"]].append(p)
+    epoch = date(1970, 1, 1)
+    ta = (as_of - epoch).days
+    w3, w6, w12 = ((add_months(as_of, -k, as_of.day) - epoch).days for k in (3, 6, 12))
+    out: list[list[int]] = []
+    for loan_id in loan_ids:
+        pays = by_loan.get(loan_id, [])
+        position = loan_position(rows[loan_id], pays, as_of)
+        h = [0] * fk.HISTORY_WIDTH
+        h[fk.H_LAST_LATE] = fk.NO_DAY
+        for inst in position.installments:
+            due = (inst.due_date - epoch).days
+            if due >= ta or inst.principal_due + inst.interest_due == 0:
+                continue  # not yet overdue, or nothing to pay
+            never = inst.settled_on is None
+            settled = ta + 1 if never else (inst.settled_on - epoch).days  # type: ignore[operator]
+            last = min(ta, settled - 1)
+            if last > due:
+                if last >= w6:
+                    h[fk.H_WORST_6M] = max(h[fk.H_WORST_6M], last - due)
+                if last >= w12:
+                    h[fk.H_WORST_12M] = max(h[fk.H_WORST_12M], last - due)
+            if settled > due:
+                h[fk.H_LATE_12M] += due > w12
+                h[fk.H_LAST_LATE] = max(h[fk.H_LAST_LATE], due)
+        gone = set(position.reversed_payments)
+        for p in pays:
+            if p["payment_type"] == "reversal" or str(p["payment_id"]) in gone:
+                continue
+            on = (p["paid_on"] - epoch).days  # type: ignore[operator]
+            if on > ta:
+                continue
+            fen = int(p["amount"] * 100)  # type: ignore[operator]
+            for col, w in ((fk.H_PAID_3M, w3), (fk.H_PAID_6M, w6), (fk.H_PAID_12M, w12)):
+                h[col] += fen if on > w else 0
+            if p["payment_type"] == "prepayment":
+                h[fk.H_PREPAYMENTS] += 1
+                h[fk.H_PREPAID] += fen
+        out.append(h)
+    return out

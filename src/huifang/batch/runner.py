@@ -23,13 +23,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from huifang.batch import behaviour_stage, fold_kernel, row_digest
 from huifang.batch import engine as duck
-from huifang.batch import fold_kernel, row_digest
+from huifang.batch.behaviour_inputs import BehaviourBook
 from huifang.batch.followup_inputs import FollowupBook
 from huifang.batch.inputs import BookInputs
 from huifang.batch.output import Previous, Sink
 from huifang.batch.risk_inputs import RiskBook
 from huifang.batch.templates import TemplateCache
+from huifang.model.artifact import Artifact
 from huifang.policy_files import LoadedPolicy
 
 ENGINE_VERSION = "1"
@@ -65,6 +67,11 @@ class RunContext:
     load_followup: Callable[[], FollowupBook | None] | None = None  # alerts and tasks inputs
     followup: FollowupBook | None = None
     followup_policy: LoadedPolicy | None = None  # None: the policy file
+    load_behaviour: Callable[[], BehaviourBook | None] | None = None  # borrower, follow-up
+    behaviour: BehaviourBook | None = None
+    model_dir: Path | None = None  # behaviour model artifacts (LATEST is used)
+    model: Artifact | None = None
+    history: pa.Table | None = None  # repayment history kept by compute (behaviour stage)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ def _read(ctx: RunContext) -> None:
         ctx.risk = ctx.load_risk()
     if ctx.load_followup is not None:
         ctx.followup = ctx.load_followup()
+    if ctx.load_behaviour is not None:
+        behaviour_stage.read(ctx)
     warm.join()
     ctx.progress("read", 1, 1)
 
@@ -112,6 +121,8 @@ def _fingerprint(ctx: RunContext) -> None:
         ctx.fingerprint = followup_stage.fingerprint(
             ctx.fingerprint, ctx.followup, ctx.followup_policy
         )
+    if ctx.behaviour is not None:
+        ctx.fingerprint = behaviour_stage.fingerprint(ctx.fingerprint, ctx.behaviour, ctx.model)
     ctx.progress("fingerprint", 1, 1)
 
 
@@ -137,7 +148,9 @@ def _compute(ctx: RunContext) -> None:
             ctx.partition_loans,
             master=ctx.spark_master,
             input_dir=ctx.input_dir,
+            history=behaviour_stage.wanted(ctx),
         )
+        ctx.states, ctx.history = behaviour_stage.split_history(ctx.states)
         ctx.progress("compute", 1, 1)
         return
     if ctx.engine != "duckdb":
@@ -153,7 +166,9 @@ def _compute(ctx: RunContext) -> None:
         ctx.as_of,
         threads=threads,
         book=ctx.book,
+        history=behaviour_stage.wanted(ctx),
     )
+    ctx.states, ctx.history = behaviour_stage.split_history(ctx.states)
     ctx.book = None
     ctx.progress("compute", 1, 1)
 
@@ -265,6 +280,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("summary", _summarize),
     Stage("collateral", _collateral),
     Stage("alerts", _alerts),
+    Stage("behaviour", behaviour_stage.behaviour_stage),
     Stage("tier", _tier),
     Stage("tasks", _tasks),
     Stage("write", _write),

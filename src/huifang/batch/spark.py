@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from huifang.batch.engine import STATE_SCHEMA, compute_partition
+from huifang.batch.engine import HISTORY_SCHEMA, STATE_SCHEMA, compute_partition
 from huifang.batch.inputs import LOAN_SCHEMA, PAYMENT_SCHEMA, BookInputs, conform
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ def _spark_type(t: pa.DataType) -> str:
 
 
 STATE_DDL = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in STATE_SCHEMA)
+HISTORY_DDL = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in HISTORY_SCHEMA)
 
 
 def book_frames(
@@ -104,6 +105,7 @@ def spark_states(
     templates: pa.Table,
     as_of: date,
     partitions: int,
+    history: bool = False,
 ) -> DataFrame:
     """The loan states as a Spark DataFrame: `compute_partition` over `partitions` ranges."""
     from pyspark.sql import functions as F
@@ -124,13 +126,13 @@ def spark_states(
 
     def job(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         tpl = pa.ipc.open_stream(shared.value).read_all()
-        yield from _partition_states(batches, tpl, as_of)
+        yield from _partition_states(batches, tpl, as_of, history)
 
-    return book.mapInArrow(job, STATE_DDL)
+    return book.mapInArrow(job, f"{STATE_DDL}, {HISTORY_DDL}" if history else STATE_DDL)
 
 
 def _partition_states(
-    batches: Iterator[pa.RecordBatch], templates: pa.Table, as_of: date
+    batches: Iterator[pa.RecordBatch], templates: pa.Table, as_of: date, history: bool = False
 ) -> Iterator[pa.RecordBatch]:
     """One Spark partition: unnest the payments, then the unit of work on all its loans."""
     received = list(batches)
@@ -145,7 +147,7 @@ def _partition_states(
         payments = conform(pa.Table.from_struct_array(flat), PAYMENT_SCHEMA)
     else:
         payments = PAYMENT_SCHEMA.empty_table()
-    states = compute_partition(loans, payments, templates, as_of)
+    states = compute_partition(loans, payments, templates, as_of, history=history)
     yield from states.to_batches()
 
 
@@ -157,12 +159,15 @@ def compute_states(
     master: str | None = None,
     input_dir: Path | None = None,
     spark: SparkSession | None = None,
+    history: bool = False,
 ) -> pa.Table:
-    """The run's compute stage on Spark: the states of the book's active loans, by loan id."""
+    """The run's compute stage on Spark: the states of the book's active loans, by loan id
+    (with `history`, followed by the behaviour stage's HISTORY_SCHEMA columns)."""
+    schema = pa.schema([*STATE_SCHEMA, *HISTORY_SCHEMA]) if history else STATE_SCHEMA
     spark = spark or spark_session(master)
     active = pc.sum(pc.equal(inputs.loans.column("status"), "active")).as_py() or 0
     if active == 0:
-        return STATE_SCHEMA.empty_table()
+        return schema.empty_table()
     parts = math.ceil(active / max(partition_loans, 1))
     # the shuffles (payments grouped by loan, then loans by range) need no more partitions
     # than the run has (Spark's default of 200 mostly schedules empty tasks)
@@ -170,6 +175,6 @@ def compute_states(
         "spark.sql.shuffle.partitions", str(max(parts, spark.sparkContext.defaultParallelism))
     )
     loans, payments = book_frames(spark, inputs, input_dir)
-    states = spark_states(spark, loans, payments, templates, as_of, parts).toArrow()
-    states = conform(states, STATE_SCHEMA)
+    states = spark_states(spark, loans, payments, templates, as_of, parts, history).toArrow()
+    states = conform(states, schema)
     return states.take(pc.sort_indices(states.column("loan_id")))

@@ -213,7 +213,7 @@ def load_histories(
                 if p.payment_type != "reversal" and str(p.id) not in reversed_ids
             )
             dues = tuple(
-                Due(i.due_date, i.payment, i.principal, i.balance, ip.settled_on)
+                Due(i.due_date, i.payment, i.principal, i.balance, _settled_on(ip))
                 for i, ip in zip(schedule.installments, position.installments, strict=True)
             )
             yield LoanHistory(
@@ -244,6 +244,15 @@ def load_histories(
                 events=tuple(follow.events.get(loan.id, ())),
                 valuations=tuple(follow.valuations.get(loan.id, ())),
             )
+
+
+def _settled_on(ip: Any) -> date | None:
+    """When the installment was settled; one with nothing to pay (0 % interest-first) never
+    falls overdue, so it counts as settled on its due date (the domain marks settlement
+    when a payment lands on an installment, and none ever lands on it)."""
+    if ip.settled_on is None and ip.principal_due + ip.interest_due == 0:
+        return ip.due_date  # type: ignore[no-any-return]
+    return ip.settled_on  # type: ignore[no-any-return]
 
 
 def _local_date(t: datetime) -> date:

@@ -263,6 +263,7 @@ class ImportRun(Base):
 from huifang.store import batch_followup_models as batch_followup_models  # noqa: E402
 from huifang.store import batch_models as batch_models  # noqa: E402
 from huifang.store import batch_risk_models as batch_risk_models  # noqa: E402
+from huifang.store import batch_score_models as batch_score_models  # noqa: E402
 from huifang.store import followup_models as followup_models  # noqa: E402
 from huifang.store import risk_models as risk_models  # noqa: E402
 from huifang.store import selfservice_models as selfservice_models  # noqa: E402
