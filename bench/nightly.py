@@ -235,8 +235,18 @@ def risk_sample(ctx: RunContext, sample: pa.Table, as_of: date) -> dict[str, obj
     started = time.perf_counter()
     coll = risk_reference.collateral_rows(states, loans, risk, as_of, params)
     ltvs = {k: (v or {}).get("ltv") for k, v in coll.items()}
+    scores = None
+    if "loan_scores" in ctx.extra and ctx.model is not None:  # the tier reads the scores
+        from huifang.model.behaviour import behaviour_score
+
+        card, version = ctx.model.card, ctx.model.version
+        scored = ctx.extra["loan_scores"].filter(pc.is_in(ctx.extra["loan_scores"]["loan_id"], ids))
+        scores = {
+            r["loan_id"]: behaviour_score(card, r["points"], version)
+            for r in scored.select(["loan_id", "points"]).to_pylist()
+        }
     tiers = risk_reference.tier_rows(
-        states, loans, risk, ltvs, as_of, settings.origination, settings.risk
+        states, loans, risk, ltvs, as_of, settings.origination, settings.risk, scores
     )
     per_loan = (time.perf_counter() - started) / max(states.num_rows, 1)
     got_c = {r["loan_id"]: r for r in ctx.extra["loan_collateral"].to_pylist()}

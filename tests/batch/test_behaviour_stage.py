@@ -277,3 +277,22 @@ def _templates(book: BookInputs) -> pa.Table:
     cache = TemplateCache()
     engine.ensure_templates(book.loans, cache, AS_OF)
     return cache.table()
+
+
+def test_score_kernels_equal_their_numpy_forms() -> None:
+    import numpy as np
+
+    from huifang.batch import score_kernel
+
+    rng = np.random.default_rng(5)
+    x = rng.choice([np.nan, 0.0, 1.0, 2.5, 3.0, 7.0, -1.0], 5000)
+    splits = np.array([0.0, 1.0, 3.0])
+    a, b = np.empty(5000, np.int16), np.empty(5000, np.int16)
+    score_kernel.numeric_bins(0, 5000, x, splits, 4, a)
+    score_kernel._numeric_bins_py(0, 5000, x, splits, 4, b)
+    assert (a == b).all() and set(a.tolist()) == {0, 1, 2, 3, 4}
+    shortfall = rng.choice([0, 0, 1, 2, 5], (9, 5000)).astype(np.int32)
+    c, d = np.empty((4, 5000), np.int64), np.empty((4, 5000), np.int64)
+    score_kernel.top_reasons(0, 5000, shortfall, c)
+    score_kernel._top_reasons_py(0, 5000, shortfall, d)
+    assert (c == d).all() and (c == -1).any()

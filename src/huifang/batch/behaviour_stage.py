@@ -45,8 +45,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from huifang.batch import score_kernel
 from huifang.batch.behaviour_inputs import BehaviourBook
-from huifang.batch.engine import HISTORY_SCHEMA, STATE_SCHEMA
+from huifang.batch.engine import HISTORY_SCHEMA, STATE_SCHEMA, _in_threads, usable_cpus
 from huifang.batch.risk_inputs import RiskBook
 from huifang.batch.risk_stage import (
     EPOCH,
@@ -63,7 +64,7 @@ from huifang.model import book_features as bf
 from huifang.model.artifact import Artifact
 from huifang.model.behaviour import probability_of_default
 from huifang.model.binning import NUMERIC
-from huifang.model.scorecard import Scorecard
+from huifang.model.scorecard import CardFeature, Scorecard
 
 if TYPE_CHECKING:
     from huifang.batch.runner import RunContext
@@ -300,6 +301,13 @@ def _owners(ids: np.ndarray, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return _positions(ids, np.asarray(table.column("loan_id").to_numpy(), np.int64))
 
 
+def _group_ends(sorted_keys: np.ndarray) -> np.ndarray:
+    """Positions of the last row of each run of equal keys."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.append(sorted_keys[1:] != sorted_keys[:-1], True))
+
+
 def _followup(ids: np.ndarray, book: BehaviourBook, ta: int) -> dict[str, np.ndarray]:
     """`book_features.followup_features` at as-of for every loan of `ids` (sorted)."""
     n = len(ids)
@@ -313,13 +321,16 @@ def _followup(ids: np.ndarray, book: BehaviourBook, ta: int) -> dict[str, np.nda
     dated = found & _valid(at.column("attempted_on")) & (on <= ta)
     failed = dated & (on > ta - bf.CONTACT_WINDOW_DAYS) & ~talked
     out["failed_attempts_90d"] = np.bincount(own[failed], minlength=n).astype(float)
-    last = np.full(n, np.iinfo(np.int64).min, np.int64)
     hit = dated & rpc
-    np.maximum.at(last, own[hit], on[hit])
     vown, vfound = _owners(ids, book.visits)
     von = _days(book.visits.column("completed_on"))
     vhit = vfound & _valid(book.visits.column("completed_on")) & (von <= ta)
-    np.maximum.at(last, vown[vhit], von[vhit])
+    owner = np.concatenate([own[hit], vown[vhit]])
+    day = np.concatenate([on[hit], von[vhit]])
+    last = np.full(n, np.iinfo(np.int64).min, np.int64)
+    order = np.lexsort((day, owner))
+    ends = _group_ends(owner[order])
+    last[owner[order][ends]] = day[order][ends]
     contacted = last != np.iinfo(np.int64).min
     out["days_since_rpc"] = np.where(contacted, ta - last, np.nan).astype(float)
     # risk events open at as-of that occurred in the 12 months, by group
@@ -342,13 +353,17 @@ def _followup(ids: np.ndarray, book: BehaviourBook, ta: int) -> dict[str, np.nda
     rows = np.flatnonzero(ok)
     vid = np.asarray(pc.fill_null(va.column("valuation_id"), 0).to_numpy(), np.int64)
     order = rows[np.lexsort((vid[rows], vday[rows], aown[rows]))]
+    ends = order[_group_ends(aown[order])]
     latest = np.full(n, -1, np.int64)
-    latest[aown[order]] = order  # the last write per loan wins: the latest row
+    latest[aown[ends]] = ends
     has = latest >= 0
     pick = pa.array(np.where(has, latest, 0), pa.int64())
-    ltv = va.column("ltv").take(pick) if va.num_rows else pa.nulls(n, pa.decimal128(18, 4))
+    if va.num_rows:
+        ltv = pc.take(va.column("ltv").combine_chunks(), pick)
+    else:
+        ltv = pa.nulls(n, pa.decimal128(18, 4))
     ltv_ok = has & _valid(ltv)
-    ltv_v = _scaled_ints(pa.chunked_array([ltv]).combine_chunks(), 4) / 1e4 if n else np.zeros(0)
+    ltv_v = _scaled_ints(ltv, 4) / 1e4
     out["ltv_latest"] = np.where(ltv_ok, ltv_v, np.nan)
     from huifang.valuation_params import load_valuation_params
 
@@ -363,26 +378,25 @@ def _followup(ids: np.ndarray, book: BehaviourBook, ta: int) -> dict[str, np.nda
 # --- points, PD, reasons --------------------------------------------------------------------
 
 
-def _bins(card: Scorecard, f: Features) -> list[np.ndarray]:
-    """Each card feature's bin index per loan, by `FeatureBins.assign`'s rules (a category
-    is looked up once per distinct value)."""
-    out = []
-    for feature in card.features:
-        b = feature.bins
-        if b.kind == NUMERIC:
-            values: Any = f.numeric.get(feature.name)
-            if values is None:  # a categorical column binned as numbers: coerce like assign
-                values = f.categorical[feature.name].to_pandas()
-            out.append(b.assign(values))
-        else:
-            column = f.categorical.get(feature.name)
-            if column is None:  # a numeric feature binned as categories
-                out.append(b.assign(f.numeric[feature.name]))
-                continue
-            names, code = _codes(column)
-            lookup = b.assign(np.array(names, dtype=object)) if names else np.zeros(0, np.int64)
-            out.append(np.append(lookup, b.missing_index).astype(np.int64)[code])
-    return out
+def _bins(feature: CardFeature, f: Features, threads: int) -> np.ndarray:
+    """The feature's bin index per loan, by `FeatureBins.assign`'s rules (a category is
+    looked up once per distinct value; a float column by the compiled scan)."""
+    b = feature.bins
+    if b.kind == NUMERIC:
+        values: Any = f.numeric.get(feature.name)
+        if values is None:  # a categorical column binned as numbers: coerce like assign
+            return b.assign(f.categorical[feature.name].to_pandas()).astype(np.int16)
+        x = np.ascontiguousarray(values, dtype=np.float64)
+        out = np.empty(len(x), np.int16)
+        splits = np.asarray(b.splits, dtype=np.float64)
+        _in_threads(score_kernel.numeric_bins, len(x), threads, x, splits, b.missing_index, out)
+        return out
+    column = f.categorical.get(feature.name)
+    if column is None:  # a numeric feature binned as categories
+        return b.assign(f.numeric[feature.name]).astype(np.int16)
+    names, code = _codes(column)
+    lookup = b.assign(np.array(names, dtype=object)) if names else np.zeros(0, np.int64)
+    return np.append(lookup, b.missing_index).astype(np.int16)[code]
 
 
 @dataclass(frozen=True)
@@ -393,33 +407,29 @@ class Scores:
     names: list[str]
 
 
-def score(card: Scorecard, f: Features) -> Scores:
+def score(card: Scorecard, f: Features, threads: int | None = None) -> Scores:
     """Points of every loan (`Scorecard.score`) and its top reasons (`reasons_for`)."""
+    threads = threads or usable_cpus()
     n = len(f.loan_id)
     names = [c.name for c in card.features]
     total = np.zeros(n, np.int64)
-    shortfall = np.zeros((n, len(names)), np.int32)
-    # reasons_for sorts by (−shortfall, feature): columns in name order make argmax's first
-    # maximum the alphabetically first feature
+    # reasons_for sorts by (−shortfall, feature): rows in name order make the first of equal
+    # shortfalls the alphabetically first feature
     by_name = sorted(range(len(names)), key=lambda k: names[k])
-    for column, k in enumerate(by_name):
+    shortfall = np.zeros((len(names), n), np.int32)
+    for row, k in enumerate(by_name):
         feature = card.features[k]
         b = feature.bins
         populated = [p for j, p in enumerate(feature.points) if b.goods[j] + b.bads[j] > 0]
-        shortfall[:, column] = max(populated) if populated else max(feature.points)
-    bins = _bins(card, f)
-    for column, k in enumerate(by_name):
-        pts = np.asarray(card.features[k].points, np.int64)[bins[k]]
-        total += pts
-        shortfall[:, column] = np.maximum(shortfall[:, column] - pts, 0)
-    reasons: list[np.ndarray] = []
-    for _ in range(TOP_REASONS):
-        best_col = np.argmax(shortfall, axis=1) if len(names) else np.zeros(n, np.int64)
-        got = shortfall[np.arange(n), best_col] > 0 if len(names) else np.zeros(n, bool)
-        reasons.append(np.where(got, np.asarray(by_name, np.int64)[best_col], -1))
-        if len(names):
-            shortfall[np.arange(n), best_col] = 0
-    return Scores(f.loan_id, total, reasons, names)
+        best = max(populated) if populated else max(feature.points)
+        points = np.asarray(feature.points, np.int64)
+        idx = _bins(feature, f, threads)
+        total += points[idx]
+        shortfall[row] = np.maximum(best - points, 0).astype(np.int32)[idx]
+    top = np.empty((TOP_REASONS, n), np.int64)
+    _in_threads(score_kernel.top_reasons, n, threads, shortfall, top)
+    order = np.asarray([*by_name, -1], np.int64)
+    return Scores(f.loan_id, total, [order[r] for r in top], names)
 
 
 def score_table(card: Scorecard, s: Scores) -> pa.Table:
@@ -433,7 +443,7 @@ def score_table(card: Scorecard, s: Scores) -> pa.Table:
     pd = _unscaled(pd_units[inverse] if len(s.points) else np.zeros(0, np.int64), PD,
                    np.ones(len(s.points), bool))  # fmt: skip
     labels, band = score_bands(card, s.points)
-    names = np.array([*s.names, None], dtype=object)
+    names = pa.array(s.names, pa.string())
     return pa.table(
         [
             pa.array(s.loan_id, pa.int64()),
@@ -442,7 +452,12 @@ def score_table(card: Scorecard, s: Scores) -> pa.Table:
             pa.DictionaryArray.from_arrays(pa.array(band.astype(np.int32)), pa.array(labels)).cast(
                 pa.string()
             ),
-            *(pa.array(names[r], pa.string()) for r in s.reasons),
+            *(
+                pa.DictionaryArray.from_arrays(
+                    pa.array(np.maximum(r, 0).astype(np.int32), mask=r < 0), names
+                ).cast(pa.string())
+                for r in s.reasons
+            ),
         ],
         schema=SCORE_SCHEMA,
     )

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from huifang.batch import behaviour_stage, fold_kernel, row_digest
+from huifang.batch import behaviour_stage, fold_kernel, row_digest, score_kernel
 from huifang.batch import engine as duck
 from huifang.batch.behaviour_inputs import BehaviourBook
 from huifang.batch.followup_inputs import FollowupBook
@@ -83,6 +83,7 @@ class Stage:
 def _warm_up() -> None:
     fold_kernel.warm_up()
     row_digest.warm_up()
+    score_kernel.warm_up()
 
 
 def _read(ctx: RunContext) -> None:
