@@ -5,6 +5,7 @@ and PD (`model.behaviour`); and the tier stage reads the scores as `risk_tier` d
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -17,12 +18,14 @@ import pytest
 from batch_portfolios import random_book
 from behaviour_portfolios import random_behaviour, random_card
 from risk_portfolios import random_risk
+from sqlalchemy import Engine, select
 
 from huifang.batch import behaviour_stage, engine, reference, risk_reference, risk_stage
-from huifang.batch.behaviour_inputs import BehaviourBook
-from huifang.batch.inputs import BookInputs
-from huifang.batch.output import ParquetSink
-from huifang.batch.risk_inputs import RiskBook
+from huifang.batch import engine as engine_mod
+from huifang.batch.behaviour_inputs import BehaviourBook, read_database_behaviour
+from huifang.batch.inputs import BookInputs, read_database_inputs
+from huifang.batch.output import DatabaseSink, ParquetSink
+from huifang.batch.risk_inputs import RiskBook, read_database_risk
 from huifang.batch.runner import RunContext, run
 from huifang.batch.templates import TemplateCache
 from huifang.model import book_features as bf
@@ -31,6 +34,7 @@ from huifang.model.behaviour import behaviour_score
 from huifang.model.reasons import reasons_for
 from huifang.model.scorecard import Scorecard
 from huifang.risk_rules import load_tier_settings
+from huifang.store.batch_score_models import BatchLoanScore
 from huifang.valuation_params import load_valuation_params
 
 AS_OF = date(2025, 6, 30)
@@ -296,3 +300,58 @@ def test_score_kernels_equal_their_numpy_forms() -> None:
     score_kernel.top_reasons(0, 5000, shortfall, c)
     score_kernel._top_reasons_py(0, 5000, shortfall, d)
     assert (c == d).all() and (c == -1).any()
+
+
+def test_database_inputs_give_load_histories_features(engine: Engine, tmp_path: Path) -> None:
+    """Through the database: the bulk readers and the stage give, for every loan, the
+    features `book_features.load_histories` + `features_as_of` give (follow-up rows on
+    both sides of the date, local dates, superseded events, valuations)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "model"))
+    from test_book_features_followup import T, _fill
+
+    _fill(engine)
+    inputs = read_database_inputs(engine)
+    risk = read_database_risk(engine)
+    behaviour = read_database_behaviour(engine)
+    assert behaviour.attempts.num_rows and behaviour.events.num_rows
+    cache = TemplateCache()
+    engine_mod.ensure_templates(inputs.loans, cache, T)
+    states, history = behaviour_stage.split_history(
+        engine_mod.compute_partition(inputs.loans, inputs.payments, cache.table(), T, history=True)
+    )
+    assert history is not None
+    f = behaviour_stage.features(states, history, inputs.loans, risk, behaviour, T)
+    contract = dict(
+        zip(*(inputs.loans.column(c).to_pylist() for c in ("loan_id", "contract_no")), strict=True)
+    )
+    histories = {h.contract_no: h for h in bf.load_histories(engine, T)}
+    assert len(f.loan_id) > 0
+    for k, loan_id in enumerate(f.loan_id.tolist()):
+        row = bf.features_as_of(histories[contract[loan_id]], T)
+        for name in bf.FEATURES:
+            column = f.numeric.get(name)
+            got = column[k] if column is not None else f.categorical[name][k].as_py()
+            want = row[name]
+            want = float(want) if isinstance(want, int | bool) else want
+            assert _same(got, want), (contract[loan_id], name, got, want)
+    # the run on the database: scores written under the run, visible after the swap
+    frame = pd.DataFrame({**f.numeric, **{k: v.to_pylist() for k, v in f.categorical.items()}})
+    write_artifact(tmp_path / "models", T, random_card(frame, 41), {}, "# test card {version}")
+    ctx = run(
+        RunContext(
+            as_of=T,
+            load=lambda: read_database_inputs(engine),
+            sink=DatabaseSink(engine),
+            cache=TemplateCache(),
+            load_risk=lambda: read_database_risk(engine),
+            load_behaviour=lambda: read_database_behaviour(engine),
+            model_dir=tmp_path / "models",
+        )
+    )
+    with engine.connect() as conn:
+        stored = conn.execute(select(BatchLoanScore.loan_id, BatchLoanScore.points)).all()
+    want = ctx.extra["loan_scores"].select(["loan_id", "points"]).to_pylist()
+    assert sorted((r.loan_id, r.points) for r in stored) == sorted(
+        (r["loan_id"], r["points"]) for r in want
+    )
+    assert len(stored) == ctx.summary["behaviour"]["scored"] == len(f.loan_id)

@@ -7,7 +7,7 @@ risk inputs and dated the way `book_features` dates them:
 
 * `borrower_facts`: one row per loan - monthly income, self-employed, industry (else the
   occupation), borrower kind, vehicle use (purpose) and new/used condition;
-* `contact_attempts`: one row per attempt the guard let through (`status = made`), on its
+* `contact_attempts`: one row per outbound attempt the guard let through (`made`), on its
   local date (Asia/Shanghai), whether it reached a conversation, whether the right party;
 * `visits`: one row per completed visit, on its local completion date;
 * `risk_events`: one row per risk event - kind, occurred on, and for a superseded one the
@@ -146,7 +146,7 @@ def read_database_behaviour(engine: Engine, batch_rows: int = 200_000) -> Behavi
     a = fm.ContactAttempt
     attempts = (
         select(a.loan_id, a.started_at, a.was_conversation, a.outcome)
-        .where(a.status == "made")
+        .where(a.status == "made", a.direction == "outbound")  # our contacts, as the model
         .order_by(a.started_at, a.id)
     )
     v = fm.Visit
