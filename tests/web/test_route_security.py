@@ -85,6 +85,8 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
         "comment": "测试",
     },
     ("POST", "/contact-changes/{change_id}/review"): {"decision": "confirm"},
+    # no such agent: the assignment is refused (409) after the permission and branch checks
+    ("POST", "/tasks/{task_id}/assign"): {"agent": "nobody", "reason": "测试"},
     ("POST", "/admin/users"): {
         "username": "x-new",
         "password": "Aa123456789",
@@ -103,6 +105,7 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/config/{kind}/{name}/activate"): {"version_id": None},
     ("PUT", "/api/v1/qa/attempts/{attempt_id}/review"): {"scores": _ZERO_SCORES, "comment": ""},
     ("POST", "/api/v1/contact-changes/{change_id}/review"): {"approve": True},
+    ("POST", "/api/v1/tasks/{task_id}/assign"): {"agent": "nobody", "reason": "test"},
     ("POST", "/api/v1/users"): {
         "username": "y-new",
         "password": "Aa123456789",

@@ -8,8 +8,9 @@ import re
 from datetime import date
 from typing import Any
 
-from web_helpers import HOME, login_client
+from web_helpers import HOME, OTHER, login_client
 
+from huifang.security import audit
 from huifang.services import followup, risk
 from huifang.web.app import create_app
 
@@ -68,3 +69,45 @@ def _sheet(response: Any) -> list[tuple[object, ...]]:
     ws = load_workbook(io.BytesIO(response.content)).active
     assert ws is not None
     return [tuple(row) for row in ws.iter_rows(values_only=True)]
+
+
+def test_a_manager_assigns_a_task_to_an_agent_of_its_branch(book) -> None:  # type: ignore[no-untyped-def]
+    followup.generate_tasks(book.engine, AS_OF)
+    li = followup.add_agent(book.engine, followup.AgentSpec("li-assign", "李分配", HOME))
+    far = followup.add_agent(book.engine, followup.AgentSpec("gz-assign", "广州坐席", OTHER))
+    assert li and far
+    task = next(  # one any agent can do
+        t for t in followup.list_tasks(book.engine, branch=HOME, status="open") if not t.skills
+    )
+    app = create_app(book.engine)
+    manager, csrf = login_client(app, "manager")
+    page = manager.get("/assignments")
+    assert page.status_code == 200 and f'id="task-{task.id}"' in page.text
+    assert "李分配" in page.text and "广州坐席" not in page.text  # agents of the scope only
+    assert manager.get("/assignments", params={"branch": OTHER}).status_code == 403
+    headers = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    row = manager.post(
+        f"/tasks/{task.id}/assign",
+        data={"agent": "li-assign", "reason": "均衡负荷"},
+        headers=headers,
+    )
+    assert row.status_code == 200 and 'class="saved"' in row.text and "li-assign" in row.text
+    assert followup.get_task(book.engine, task.id).assigned_to == "li-assign"
+    entry = audit.search(book.engine, actor="manager", action="task.reassign")[0]
+    assert entry.target_id == str(task.id) and entry.branch_code == HOME
+    assert entry.detail["to"] == "li-assign" and entry.detail["reason"] == "均衡负荷"
+    # an agent of another branch, or no reason: refused with the reason, nothing changed
+    api = manager.post(
+        f"/api/v1/tasks/{task.id}/assign",
+        json={"agent": "gz-assign", "reason": "试试"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert api.status_code == 409 and "branch" in api.json()["error"]["en"]
+    no_reason = manager.post(
+        f"/tasks/{task.id}/assign", data={"agent": "li-assign", "reason": " "}, headers=headers
+    )
+    assert no_reason.status_code == 409
+    loads = {a["username"]: a["open_tasks"] for a in manager.get("/api/v1/agents").json()}
+    assert loads["li-assign"] >= 1 and "gz-assign" not in loads
+    agent, _ = login_client(app, "agent")
+    assert agent.get("/assignments").status_code == 403

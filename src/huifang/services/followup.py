@@ -45,6 +45,7 @@ from huifang.domain.posting import position_as_of
 from huifang.domain.schedule import LoanTerms, RepaymentMethod, Schedule, build_schedule
 from huifang.domain.tiering import down_payment_ratio, origination_tier
 from huifang.policy_files import LoadedPolicy
+from huifang.security import audit
 from huifang.services import configs
 from huifang.store.db import transaction
 from huifang.store.followup_models import (
@@ -737,8 +738,17 @@ def _reason(reason: str) -> str:
     return reason.strip()
 
 
-def reassign_task(engine: Engine, task_id: int, agent_id: int, reason: str) -> TaskView:
-    """Move a task to another agent of its branch (who has the skills); drops any claim."""
+def reassign_task(
+    engine: Engine,
+    task_id: int,
+    agent_id: int,
+    reason: str,
+    *,
+    actor: audit.Actor | None = None,
+) -> TaskView:
+    """Move a task to another agent of its branch (who has the skills); drops any claim.
+    With `actor` (a manager in the workspace) the move is an audit entry of the same
+    transaction (``task.reassign``: from whom, to whom, why)."""
     why = _reason(reason)
     with transaction(engine) as session:
         task = _open_task(session, task_id)
@@ -749,11 +759,28 @@ def reassign_task(engine: Engine, task_id: int, agent_id: int, reason: str) -> T
             raise TaskError("只能转派给本机构的坐席 / only to an agent of the task's branch")
         if not agent_can_do(agent, task.required_skills):
             raise TaskError(f"坐席缺少技能 {task.required_skills} / agent lacks skills")
+        before = task.assigned_agent_id
         task.assigned_agent_id = agent.id
         task.claimed_by_id = None
         task.claim_expires_at = None
         task.status_reason = f"转派 / reassigned: {why}"
-        return _view(session, task)
+        view = _view(session, task)
+        if actor is not None:
+            previous = session.get(Agent, before) if before is not None else None
+            audit.record(
+                session,
+                actor,
+                "task.reassign",
+                target_type="task",
+                target_id=task_id,
+                branch_code=view.branch,
+                detail={
+                    "from": previous.username if previous else None,
+                    "to": agent.username,
+                    "reason": why,
+                },
+            )
+        return view
 
 
 def snooze_task(engine: Engine, task_id: int, until: datetime, reason: str) -> TaskView:

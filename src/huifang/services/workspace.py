@@ -27,6 +27,7 @@ from huifang.domain.followup_metrics import (
     VoiceMetrics,
     compute_metrics,
 )
+from huifang.security import audit
 from huifang.services import followup, followup_corrections, risk
 from huifang.services.answer_masking import AnswerMask, MaskBook
 from huifang.services.followup_metrics import (
@@ -351,3 +352,63 @@ def _cell(value: object, zone: ZoneInfo) -> object:
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# assignment: a manager moves open tasks between the agents of a branch
+# --------------------------------------------------------------------------------------------
+
+
+def task_branch(engine: Engine, task_id: int) -> str | None:
+    """The branch code of a follow-up task (None: no such task)."""
+    with transaction(engine) as s:
+        return s.scalar(
+            select(Branch.code)
+            .join(FollowupTask, FollowupTask.branch_id == Branch.id)
+            .where(FollowupTask.id == task_id)
+        )
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    """An active agent a task can be assigned to, with the open tasks assigned to them."""
+
+    username: str
+    name: str
+    branch: str
+    open_tasks: int
+
+
+def branch_agents(engine: Engine, branches: Sequence[str]) -> list[AgentLoad]:
+    """The active agents of `branches` by branch and name, each with their open tasks."""
+    from huifang.store.followup_models import Agent
+
+    with transaction(engine) as s:
+        load = dict(
+            s.execute(
+                select(FollowupTask.assigned_agent_id, func.count())
+                .where(FollowupTask.status.in_(OPEN_STATUSES))
+                .group_by(FollowupTask.assigned_agent_id)
+            ).all()
+        )
+        rows = s.execute(
+            select(Agent.id, Agent.username, Agent.name, Branch.code)
+            .join(Branch, Branch.id == Agent.branch_id)
+            .where(Agent.active.is_(True), Branch.code.in_(list(branches)))
+            .order_by(Branch.code, Agent.name, Agent.id)
+        ).all()
+        return [AgentLoad(u, n, code, int(load.get(i, 0))) for i, u, n, code in rows]
+
+
+def assign_task(
+    engine: Engine, task_id: int, username: str, reason: str, actor: audit.Actor
+) -> followup.TaskView:
+    """Assign an open task to the agent `username` of its branch (who has its skills), with
+    a reason; the claim is dropped and the move audited (`followup.reassign_task`)."""
+    from huifang.store.followup_models import Agent
+
+    with transaction(engine) as s:
+        agent_id = s.scalar(select(Agent.id).where(Agent.username == username))
+    if agent_id is None:
+        raise followup.TaskError(f"没有坐席 {username} / no agent {username!r}")
+    return followup.reassign_task(engine, task_id, agent_id, reason, actor=actor)

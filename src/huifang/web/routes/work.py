@@ -1,6 +1,7 @@
 # ruff: noqa: B008  (FastAPI dependencies are declared as parameter defaults)
-"""Pages and `/api/v1` twins over the follow-up and risk services: the agent's queue and
-the alerts inbox (each page exports its table with ``?format=xlsx``).
+"""Pages and `/api/v1` twins over the follow-up and risk services: the agent's queue, the
+alerts inbox (each page exports its table with ``?format=xlsx``) and the manager's task
+assignment (转派: a task to another agent of its branch, with a reason, audited).
 
 Both are branch-scoped: the follow-up tasks are listed per branch in the caller's scope,
 and alerts (keyed by contract) are kept only for loans of those branches."""
@@ -10,20 +11,31 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from huifang.domain.early_warning import AlertStatus
 from huifang.security.roles import Permission, Principal
 from huifang.services import followup, risk, workspace
-from huifang.web.deps import get_engine, require
+from huifang.web.deps import actor, get_engine, require
 from huifang.web.rendering import lang_of, render
-from huifang.web.routes.api import ERRORS
-from huifang.web.routes.common import Format, branch_scope, table_download
+from huifang.web.routes.api import ERRORS, ErrorBody
+from huifang.web.routes.common import (
+    Format,
+    InScope,
+    branch_scope,
+    in_scope,
+    refused,
+    table_download,
+)
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["queue", "alerts"])
+CONFLICT: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    409: {"model": ErrorBody, "description": "无法转派 / cannot assign"},
+}
 
 
 QUEUE_COLUMNS = (
@@ -178,3 +190,88 @@ def alerts_api(
         )
         for a in alerts
     ]
+
+
+# -- assignment (managers) ---------------------------------------------------------------------
+TaskInScope = Annotated[
+    InScope, in_scope(Permission.QUEUE_MANAGE, "task_id", workspace.task_branch)
+]
+
+
+@router.get("/assignments", response_class=HTMLResponse)
+def assignments_page(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.QUEUE_MANAGE),
+) -> Response:
+    """任务分配: 待办任务及各坐席的负荷, 转派须说明原因 / assign open tasks to agents."""
+    scope = branch_scope(request, principal, branch)
+    agents = workspace.branch_agents(get_engine(request), scope)
+    by_branch: dict[str, list[workspace.AgentLoad]] = {}
+    for a in agents:
+        by_branch.setdefault(a.branch, []).append(a)
+    return render(
+        request,
+        "assignments.html",
+        tasks=workspace.open_queue(get_engine(request), scope),
+        agents=agents,
+        by_branch=by_branch,
+        branch=branch or "",
+    )
+
+
+def _assign(request: Request, task: InScope, agent: str, reason: str) -> followup.TaskView:
+    return workspace.assign_task(
+        get_engine(request), task.id, agent, reason, actor(request, task.principal)
+    )
+
+
+@router.post("/tasks/{task_id}/assign", response_class=HTMLResponse)
+def assign_page(
+    request: Request,
+    task: TaskInScope,
+    agent: Annotated[str, Form(max_length=60)],
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """转派 (HTMX, 返回该行) / assign a task to an agent; returns the task's row."""
+    try:
+        view = _assign(request, task, agent, reason)
+    except followup.TaskError as exc:
+        return refused(request, exc, 409)
+    agents = workspace.branch_agents(get_engine(request), [task.branch])
+    return render(
+        request, "_assignment_row.html", task=view, by_branch={task.branch: agents}, done=True
+    )
+
+
+class AssignIn(BaseModel):
+    agent: str = Field(min_length=1, max_length=60)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+@api.post("/tasks/{task_id}/assign", response_model=TaskOut, responses=CONFLICT)
+def assign_api(request: Request, task: TaskInScope, body: AssignIn) -> Any:
+    """转派任务给本机构的坐席 (须说明原因) / assign a task to an agent of its branch."""
+    try:
+        view = _assign(request, task, body.agent, body.reason)
+    except followup.TaskError as exc:
+        return refused(request, exc, 409)
+    return TaskOut(**{k: getattr(view, k) for k in TaskOut.model_fields})
+
+
+class AgentLoadOut(BaseModel):
+    username: str
+    name: str
+    branch: str
+    open_tasks: int
+
+
+@api.get("/agents", response_model=list[AgentLoadOut], responses=ERRORS)
+def agents_api(
+    request: Request,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    principal: Principal = require(Permission.QUEUE_MANAGE),
+) -> Any:
+    """本机构坐席及其待办任务数 / the agents of your branches and their open tasks."""
+    scope = branch_scope(request, principal, branch)
+    return [AgentLoadOut(**a.__dict__) for a in workspace.branch_agents(get_engine(request), scope)]
