@@ -434,7 +434,7 @@ def score(card: Scorecard, f: Features, threads: int | None = None) -> Scores:
 
 def score_table(card: Scorecard, s: Scores) -> pa.Table:
     """SCORE_SCHEMA rows: points, PD (once per distinct score), band and reasons."""
-    distinct, inverse = np.unique(s.points, return_inverse=True)
+    distinct, inverse = _small_unique(s.points)
     pd_units = np.array(
         [int(probability_of_default(card, int(p)).scaleb(6)) for p in distinct], np.int64
     )
@@ -469,9 +469,24 @@ def score_bands(card: Scorecard, points: np.ndarray) -> tuple[list[str], np.ndar
     width = max(round(card.scaling.pdo), 1)
     base = round(card.scaling.base)
     low = base + width * np.floor_divide(points - base, width)
-    distinct, inverse = np.unique(low, return_inverse=True)
+    distinct, inverse = _small_unique(low)
     labels = [f"{int(lo)}-{int(lo) + width - 1}" for lo in distinct]
-    return labels, inverse.astype(np.int64)
+    return labels, inverse
+
+
+def _small_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` for integers of a small range (scores):
+    by counting instead of sorting."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 4 * len(values) + 100_000:  # a wide range: sorting is cheaper
+        distinct, inverse = np.unique(values, return_inverse=True)
+        return distinct.astype(np.int64), inverse.astype(np.int64)
+    offset = values.astype(np.int64) - lo
+    present = np.bincount(offset) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present) + lo, rank[offset]
 
 
 # --- the stage ------------------------------------------------------------------------------
