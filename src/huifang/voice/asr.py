@@ -19,6 +19,11 @@
   cut one short) are collapsed, and traditional characters are converted to simplified
   (OpenCC).
 
+* **Concurrent calls share batches.** One recognizer serves all the calls of a process (SIP
+  channel, campaign dialer); `_Batcher` decodes the replies that wait together and can
+  share a CTranslate2 `generate` call (same feature length, prompt and decoding options) as
+  one batch, two batches at a time on a 2-core machine.
+
 A lender plugs in a stronger model (Whisper small in CTranslate2 format, a Paraformer) or a
 cloud ASR by implementing `ASR.transcribe`.
 """
@@ -30,7 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -236,21 +241,20 @@ class _Whisper:
             self._suppress[key] = out
         return out
 
-    def encode(self, samples: np.ndarray) -> tuple[Any, float]:
-        """Encoder output of the speech with LEAD_S/TAIL_S of silence around it."""
-        import ctranslate2
-
-        x = np.concatenate(
-            [
-                np.zeros(int(LEAD_S * RATE), np.float32),
-                samples.astype(np.float32),
-                np.zeros(int(TAIL_S * RATE), np.float32),
-            ]
-        )
+    def features_of(self, samples: np.ndarray, grid_s: float = 0.0) -> np.ndarray:
+        """Log-mel features (80 × frames, an even number) of the speech with LEAD_S of silence
+        before it and TAIL_S after it. With a `grid_s`, the tail is padded with silence up to
+        a multiple of it: replies of nearly the same length then get features of one length
+        and can share a batch, and a reply is encoded the same way whatever its batch."""
+        lead, tail = int(LEAD_S * RATE), int(TAIL_S * RATE)
+        n = lead + len(samples) + tail
+        if grid_s > 0:
+            grid = int(grid_s * RATE)
+            n = -(-n // grid) * grid
+        x = np.zeros(n, np.float32)
+        x[lead : lead + len(samples)] = samples
         feats = self.features(x, padding=0)
-        feats = feats[:, : feats.shape[1] - feats.shape[1] % 2]
-        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None], np.float32))
-        return self.model.encode(view), len(x) / RATE
+        return np.ascontiguousarray(feats[:, : feats.shape[1] - feats.shape[1] % 2], np.float32)
 
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.hf.decode([i for i in ids if i < self.eot])).strip()
@@ -261,21 +265,146 @@ def _load(model_dir: Path, threads: int, workers: int) -> _Whisper:
     return _Whisper(model_dir, threads, workers)
 
 
+@dataclass(eq=False)
+class _Request:
+    """One reply waiting to be recognized: its features and how to decode it. Requests with
+    equal `key` (features of one length, the same start tokens and decoding options) can
+    share one `generate` call."""
+
+    features: np.ndarray
+    prompt: list[int]
+    options: dict[str, Any]
+    key: tuple[Any, ...]
+    arrived: float = field(default_factory=time.perf_counter)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _Batcher:
+    """The batching front of the model, shared by the calls of one process (SIP channel,
+    campaign dialer): a free worker takes the oldest waiting reply and every waiting reply
+    that can share its batch, waiting up to `window_s` after the oldest arrived for more to
+    join (at most `max_batch`) while other replies are on their way (a lone reply does not
+    wait), and decodes them in one CTranslate2 `generate` call — one
+    decoder pass for the batch instead of one per reply. `workers` batches run at once
+    (the model's `inter_threads`). Workers end after `idle_s` without work and start again
+    on the next reply."""
+
+    def __init__(
+        self, model: Any, workers: int, window_s: float, max_batch: int, idle_s: float = 30.0
+    ) -> None:
+        self.model = model
+        self.workers = max(1, workers)
+        self.window_s = window_s
+        self.max_batch = max(1, max_batch)
+        self.idle_s = idle_s
+        self._waiting: list[_Request] = []
+        self._gathering: set[tuple[Any, ...]] = set()
+        self._running = 0
+        self._arriving = 0  # replies on their way (VAD, features): worth waiting for
+        self._cond = threading.Condition()
+        self.batches: list[int] = []  # sizes of the batches decoded (for the bench)
+
+    def arriving(self) -> None:
+        """A reply is on its way: batches forming now wait (up to the window) for it."""
+        with self._cond:
+            self._arriving += 1
+
+    def arrived(self) -> None:
+        """A reply announced by `arriving` needs no recognition (nothing was said)."""
+        with self._cond:
+            self._arriving -= 1
+            self._cond.notify_all()
+
+    def run(self, request: _Request, announced: bool = False) -> Any:
+        with self._cond:
+            self._arriving -= announced
+            self._waiting.append(request)
+            if self._running < self.workers:
+                self._running += 1
+                threading.Thread(target=self._work, name="whisper-batch", daemon=True).start()
+            self._cond.notify_all()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def _take(self) -> list[_Request] | None:
+        """The next batch (called with the lock held); None when idle for `idle_s`."""
+        idle_since = time.perf_counter()
+        while True:
+            free = [r for r in self._waiting if r.key not in self._gathering]
+            if not free:
+                if time.perf_counter() - idle_since >= self.idle_s:
+                    return None
+                self._cond.wait(self.idle_s)
+                continue
+            key = free[0].key
+            deadline = free[0].arrived + self.window_s
+            self._gathering.add(key)
+            while True:
+                mates = [r for r in self._waiting if r.key == key][: self.max_batch]
+                left = deadline - time.perf_counter()
+                if len(mates) >= self.max_batch or left <= 0 or not self._arriving:
+                    break
+                self._cond.wait(left)
+            self._gathering.discard(key)
+            for r in mates:
+                self._waiting.remove(r)
+            return mates
+
+    def _work(self) -> None:
+        import ctranslate2
+
+        while True:
+            with self._cond:
+                batch = self._take()
+                if batch is None:
+                    self._running -= 1
+                    return
+                self.batches.append(len(batch))
+            try:
+                feats = np.stack([r.features for r in batch])
+                results = self.model.generate(
+                    ctranslate2.StorageView.from_array(feats),
+                    [r.prompt for r in batch],
+                    **batch[0].options,
+                )
+                for r, result in zip(batch, results, strict=True):
+                    r.result = result
+            except BaseException as e:  # handed to the waiting calls, which raise it
+                for r in batch:
+                    r.error = e
+            for r in batch:
+                r.done.set()
+
+
 class WhisperASR:
     """Whisper-base in CTranslate2 on CPU; one instance per process, thread-safe for concurrent
-    calls (CTranslate2 queues them over `workers`)."""
+    calls: their replies go through one batching front (`_Batcher`), `workers` batches at a
+    time with `threads` threads each. The default, two workers of one thread, is what a
+    2-core machine running many calls needs (two replies decoded at once; one thread per
+    small matrix product wastes less than two); a lone reply is faster with `threads=2,
+    workers=1`. `batch_grid_s` > 0 pads each reply's audio up to a multiple of it so that
+    replies of nearly one length share a batch; it is off by default because the extra
+    silence changes some transcripts (docs/benchmarks.md)."""
 
     def __init__(
         self,
         model_dir: Path | None = None,
-        threads: int = 2,
-        workers: int = 1,
+        threads: int = 1,
+        workers: int = 2,
         beam_size: int = 5,
+        batch_window_s: float = 0.03,
+        max_batch: int = 8,
+        batch_grid_s: float = 0.0,
     ) -> None:
         from huifang.voice.model import whisper_base_dir
 
         self.whisper = _load(Path(model_dir or whisper_base_dir()), threads, workers)
-        self.beam_size = beam_size
+        self.threads, self.beam_size, self.batch_grid_s = threads, beam_size, batch_grid_s
+        self.batcher = _Batcher(self.whisper.model, workers, batch_window_s, max_batch)
 
     def transcribe(
         self,
@@ -287,15 +416,11 @@ class WhisperASR:
     ) -> Transcript:
         """Recognize one reply. `answer_type` (yes_no, money, number, date, choice) and the
         choice `options` constrain the vocabulary; `hint` (words such replies use) is the
-        decoder's prompt on yes/no questions and when decoding unconstrained."""
+        decoder's prompt on yes/no questions and when decoding unconstrained.
+        `processing_s` is the time from the call to the transcript, waiting for a batch
+        included."""
         started = time.perf_counter()
         w = self.whisper
-        spans = speech_spans(audio, min_silence_ms=500)
-        if not spans:  # nothing said, and VAD is sure of it
-            return Transcript("", 1.0, audio.seconds, time.perf_counter() - started)
-        first, last = int(spans[0][0] * audio.rate), int(spans[-1][1] * audio.rate)
-        speech = audio.samples[first:last]
-        encoded, _ = w.encode(speech)
         alphabet = (
             zh_alphabet(answer_type, options)
             if language == "zh"
@@ -305,33 +430,17 @@ class WhisperASR:
         # Measured on the corpus it helps yes/no (decoded in the word list) and English
         # amounts (decoded freely); Chinese amounts, dates and choices do without it.
         prompted = answer_type == "yes_no" or not alphabet
-        prompt = hint if alphabet else PROMPTS.get(language, "") + hint
-        start = w.start(language, prompt.strip() if hint and prompted else "")
-        # The start tokens (and prompt), then about 5 tokens a second of speech (a fast
-        # speaker), + 1: the cap that stops Whisper's loops on short audio.
-        max_length = len(start) + 1 + math.ceil(len(speech) / audio.rate * 5)
-        if alphabet or answer_type in ("money", "number"):
-            # Closed questions, and amounts in English (free: in the word list English amounts
-            # looped on digit groups over the phone line), by beam search: its n best vote.
-            beams = self.beam_size
-            result = w.model.generate(
-                encoded,
-                [start],
-                beam_size=beams,
-                num_hypotheses=beams,
-                max_length=max_length,
-                return_scores=True,
-                suppress_tokens=w.suppress(language, alphabet) if alphabet else [-1],
-            )[0]
-        else:
-            result = w.model.generate(
-                encoded,
-                [start],
-                beam_size=1,
-                max_length=max_length,
-                return_scores=True,
-                no_repeat_ngram_size=3,
-            )[0]
+        self.batcher.arriving()
+        try:
+            spans = speech_spans(audio, min_silence_ms=500)
+            if not spans:  # nothing said, and VAD is sure of it
+                self.batcher.arrived()
+                return Transcript("", 1.0, audio.seconds, time.perf_counter() - started)
+            request = self._request(audio, spans, language, hint, answer_type, alphabet)
+        except BaseException:
+            self.batcher.arrived()
+            raise
+        result = self.batcher.run(request, announced=True)
         texts: list[str] = []
         mass: list[float] = []
         # Scores are length-normalized log-probabilities: exp(score) is the geometric mean of
@@ -359,3 +468,35 @@ class WhisperASR:
             tuple(texts[1:]),
             tuple(round(m, 4) for m in mass) if len(texts) > 1 else (),
         )
+
+    def _request(
+        self,
+        audio: Audio,
+        spans: list[tuple[float, float]],
+        language: str,
+        hint: str,
+        answer_type: str,
+        alphabet: str,
+    ) -> _Request:
+        """The reply's features (its speech only) and how to decode it."""
+        w = self.whisper
+        first, last = int(spans[0][0] * audio.rate), int(spans[-1][1] * audio.rate)
+        speech = audio.samples[first:last].astype(np.float32)
+        features = w.features_of(speech, self.batch_grid_s)
+        prompted = answer_type == "yes_no" or not alphabet
+        prompt = hint if alphabet else PROMPTS.get(language, "") + hint
+        start = w.start(language, prompt.strip() if hint and prompted else "")
+        # The start tokens (and prompt), then about 5 tokens a second of speech (a fast
+        # speaker), + 1: the cap that stops Whisper's loops on short audio.
+        max_length = len(start) + 1 + math.ceil(len(speech) / audio.rate * 5)
+        opts: dict[str, Any] = {"max_length": max_length, "return_scores": True}
+        if alphabet or answer_type in ("money", "number"):
+            # Closed questions, and amounts in English (free: in the word list English amounts
+            # looped on digit groups over the phone line), by beam search: its n best vote.
+            opts |= {"beam_size": self.beam_size, "num_hypotheses": self.beam_size}
+            opts["suppress_tokens"] = w.suppress(language, alphabet) if alphabet else [-1]
+        else:
+            opts |= {"beam_size": 1, "no_repeat_ngram_size": 3}
+        # What must be equal for two replies to share a `generate` call.
+        key = (features.shape[1], tuple(start), alphabet, opts["beam_size"], max_length)
+        return _Request(features, start, opts, key)
