@@ -492,7 +492,8 @@ class WhisperASR:
         opts: dict[str, Any] = {"max_length": max_length, "return_scores": True}
         if alphabet or answer_type in ("money", "number"):
             # Closed questions, and amounts in English (free: in the word list English amounts
-            # looped on digit groups over the phone line), by beam search: its n best vote.
+            # looped on digit groups over the phone line), by beam search: its n best give the
+            # answer its confidence (nlu.understand_transcript).
             opts |= {"beam_size": self.beam_size, "num_hypotheses": self.beam_size}
             opts["suppress_tokens"] = w.suppress(language, alphabet) if alphabet else [-1]
         else:
