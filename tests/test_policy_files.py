@@ -21,7 +21,7 @@ def test_policy_file_errors_name_the_file(tmp_path: Path) -> None:
         data = yaml.safe_load(POLICY_FILE.read_text("utf-8"))
         del data["contact_strategy"]["outcomes"]["busy"]
         parse_followup_policy(yaml.safe_dump(data, allow_unicode=True), "x.yaml")
-    assert load_followup_policy().version == 2
+    assert load_followup_policy().version == 3
 
 
 def test_environment_variable_points_at_a_lenders_policy(

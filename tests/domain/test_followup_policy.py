@@ -196,6 +196,12 @@ def test_unknown_tier_is_rejected() -> None:
         (lambda d: d.update(typo=1), "typo"),
         (lambda d: d["stages"].update(pre_loan="routine"), "stages.pre_loan"),
         (lambda d: d["first_visit"].update(start_after_days=40), "first_visit.start_after_days"),
+        (lambda d: d["inbound"].update(callback_purpose="nope"), "inbound.callback_purpose"),
+        (
+            lambda d: d["inbound"].update(callback_purpose="pre-loan-verification"),
+            "inbound.callback_purpose",
+        ),
+        (lambda d: d["inbound"].update(callback="x"), "inbound.callback"),
     ],
 )
 def test_invalid_policy_names_the_setting(mutate: Any, path: str) -> None:
@@ -205,3 +211,10 @@ def test_invalid_policy_names_the_setting(mutate: Any, path: str) -> None:
         policy_from_mapping(data)
     assert err.value.path == path
     assert err.value.message_zh and err.value.message_en
+
+
+def test_inbound_callback_purpose_is_optional() -> None:
+    assert policy_from_mapping(_data()).inbound_callback_purpose == "inbound-callback"
+    data = _data()
+    data.pop("inbound")
+    assert policy_from_mapping(data).inbound_callback_purpose is None

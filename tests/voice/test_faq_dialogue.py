@@ -117,3 +117,62 @@ def test_reading_the_identity_answers() -> None:
     assert read_birth_date(Heard("12th of March 1985"), today) == date(1985, 3, 12)
     assert read_birth_date(Heard(keys="19850312#"), today) == date(1985, 3, 12)
     assert read_birth_date(Heard("明天"), today) is None
+
+
+def test_a_caller_asking_for_a_person_gets_an_agent_callback_task(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The whole inbound call with a scripted caller who asks for a person, stored as the
+    telephony stores it: a callback task for an agent (the policy's inbound-callback purpose,
+    due when the calling window opens) with the call's transcript linked."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from huifang.domain.compliance import ContactPolicy, NoHolidays
+    from huifang.services import voice_calls
+    from huifang.services.followup_attempts import Guard
+    from huifang.store.db import transaction
+    from huifang.store.followup_models import FollowupTask
+
+    loan_id, who = _quotable(engine)
+    dob = who.birth_date
+    assert dob is not None
+    channel = ScriptedChannel([who.id_number[-4:], f"#{dob:%Y%m%d}", "我要人工服务"])
+    record = run_inbound_faq(engine, channel, caller_number=who.mobile, language="zh", today=AS_OF)
+    assert record.handover_reason == "borrower_request" and record.loan_id == loan_id
+    assert "人工" in channel.spoken[-1]  # the caller hears that a person will call back
+    started = datetime(2026, 11, 2, 21, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday
+    report = voice_calls.CallReport(
+        started_at=started,
+        ended_at=started + timedelta(minutes=1),
+        turns=[
+            voice_calls.TurnRecord(t.speaker, t.text, t.confidence, t.step_id, None, None)
+            for t in record.turns
+        ],
+        handover_reason=record.handover_reason,
+        direction=voice_calls.INBOUND,
+    )
+    facts = voice_calls.InboundFacts(
+        record.verified, tuple(record.answered), f"{record.knowledge_id} v1"
+    )
+    stored = voice_calls.record_inbound_call(
+        engine,
+        loan_id,
+        who.mobile,
+        "zh",
+        report,
+        facts,
+        directory=tmp_path,
+        guard=Guard(ContactPolicy(), NoHolidays()),
+    )
+    with transaction(engine) as s:
+        task = s.scalar(select(FollowupTask).where(FollowupTask.id == stored.callback_task_id))
+        assert task is not None
+        assert (task.loan_id, task.purpose, task.status) == (loan_id, "inbound-callback", "open")
+        assert task.trigger_ref == f"attempt:{stored.attempt_id}"
+        assert task.next_attempt_at is not None and task.due_on == date(2026, 11, 3)
+        assert task.next_attempt_at.replace(tzinfo=UTC) == datetime(2026, 11, 3, 0, 0, tzinfo=UTC)
+    transcript = voice_calls.transcripts(engine, [stored.attempt_id])[stored.attempt_id]
+    assert [t.text for t in transcript if t.speaker == "borrower"][-1] == "我要人工服务"

@@ -146,6 +146,10 @@ class FollowupPolicy:
     key_answers: frozenset[str]
     reverify_answers: frozenset[str]
     strategy: Mapping[str, object] = field(default_factory=dict)
+    # the purpose of the agent's callback task opened when a borrower who called the voice
+    # assistant asks for a person; None in a policy without an `inbound` section (then such a
+    # request is attached to an open task of the loan, or only kept on the call's attempt)
+    inbound_callback_purpose: str | None = None
 
     def rule(self, purpose: str) -> PurposeRule:
         try:
@@ -614,6 +618,14 @@ def policy_from_mapping(data: Mapping[str, object]) -> FollowupPolicy:
     reverify_answers = frozenset(cr.strings("reverify_answers", []))
     cr.done()
 
+    ib = r.sub("inbound", {})
+    inbound_callback = (
+        purpose_ref(ib, "callback_purpose", Stage.POST_LOAN)
+        if ib.raw("callback_purpose", None) is not None
+        else None
+    )
+    ib.done()
+
     strategy = r.raw("contact_strategy", {})
     if not isinstance(strategy, Mapping):
         raise PolicyError("contact_strategy", "应为映射", "must be a mapping")
@@ -641,6 +653,7 @@ def policy_from_mapping(data: Mapping[str, object]) -> FollowupPolicy:
         key_answers=key_answers,
         reverify_answers=reverify_answers,
         strategy=MappingProxyType(dict(strategy)),
+        inbound_callback_purpose=inbound_callback,
     )
     r.done()
     return policy

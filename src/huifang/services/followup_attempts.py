@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -88,6 +88,7 @@ _PURPOSE = {
     "re-verification": Purpose.VERIFICATION,
     "first-visit": Purpose.ROUTINE,
     "routine": Purpose.ROUTINE,
+    "inbound-callback": Purpose.CALLBACK,
 }
 
 
@@ -392,6 +393,23 @@ def _request(ctx: _Context, inp: AttemptInput, number: str) -> ContactRequest:
 
 def _refusal_text(decision: Decision) -> str:
     return "；".join(f"{r.message_zh} / {r.message_en}" for r in decision.reasons)
+
+
+def callback_due_at(session: Session, task: FollowupTask, at: datetime, guard: Guard) -> datetime:
+    """The first moment at or after `at` at which the guard lets an agent call the borrower
+    back on `task` (purpose callback): the calling window in the borrower's zone, holidays and
+    caps as the guard sees them. `at` itself when the guard refuses for a reason that waiting
+    does not lift (do-not-call…): the agent sees the refusal when dialing."""
+    ctx = _context(session, task)
+    number = ctx.numbers.get(PartyRole.BORROWER) or ""
+    request = replace(
+        _request(ctx, AttemptInput(Channel.AGENT_CALL, PartyRole.BORROWER, at), number),
+        purpose=Purpose.CALLBACK,
+    )
+    decision = guard.check(request, ctx.history, ctx.flags)
+    if decision.allowed or decision.next_allowed_at is None:
+        return at
+    return decision.next_allowed_at
 
 
 def check_before_contact(

@@ -21,7 +21,10 @@ Outcome codes from the script run (an agent picks them by hand; the bot derives 
 A call the borrower makes to the FAQ assistant (`record_inbound_call`) is stored the same way
 — an attempt with direction ``inbound``, its recording and transcript, the identity result
 and the FAQ entries answered — on the caller's loan but on no task; the guard, the contact
-strategy and the contact metrics count only the calls we make (direction ``outbound``).
+strategy and the contact metrics count only the calls we make (direction ``outbound``). A
+request for a person on it is handed over by the same code as an outbound handover
+(`hand_over_to_agent`): a callback task of the policy's inbound-callback purpose, or the
+loan's open task, due when the guard first lets an agent call back.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from huifang.domain import scripts as sc
 from huifang.domain.compliance import Channel, Outcome, PartyRole
+from huifang.policy_files import LoadedPolicy
 from huifang.services import calls, configs, followup, risk
 from huifang.services.answer_masking import MaskBook
 from huifang.services.followup import TaskError, local_date, utc
@@ -47,6 +51,7 @@ from huifang.services.followup_attempts import (
     AttemptInput,
     AttemptResult,
     Guard,
+    callback_due_at,
     check_before_contact,
     record_attempt,
 )
@@ -234,7 +239,7 @@ def record_call(
     inp = replace(inp, recording_ref=stored[0] if stored else None)
     result = record_attempt(engine, plan.task_id, inp, guard=guard)
     if result.allowed:
-        _store_records(engine, result.attempt_id, plan, report, stored, handover)
+        _store_records(engine, result.attempt_id, plan, report, stored, handover, guard)
     alerts: tuple[risk.AlertView, ...] = ()
     if result.visit_id is not None:
         alerts = _new_alerts(engine, plan.loan_id, report.ended_at)
@@ -254,34 +259,74 @@ def _store_records(
     report: CallReport,
     stored: tuple[str, str] | None,
     handover: bool,
+    guard: Guard | None,
 ) -> None:
+    guard = guard or Guard(policy=configs.contact_policy(engine).policy)
     with transaction(engine) as s:
         _add_recording_and_turns(s, attempt_id, plan.language, report, stored)
         if not handover:
             return
         task = s.get(FollowupTask, plan.task_id)
-        loan = s.get(Loan, plan.loan_id)
-        assert task is not None and loan is not None
-        reason = report.handover_reason or "script"
-        task.status_reason = (
-            f"智能外呼转人工 ({reason})，请人工回电，通话转写见尝试 #{attempt_id} / "
-            f"voice agent handed over ({reason}): an agent calls back; transcript on attempt "
-            f"#{attempt_id}"
+        assert task is not None
+        hand_over_to_agent(
+            s,
+            task,
+            attempt_id,
+            report.handover_reason or "script",
+            plan.number,
+            report.ended_at,
+            guard,
         )
-        skills = set(task.required_skills or [])
-        skills.discard("voice")
-        task.required_skills = sorted(skills)
-        if reason in HUMAN_FLAG_REASONS:
-            s.add(
-                PartyFlag(
-                    borrower_id=loan.borrower_id,
-                    role=PartyRole.BORROWER.value,
-                    number=plan.number,
-                    flag="human-requested",
-                    set_at=utc(report.ended_at),
-                    source=f"attempt:{attempt_id}",
-                )
+
+
+def hand_over_to_agent(
+    s: Session,
+    task: FollowupTask,
+    attempt_id: int,
+    reason: str,
+    number: str | None,
+    at: datetime,
+    guard: Guard,
+    *,
+    inbound: bool = False,
+    priority: int | None = None,
+) -> datetime:
+    """A voice call handed over to a person — the voice agent's outbound call or the FAQ
+    assistant's inbound one, the same code for both: `task` becomes an agent's callback with
+    the transcript on attempt `attempt_id` named in its reason, no longer for the voice agent,
+    due at the first moment the guard lets an agent call (calling window, holidays, caps; see
+    `followup_attempts.callback_due_at`), at least as urgent as `priority`; a request for a
+    human or distress also sets the person's ``human-requested`` flag (PIPL art. 24) so the
+    guard refuses further voice-agent calls. Returns when the callback is due."""
+    who_zh, who_en = ("客户来电", "inbound call") if inbound else ("智能外呼", "voice agent")
+    task.status_reason = (
+        f"{who_zh}转人工 ({reason})，请人工回电，通话转写见尝试 #{attempt_id} / "
+        f"{who_en} handed over ({reason}): an agent calls back; transcript on attempt "
+        f"#{attempt_id}"
+    )
+    skills = set(task.required_skills or [])
+    skills.discard("voice")
+    task.required_skills = sorted(skills)
+    if priority is not None:
+        task.priority = min(task.priority, priority)
+    if reason in HUMAN_FLAG_REASONS and number:
+        loan = s.get(Loan, task.loan_id)
+        assert loan is not None
+        s.add(
+            PartyFlag(
+                borrower_id=loan.borrower_id,
+                role=PartyRole.BORROWER.value,
+                number=number,
+                flag="human-requested",
+                set_at=utc(at),
+                source=f"attempt:{attempt_id}",
             )
+        )
+        s.flush()
+    due = callback_due_at(s, task, at, guard)
+    task.next_attempt_at = utc(due)
+    task.next_role = PartyRole.BORROWER.value
+    return due
 
 
 def _add_recording_and_turns(
@@ -343,12 +388,14 @@ class InboundFacts:
 
 @dataclass(frozen=True)
 class InboundStored:
-    """An inbound call as stored: the attempt, and the recording file (path, SHA-256)."""
+    """An inbound call as stored: the attempt, the recording file (path, SHA-256), and the
+    agent's callback task a handover opened or was attached to."""
 
     attempt_id: int
     outcome: Outcome
     recording_path: Path | None
     recording_sha256: str | None
+    callback_task_id: int | None = None
 
 
 def inbound_outcome(report: CallReport, facts: InboundFacts) -> Outcome:
@@ -364,6 +411,86 @@ def inbound_outcome(report: CallReport, facts: InboundFacts) -> Outcome:
     return Outcome.THIRD_PARTY_CONTACT
 
 
+def _stored_before(
+    s: Session, loan_id: int, caller: str, started: datetime, directory: Path
+) -> InboundStored | None:
+    """The same call stored by an earlier try (same loan, caller and start instant)."""
+    same_start = s.scalars(
+        select(ContactAttempt).where(
+            ContactAttempt.loan_id == loan_id,
+            ContactAttempt.direction == INBOUND,
+            ContactAttempt.started_at == utc(started),
+        )
+    )
+    # the number is sealed at rest with a fresh nonce: compared once decrypted
+    row = next((a for a in same_start if a.contact_number == caller), None)
+    if row is None or row.outcome is None:
+        return None
+    rec = s.scalar(select(CallRecording).where(CallRecording.attempt_id == row.id))
+    task_id = s.scalar(
+        select(FollowupTask.id)
+        .where(
+            FollowupTask.loan_id == loan_id, FollowupTask.status_reason.contains(f"#{row.id} / ")
+        )
+        .order_by(FollowupTask.id.desc())
+    )
+    return InboundStored(
+        int(row.id),
+        Outcome(row.outcome),
+        directory / rec.path if rec else None,
+        rec.sha256 if rec else None,
+        task_id,
+    )
+
+
+def _callback_task(
+    s: Session, loan_id: int, attempt_id: int, at: datetime, loaded: LoadedPolicy
+) -> tuple[FollowupTask | None, bool]:
+    """The task an inbound handover goes on, and whether it is new: the loan's open task of
+    the policy's inbound-callback purpose, else its most urgent open task (one agent calls
+    the borrower once, for both — not two calls for one borrower), else a new task of the
+    inbound-callback purpose (none when the policy names no such purpose)."""
+    purpose = loaded.policy.inbound_callback_purpose
+    open_tasks = list(
+        s.scalars(
+            select(FollowupTask)
+            .where(FollowupTask.loan_id == loan_id, FollowupTask.closed_at.is_(None))
+            .order_by(FollowupTask.priority, FollowupTask.due_on, FollowupTask.id)
+        )
+    )
+    for task in open_tasks:
+        if task.purpose == purpose:
+            return task, False
+    if open_tasks:
+        return open_tasks[0], False
+    if purpose is None:
+        return None, False
+    loan = s.get(Loan, loan_id)
+    assert loan is not None
+    day = local_date(at)
+    latest = s.scalar(
+        select(FollowupTask.tier)
+        .where(FollowupTask.loan_id == loan_id)
+        .order_by(FollowupTask.created_at.desc(), FollowupTask.id.desc())
+    )
+    tier = latest or followup.loan_tier(
+        loan, 0, followup.assessed_tiers(s, [loan_id], day).get(loan_id)
+    )
+    task_id = followup.ensure_task(
+        s,
+        loan,
+        purpose,
+        day,
+        f"客户来电要求人工回电 (尝试 #{attempt_id}) / "
+        f"the borrower called and asked for a person (attempt #{attempt_id})",
+        f"attempt:{attempt_id}",
+        loaded,
+        tier,
+        at,
+    )
+    return (s.get(FollowupTask, task_id) if task_id is not None else None), True
+
+
 def record_inbound_call(
     engine: Engine,
     loan_id: int,
@@ -373,13 +500,26 @@ def record_inbound_call(
     facts: InboundFacts,
     *,
     directory: Path | None = None,
+    guard: Guard | None = None,
+    policy: LoadedPolicy | None = None,
 ) -> InboundStored:
     """Store a call the borrower made to the FAQ assistant as an attempt on the caller's
     loan (direction ``inbound``, no task, no agent): outcome, identity result, the FAQ
     entries answered (``answers["faq_entries"]``), the recording file and the transcript,
-    in one transaction. The guard is not consulted: the borrower called us."""
+    in one transaction. The guard does not judge the call (the borrower called us); a
+    handover opens an agent's callback task (`hand_over_to_agent`, as for an outbound call),
+    or goes on the loan's open task. Storing the same call again (same loan, caller and
+    start) changes nothing and returns what the first try stored."""
     outcome = inbound_outcome(report, facts)
     directory = directory or recordings_dir()
+    with transaction(engine) as s:
+        before = _stored_before(s, loan_id, caller, report.started_at, directory)
+    if before is not None:
+        return before
+    handover = outcome is Outcome.CALLBACK_REQUESTED
+    if handover:
+        guard = guard or Guard(policy=configs.contact_policy(engine).policy)
+        policy = policy or configs.followup_policy(engine)
     stored: tuple[str, str] | None = None
     if report.recording_wav:
         relative, sha = store_wav(report.recording_wav, directory / INBOUND, report.started_at)
@@ -393,6 +533,7 @@ def record_inbound_call(
     if facts.hung_up:
         note.append("来电方中途挂断 / the caller hung up before the end")
     ended = report.ended_at
+    callback_task_id: int | None = None
     with transaction(engine) as s:
         attempt = ContactAttempt(
             task_id=None,
@@ -411,18 +552,40 @@ def record_inbound_call(
             answers={"faq_entries": list(facts.questions)},
             identity_verified=facts.verified,
             was_conversation=True,
-            callback_at=utc(ended) if outcome is Outcome.CALLBACK_REQUESTED else None,
+            callback_at=utc(ended) if handover else None,
             note="；".join(note),
         )
         s.add(attempt)
         s.flush()
         attempt_id = int(attempt.id)
         _add_recording_and_turns(s, attempt_id, language, report, stored)
+        if handover:
+            assert guard is not None and policy is not None
+            task, new = _callback_task(s, loan_id, attempt_id, ended, policy)
+            if task is not None:
+                rule = policy.policy.purposes.get(policy.policy.inbound_callback_purpose or "")
+                due = hand_over_to_agent(
+                    s,
+                    task,
+                    attempt_id,
+                    report.handover_reason or "borrower_request",
+                    caller,
+                    ended,
+                    guard,
+                    inbound=True,
+                    priority=rule.priority if rule else None,
+                )
+                if new and rule is not None:
+                    # due on the local day the guard first lets the agent call
+                    task.due_on = local_date(due)
+                    task.deadline = task.due_on + timedelta(days=rule.sla_days)
+                callback_task_id = int(task.id)
     return InboundStored(
         attempt_id,
         outcome,
         directory / stored[0] if stored else None,
         stored[1] if stored else None,
+        callback_task_id,
     )
 
 

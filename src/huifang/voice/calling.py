@@ -503,7 +503,14 @@ def answer_inbound(
             engine, record.loan_id, caller, language, report, facts, directory=directory
         )
         attempt_id, path, sha = stored.attempt_id, stored.recording_path, stored.recording_sha256
-        events({"event": "recorded", "attempt_id": attempt_id, "outcome": stored.outcome.value})
+        events(
+            {
+                "event": "recorded",
+                "attempt_id": attempt_id,
+                "outcome": stored.outcome.value,
+                "callback_task_id": stored.callback_task_id,
+            }
+        )
     else:
         relative, sha = voice_calls.store_wav(wav, directory / voice_calls.INBOUND, started)
         path = directory / voice_calls.INBOUND / relative
