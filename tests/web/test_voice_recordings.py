@@ -186,6 +186,21 @@ def test_an_inbound_faq_call_is_an_attempt_in_the_360_and_qa(  # type: ignore[no
     page = auditor.get(f"/qa/attempts/{stored.attempt_id}")
     assert page.status_code == 200 and "我下次要还多少钱？" in page.text
     assert "002X" not in page.text
+    assert "呼入" in page.text
+
+    # the call's direction on the QA list, its API, the 360 page and the 360 API
+    assert {r.attempt_id: r.direction for r in rows}[stored.attempt_id] == "inbound"
+    query = f"start={days[0]}&end={days[1]}&channel=voice-agent&size=50"
+    listed = auditor.get(f"/qa?{query}").text
+    row = listed.split(f'id="sample-{stored.attempt_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "呼入" in row and "呼出" not in row
+    sample = auditor.get(f"/api/v1/qa/sample?{query}").json()["sample"]
+    assert {c["attempt_id"]: c["direction"] for c in sample}[stored.attempt_id] == "inbound"
+    assert "呼入" in agent.get(f"/borrowers/{borrower}").text
+    calls = agent.get(f"/api/v1/borrowers/{borrower}").json()["voice_calls"]
+    mine = [c for c in calls if c["attempt_id"] == stored.attempt_id]
+    assert [(c["direction"], c["loan_id"]) for c in mine] == [("inbound", loan_id)]
+    assert mine[0]["transcript_url"] == f"/api/v1/voice-calls/{stored.attempt_id}/transcript"
 
     # the borrower calling us is no contact we made: a policy with a quiet day after any
     # conversation still allows our call on the loan's task

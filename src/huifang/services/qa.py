@@ -185,6 +185,7 @@ class ContactRow:
     outcome: str | None
     my_total: int | None  # the caller's review, when there is one
     reviews: int
+    direction: str = "outbound"  # inbound: the borrower called us (the FAQ assistant)
 
 
 def _contacts_query(req: SampleRequest) -> Any:
@@ -250,6 +251,7 @@ def _rows(s: Session, ids: Sequence[int], reviewer: str) -> list[ContactRow]:
             outcome=a.outcome,
             my_total=mine.get(a.id),
             reviews=counts.get(a.id, 0),
+            direction=a.direction,
         )
         for a, contract_no, branch, agent in rows
     ]

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from huifang.domain.prepayment import PrepaymentRefused
 from huifang.security import accounts, audit
 from huifang.security.roles import Permission, Principal, Role
-from huifang.services import loan_views
+from huifang.services import loan_views, voice_calls
 from huifang.web import pii
 from huifang.web.deps import SESSION_COOKIE, actor, client_ip, get_engine, public, require
 from huifang.web.deps import scope_of as _scope
@@ -376,6 +376,22 @@ class ContactOut(BaseModel):
     phone_masked: str
 
 
+class VoiceCallOut(BaseModel):
+    """A voice-agent call in the 360's contact history; its transcript and recording come
+    from the audited /api/v1/voice-calls endpoints."""
+
+    attempt_id: int
+    loan_id: int
+    direction: Literal["outbound", "inbound"]  # 呼出 (we called) | 呼入 (the borrower called)
+    started_at: datetime | None
+    duration_s: int | None
+    outcome: str | None
+    identity_verified: bool
+    handover_reason: str | None
+    transcript_url: str
+    recording_url: str | None
+
+
 class BorrowerOut(BaseModel):
     borrower_id: int
     kind: str
@@ -386,6 +402,7 @@ class BorrowerOut(BaseModel):
     address_masked: str
     contacts: list[ContactOut]
     loans: list[LoanDetail]
+    voice_calls: list[VoiceCallOut]
 
 
 @router.get("/borrowers/{borrower_id}", response_model=BorrowerOut, responses=ERRORS)
@@ -411,6 +428,25 @@ def api_borrower(request: Request, borrower: BorrowerInScope) -> BorrowerOut:
             for c in b.contacts
         ],
         loans=[_loan_detail(v) for v in b.loans],
+        voice_calls=[
+            VoiceCallOut(
+                attempt_id=c["attempt_id"],
+                loan_id=c["loan_id"],
+                direction=c["direction"],
+                started_at=c["started_at"],
+                duration_s=c["duration_s"],
+                outcome=c["outcome"],
+                identity_verified=bool(c["identity_verified"]),
+                handover_reason=c["recording"]["handover_reason"] if c["recording"] else None,
+                transcript_url=f"/api/v1/voice-calls/{c['attempt_id']}/transcript",
+                recording_url=(
+                    f"/api/v1/voice-calls/{c['attempt_id']}/recording" if c["recording"] else None
+                ),
+            )
+            for c in voice_calls.voice_calls_of_loans(
+                get_engine(request), [v.loan_id for v in b.loans]
+            )
+        ],
     )
 
 

@@ -406,6 +406,7 @@ class ContactOut(BaseModel):
     outcome: str | None
     my_total: int | None
     reviews: int
+    direction: str  # outbound (we called) | inbound (the borrower called us)
 
 
 class SummaryOut(BaseModel):
@@ -439,6 +440,7 @@ def _contact_out(r: qa.ContactRow) -> ContactOut:
         outcome=r.outcome,
         my_total=r.my_total,
         reviews=r.reviews,
+        direction=r.direction,
     )
 
 
