@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from huifang.security import audit
 from huifang.security.passwords import (
@@ -25,7 +25,7 @@ from huifang.security.passwords import (
     verify_password,
 )
 from huifang.security.roles import Principal, Role
-from huifang.store.db import transaction
+from huifang.store.db import single_statements, transaction
 from huifang.store.models import Branch
 from huifang.store.security_models import User, WebSession
 
@@ -233,41 +233,70 @@ class ActiveSession:
     session_id: str
 
 
+_SESSION_AND_USER = (
+    select(
+        WebSession.revoked_at,
+        WebSession.expires_at,
+        WebSession.created_at,
+        WebSession.last_seen_at,
+        WebSession.csrf_token,
+        User.id,
+        User.username,
+        User.display_name,
+        User.role,
+        User.all_branches,
+        User.branch_codes,
+        User.active,
+    )
+    .join(User, User.id == WebSession.user_id)
+    .where(WebSession.id == bindparam("digest"))
+)
+
+
 def resolve_session(engine: Engine, token: str | None) -> ActiveSession | None:
     """The session behind a cookie, if it is live; slides the idle expiry (at most once a
-    minute, so reads do not write on every request)."""
+    minute, so reads do not write on every request).
+
+    Every request runs this, so it is one statement outside a transaction (the session row
+    and its user read together are consistent by themselves; the occasional slide of the
+    expiry is a single UPDATE of its own)."""
     if not token or len(token) > 200:
         return None
     now = _now()
     digest = token_digest(token)
-    with transaction(engine) as s:
-        row = s.execute(
-            select(WebSession, User)
-            .join(User, User.id == WebSession.user_id)
-            .where(WebSession.id == digest)
-        ).one_or_none()
+    with single_statements(engine) as conn:
+        row = conn.execute(_SESSION_AND_USER, {"digest": digest}).one_or_none()
         if row is None:
             return None
-        ws, user = row
-        expires = _aware(ws.expires_at)
-        created = _aware(ws.created_at)
+        (revoked, expires_at, created_at, last_seen, csrf,
+         user_id, username, display_name, role, all_branches, codes, active) = row  # fmt: skip
+        expires = _aware(expires_at)
+        created = _aware(created_at)
         if (
-            ws.revoked_at is not None
-            or not user.active
+            revoked is not None
+            or not active
             or expires is None
             or expires <= now
             or created is None
             or created + SESSION_MAX <= now
         ):
             return None
-        last = _aware(ws.last_seen_at)
+        last = _aware(last_seen)
         if last is None or now - last >= _TOUCH_EVERY:
-            s.execute(
+            conn.execute(
                 update(WebSession)
-                .where(WebSession.id == digest)
+                .where(WebSession.id == digest, WebSession.revoked_at.is_(None))
                 .values(last_seen_at=now, expires_at=min(now + SESSION_IDLE, created + SESSION_MAX))
             )
-        return ActiveSession(principal_of(user), ws.csrf_token, digest)
+    principal = Principal(
+        user_id=user_id,
+        username=username,
+        display_name=display_name,
+        role=Role(role),
+        all_branches=all_branches,
+        branch_codes=frozenset(codes or ()),
+    )
+    return ActiveSession(principal, csrf, digest)
 
 
 def logout(engine: Engine, token: str | None, *, ip: str | None = None) -> bool:

@@ -29,7 +29,7 @@ from huifang.services import configs, followup, loan_views, risk
 from huifang.services.followup import TaskError, TaskUnavailable, TaskView
 from huifang.services.followup_attempts import AttemptInput, AttemptResult, record_attempt
 from huifang.store.call_models import CallRun
-from huifang.store.db import transaction
+from huifang.store.db import single_statement_session, transaction
 from huifang.store.followup_models import Agent, FollowupTask
 from huifang.store.models import Loan
 
@@ -56,12 +56,10 @@ def ensure_agent(engine: Engine, username: str, name: str, branch_codes: Iterabl
 
 def task_and_agent(engine: Engine, task_id: int, username: str) -> tuple[TaskView, int | None]:
     """The task (`followup.get_task`) and the web user's follow-up agent id (None when the
-    user has none yet: `ensure_agent` creates it), in one transaction — every request of the
-    call screen needs both."""
-    with transaction(engine) as s:
-        view = followup.read_task(s, task_id)
-        found = s.scalar(select(Agent.id).where(Agent.username == username))
-    return view, None if found is None else int(found)
+    user has none yet: `ensure_agent` creates it), in one statement outside a transaction —
+    every request of the call screen needs both before its own transaction."""
+    with single_statement_session(engine) as s:
+        return followup.read_task_and_agent(s, task_id, username)
 
 
 def take_top_task(engine: Engine, agent_id: int, now: datetime | None = None) -> TaskView | None:

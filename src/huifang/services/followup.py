@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -813,21 +813,46 @@ def get_task(engine: Engine, task_id: int) -> TaskView:
         return read_task(session, task_id)
 
 
-def read_task(session: Session, task_id: int) -> TaskView:
-    """`get_task` inside the caller's transaction."""
-    assigned, claimed = aliased(Agent), aliased(Agent)
-    row = session.execute(
-        select(FollowupTask, Loan.contract_no, Branch.code, assigned.username, claimed.username)
+_ASSIGNED, _CLAIMED = aliased(Agent), aliased(Agent)
+
+
+def _task_query() -> Select[FollowupTask, str, str, str, str]:
+    return (
+        select(FollowupTask, Loan.contract_no, Branch.code, _ASSIGNED.username, _CLAIMED.username)
         .outerjoin(Loan, Loan.id == FollowupTask.loan_id)
         .outerjoin(Branch, Branch.id == FollowupTask.branch_id)
-        .outerjoin(assigned, assigned.id == FollowupTask.assigned_agent_id)
-        .outerjoin(claimed, claimed.id == FollowupTask.claimed_by_id)
-        .where(FollowupTask.id == task_id)
-    ).one_or_none()
+        .outerjoin(_ASSIGNED, _ASSIGNED.id == FollowupTask.assigned_agent_id)
+        .outerjoin(_CLAIMED, _CLAIMED.id == FollowupTask.claimed_by_id)
+        .where(FollowupTask.id == bindparam("task_id"))
+    )
+
+
+_TASK = _task_query()
+_TASK_AND_AGENT = _task_query().add_columns(
+    select(Agent.id).where(Agent.username == bindparam("username")).scalar_subquery()
+)
+
+
+def read_task(session: Session, task_id: int) -> TaskView:
+    """`get_task` inside the caller's transaction."""
+    row = session.execute(_TASK, {"task_id": task_id}).one_or_none()
     if row is None:
         raise TaskError(f"任务 #{task_id} 不存在 / no such task")
     task, contract_no, branch, assigned_to, claimed_by = row
     return _task_view(task, contract_no or "", branch or "", assigned_to, claimed_by)
+
+
+def read_task_and_agent(
+    session: Session, task_id: int, username: str
+) -> tuple[TaskView, int | None]:
+    """`read_task` and the follow-up agent id of `username` (None: no agent by that name),
+    in one statement."""
+    row = session.execute(_TASK_AND_AGENT, {"task_id": task_id, "username": username}).one_or_none()
+    if row is None:
+        raise TaskError(f"任务 #{task_id} 不存在 / no such task")
+    task, contract_no, branch, assigned_to, claimed_by, agent_id = row
+    view = _task_view(task, contract_no or "", branch or "", assigned_to, claimed_by)
+    return view, None if agent_id is None else int(agent_id)
 
 
 def list_tasks(
