@@ -676,7 +676,10 @@ _active_cache: dict[str, tuple[float, dict[tuple[str, str], tuple[int, str]]]] =
 
 def _forget(engine: Engine) -> None:
     with _lock:
-        _active_cache.pop(str(engine.url), None)
+        url = str(engine.url)
+        _active_cache.pop(url, None)
+        for key in [k for k, (_, found) in _version_cache.items() if k[0] == url and not found]:
+            del _version_cache[key]
 
 
 def _active_rows(engine: Engine, session: Session | None) -> dict[tuple[str, str], tuple[int, str]]:
@@ -786,18 +789,43 @@ def script(
     if version is None:
         return scripts(engine, session=session).get(script_id)
     if engine is not None:
-        with _reading(engine, session) as s:
-            row = s.scalars(
-                select(ConfigVersion).where(
-                    ConfigVersion.kind == SCRIPT,
-                    ConfigVersion.name == script_id,
-                    ConfigVersion.version == version,
-                )
-            ).first()
-            if row is not None:
-                return _parse_script(row.sha256, row.content)
+        stored = _stored_script(engine, script_id, version, session)
+        if stored is not None:
+            return stored
     packaged = script_files.load_standard_scripts().get(script_id)
     return packaged if packaged is not None and packaged.version == version else None
+
+
+# (database, script id, version) → the stored version parsed, or None when there was none
+# at the time. Every answer of a call reads its run's script by version: a stored version
+# never changes (unique by number, never deleted), so a found one is kept; "none" is kept for
+# ACTIVE_TTL like the versions in force (a version is stored before any run can use it).
+_version_cache: dict[tuple[str, str, int], tuple[float, sc.Script | None]] = {}
+
+
+def _stored_script(
+    engine: Engine, script_id: str, version: int, session: Session | None
+) -> sc.Script | None:
+    key = (str(engine.url), script_id, version)
+    now = time.monotonic()
+    with _lock:
+        hit = _version_cache.get(key)
+    if hit is not None and (hit[1] is not None or now - hit[0] < ACTIVE_TTL):
+        return hit[1]
+    with _reading(engine, session) as s:
+        row = s.scalars(
+            select(ConfigVersion).where(
+                ConfigVersion.kind == SCRIPT,
+                ConfigVersion.name == script_id,
+                ConfigVersion.version == version,
+            )
+        ).first()
+        parsed = _parse_script(row.sha256, row.content) if row is not None else None
+    with _lock:
+        if len(_version_cache) > 1024:
+            _version_cache.clear()
+        _version_cache[key] = (now, parsed)
+    return parsed
 
 
 def script_versions(
