@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import fcntl
 import glob
 import json
@@ -244,7 +245,7 @@ def server(db_url: str, workers: int, env: dict[str, str]) -> Iterator[str]:
     cmd = [
         sys.executable, "-m", "uvicorn", "huifang.web.main:app", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-        "--no-access-log",
+        "--no-access-log", "--timeout-keep-alive", "75",
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd, env={**os.environ, **env, "HUIFANG_DATABASE_URL": db_url}, start_new_session=True
@@ -315,29 +316,144 @@ def reply(prompt: dict[str, Any], last4: str, today: str, tries: int = 0) -> str
     return candidates[tries % len(candidates)]
 
 
+class TransportError(Exception):
+    """The connection to the server failed (reset, closed mid-response, bad response)."""
+
+
+@dataclass
+class Reply:
+    status_code: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Http11:
+    """A minimal HTTP/1.1 client over one keep-alive connection, with the session cookie.
+
+    The load generator shares the two cores with the server and its database: httpx spends
+    about a millisecond of CPU per request, this a small fraction of that, so more of the
+    machine is left to the server being measured. It speaks only what the bench needs:
+    Content-Length or chunked bodies, cookies by name, a reconnect when the server has
+    closed an idle connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.cookies: dict[str, str] = {}
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> None:
+        await self.aclose()
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        body = b"" if json_body is None else json.dumps(json_body).encode("utf-8")
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if json_body is not None:
+            lines.append("Content-Type: application/json")
+        if body or method != "GET":
+            lines.append(f"Content-Length: {len(body)}")
+        lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        fresh = self.reader is None or self.reader.at_eof()
+        if fresh:
+            await self._connect()
+        try:
+            return await self._exchange(head + body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            if fresh or not isinstance(exc, asyncio.IncompleteReadError) or exc.partial:
+                await self.aclose()
+                raise TransportError(repr(exc)) from exc
+        # the server closed the kept-alive connection before reading this request: again
+        await self._connect()
+        try:
+            return await self._exchange(head + body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            await self.aclose()
+            raise TransportError(repr(exc)) from exc
+
+    async def _exchange(self, data: bytes) -> Reply:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(data)
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        length, chunked, close = 0, False, False
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+            elif name == "connection":
+                close = value.lower() == "close"
+            elif name == "set-cookie":
+                cookie, _, _ = value.partition(";")
+                key, _, val = cookie.partition("=")
+                self.cookies[key.strip()] = val.strip()
+        if chunked:
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readuntil(b"\r\n")
+                    break
+                parts.append(await self.reader.readexactly(size + 2))
+            payload = b"".join(p[:-2] for p in parts)
+        else:
+            payload = await self.reader.readexactly(length)
+        if close:
+            await self.aclose()
+        return Reply(status, payload)
+
+
 class AgentClient:
     def __init__(self, base: str, name: str, stats: Stats, think_ms: float) -> None:
-        self.client = httpx.AsyncClient(base_url=base, timeout=60)
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.client = Http11(host, int(port))
         self.name = name
         self.stats = stats
         self.think = think_ms / 1000
         self.csrf = ""
 
     async def login(self) -> None:
-        r = await self.client.post(
-            "/api/v1/session", json={"username": self.name, "password": PASSWORD}
+        r = await self.client.request(
+            "POST", "/api/v1/session", json_body={"username": self.name, "password": PASSWORD}
         )
         if r.status_code != 200:
             raise Failed(f"login {self.name}: {r.status_code} {r.text[:200]}")
         self.csrf = r.json()["csrf_token"]
 
-    async def call(self, label: str, method: str, url: str, **kw: Any) -> httpx.Response:
+    async def call(self, label: str, method: str, url: str, json: Any = None) -> Reply:
         if self.think:
             await asyncio.sleep(self.think * random.uniform(0.5, 1.5))
-        if method != "GET":
-            kw.setdefault("headers", {})["X-CSRF-Token"] = self.csrf
+        headers = {"X-CSRF-Token": self.csrf} if method != "GET" else None
         t0 = time.perf_counter()
-        r = await self.client.request(method, url, **kw)
+        r = await self.client.request(method, url, json_body=json, headers=headers)
         self.stats.latencies[label].append(time.perf_counter() - t0)
         if r.status_code >= 400:
             self.stats.errors[label] += 1
@@ -401,13 +517,18 @@ class AgentClient:
                     return
             except Failed as exc:
                 log(f"{self.name}: {exc}")
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 self.stats.errors["transport"] += 1
                 log(f"{self.name}: {exc!r}")
 
 
 async def drive(
-    base: str, names: list[str], duration: float, think_ms: float, lock: str | None
+    base: str,
+    names: list[str],
+    duration: float,
+    think_ms: float,
+    lock: str | None,
+    warmup: int = 0,
 ) -> tuple[Stats, float, tuple[float, ...], tuple[float, ...]]:
     stats = Stats()
     agents = [AgentClient(base, n, stats, think_ms) for n in names]
@@ -421,6 +542,18 @@ async def drive(
     await asyncio.gather(*(login(a) for a in agents))
     log(f"{len(agents)} agents signed in in {time.perf_counter() - t0:.1f} s (not measured)")
     today = datetime.now(TZ).date().isoformat()
+    # warm-up, not measured: a few journeys at once, so that every worker process has parsed
+    # its configuration and scripts, compiled its templates and SQL and filled its pool — a
+    # server in service is warm; the tasks they claim are checked with the others
+    warm = Stats()
+    for a in agents[:warmup]:
+        a.stats, a.think = warm, 0.0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(a.journey(today) for a in agents[:warmup]))
+    for a in agents[:warmup]:
+        a.stats, a.think = stats, think_ms / 1000
+    stats.claims.extend(warm.claims)
+    log(f"{warmup} warm-up journeys in {time.perf_counter() - t0:.1f} s (not measured)")
     with held(lock):
         load_before = os.getloadavg()
         start = time.perf_counter()
@@ -499,6 +632,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     ap.add_argument("--think-ms", type=float, default=0.0, help="mean pause between requests")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument(
+        "--warmup", type=int, default=6, help="journeys at once before the window, not measured"
+    )
     ap.add_argument("--loans", type=int, default=4000, help="demo book size")
     ap.add_argument("--db-url", help="an empty PostgreSQL database (default: a throwaway one)")
     ap.add_argument(
@@ -534,7 +670,7 @@ def main() -> None:
             f"({time.perf_counter() - t0:.1f} s)")  # fmt: skip
         with server(db_url, args.workers, env) as base:
             stats, seconds, load_before, load_after = asyncio.run(
-                drive(base, names, args.duration, args.think_ms, args.lock)
+                drive(base, names, args.duration, args.think_ms, args.lock, args.warmup)
             )
         check = double_held(engine, stats.claims)
         engine.dispose()
