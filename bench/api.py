@@ -23,8 +23,10 @@ What it does:
    prompt (`GET /api/v1/calls/{task}`), one answer per question
    (`POST /api/v1/calls/{task}/answer`) until the script ends, and the outcome
    (`POST /api/v1/calls/{task}/outcome`, right party reached) — with `--think-ms` (mean,
-   uniform 0.5×–1.5×) between requests; 0 drives the server flat out. Journeys started
-   before the deadline are finished.
+   uniform 0.5×–1.5×) between requests; 0 drives the server flat out. The agents start
+   staggered over one journey's worth of think time (at most half the window), after
+   `--warmup` unmeasured journeys. Journeys started before the deadline are finished.
+   The agents speak HTTP/1.1 over one kept-alive connection each (`Http11`).
 5. Check: from the database, that no task was ever held by two agents — no two agents'
    script runs on one task overlap in time, no task has allowed (made) outcomes from two
    agents, and no task id was handed by `calls/next` to two agents (client log).
@@ -509,7 +511,9 @@ class AgentClient:
         self.stats.alerts += len(done["new_alerts"])
         return True
 
-    async def work(self, deadline: float, today: str) -> None:
+    async def work(self, deadline: float, today: str, ramp: float = 0.0) -> None:
+        # agents on a shift are at every point of their calls, not all at the first request
+        await asyncio.sleep(random.uniform(0, ramp))
         while time.monotonic() < deadline:
             try:
                 if not await self.journey(today):
@@ -558,7 +562,11 @@ async def drive(
         load_before = os.getloadavg()
         start = time.perf_counter()
         deadline = time.monotonic() + duration
-        await asyncio.gather(*(a.work(deadline, today) for a in agents))
+        # staggered start over one journey at the think pace (about 15 requests), at most
+        # half the window: otherwise every agent opens its first call screen in the same
+        # few seconds, a burst no shift has
+        ramp = min(duration / 2, 15 * think_ms / 1000)
+        await asyncio.gather(*(a.work(deadline, today, ramp) for a in agents))
         seconds = time.perf_counter() - start
         load_after = os.getloadavg()
     await asyncio.gather(*(a.client.aclose() for a in agents))
