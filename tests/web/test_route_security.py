@@ -87,6 +87,12 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/contact-changes/{change_id}/review"): {"decision": "confirm"},
     # no such agent: the assignment is refused (409) after the permission and branch checks
     ("POST", "/tasks/{task_id}/assign"): {"agent": "nobody", "reason": "测试"},
+    # the same inspection as the API's below (recorded again: a no-op, not a conflict)
+    ("POST", "/loans/{loan_id}/collateral/inspections"): {
+        "condition": "good",
+        "mileage_km": "12000",
+        "notes": "外观良好 / looks fine",
+    },
     ("POST", "/admin/users"): {
         "username": "x-new",
         "password": "Aa123456789",
@@ -106,6 +112,12 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/qa/attempts/{attempt_id}/review"): {"scores": _ZERO_SCORES, "comment": ""},
     ("POST", "/api/v1/contact-changes/{change_id}/review"): {"approve": True},
     ("POST", "/api/v1/tasks/{task_id}/assign"): {"agent": "nobody", "reason": "test"},
+    ("POST", "/api/v1/loans/{loan_id}/collateral/revalue"): {},
+    ("POST", "/api/v1/loans/{loan_id}/collateral/inspections"): {
+        "condition": "good",
+        "mileage_km": 12000,
+        "notes": "外观良好 / looks fine",
+    },
     ("POST", "/api/v1/users"): {
         "username": "y-new",
         "password": "Aa123456789",

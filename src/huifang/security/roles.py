@@ -62,6 +62,7 @@ class Permission(StrEnum):
     QA_REVIEW = "qa.review"  # sample contacts and score them (质检)
     COMPLIANCE_READ = "compliance.read"  # the compliance guard's refusals
     REPORTS_READ = "reports.read"  # the monthly report (PDF) of the manager's branches
+    COLLATERAL_MANAGE = "collateral.manage"  # revalue a car, record an inspection (风控)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -108,6 +109,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ALERTS_READ,
             Permission.ALERTS_MANAGE,
             Permission.DASHBOARD_READ,
+            Permission.COLLATERAL_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset(

@@ -79,6 +79,7 @@ from huifang.domain.tiering import (
     risk_tier,
 )
 from huifang.risk_rules import TierSettings, load_rule_set, load_tier_settings, load_watchlist
+from huifang.security import audit
 from huifang.services.loan_views import ledger_events, loan_terms, posting_rules
 from huifang.store.db import transaction
 from huifang.store.followup_models import ContactAttempt
@@ -317,19 +318,53 @@ def _revalue(s: Session, loan: Loan, as_of: date, config: RiskConfig) -> Valuati
     return ValuationResult(loan.contract_no, valuation, exposure, ratio, band, alert_text)
 
 
+def _valuation_detail(result: ValuationResult) -> dict[str, object]:
+    return {
+        "as_of": result.valuation.as_of.isoformat(),
+        "value": str(result.valuation.value),
+        "ltv": None if result.ltv is None else str(result.ltv),
+        "band": result.band.code if result.band is not None else None,
+    }
+
+
 def revalue_loan(
-    engine: Engine, contract_no: str, as_of: date, config: RiskConfig | None = None
+    engine: Engine,
+    contract_no: str,
+    as_of: date,
+    config: RiskConfig | None = None,
+    *,
+    actor: audit.Actor | None = None,
+    branch_code: str | None = None,
 ) -> ValuationResult:
-    """Value one loan's car as of `as_of` and store it (again, if already valued that day)."""
+    """Value one loan's car as of `as_of` and store it (again, if already valued that day).
+
+    With an `actor` (the web's risk officer) the revaluation and its audit entry
+    `collateral.revalue` are one transaction."""
     config = config or load_risk_config()
     with transaction(engine) as s:
         loan = _loan(s, contract_no)
         if as_of < loan.disbursement_date:
-            raise RiskError(f"估值日 {as_of} 早于放款日 {loan.disbursement_date}")
+            raise RiskError(
+                f"估值日 {as_of} 早于放款日 {loan.disbursement_date}"
+                f" / valuation date before disbursement ({loan.disbursement_date})"
+            )
+        if as_of > _now().date():
+            raise RiskError(f"估值日 {as_of} 在未来 / valuation date in the future")
         try:
-            return _revalue(s, loan, as_of, config)
+            result = _revalue(s, loan, as_of, config)
         except ValueError as exc:
             raise RiskError(f"{contract_no}: {exc}") from None
+        if actor is not None:
+            audit.record(
+                s,
+                actor,
+                "collateral.revalue",
+                target_type="loan",
+                target_id=loan.id,
+                branch_code=branch_code,
+                detail=_valuation_detail(result),
+            )
+        return result
 
 
 @dataclass
@@ -385,6 +420,9 @@ def record_inspection(
     contract_no: str,
     inspection: Inspection,
     config: RiskConfig | None = None,
+    *,
+    actor: audit.Actor | None = None,
+    branch_code: str | None = None,
 ) -> tuple[int, ValuationResult]:
     """Store an inspection of the loan's car and revalue the car as of the inspection date.
 
@@ -425,11 +463,153 @@ def record_inspection(
             )
             s.add(row)
             s.flush()
+            if actor is not None:  # a new record (the same one again is a no-op)
+                audit.record(
+                    s,
+                    actor,
+                    "collateral.inspection",
+                    target_type="loan",
+                    target_id=loan.id,
+                    branch_code=branch_code,
+                    detail={
+                        "inspection_id": row.id,
+                        "inspected_on": inspection.inspected_on.isoformat(),
+                        "inspector": inspection.inspector,
+                        "condition": inspection.condition.value,
+                        "mileage_km": inspection.mileage_km,
+                        "photos": len(inspection.photos),
+                    },
+                )
         try:
             result = _revalue(s, loan, inspection.inspected_on, config)
         except ValueError as exc:
             raise RiskError(f"{contract_no}: {exc}") from None
         return row.id, result
+
+
+@dataclass(frozen=True)
+class ValuationRow:
+    """One stored valuation of a loan's car (a row of `collateral_valuations`)."""
+
+    id: int
+    as_of: date
+    params_version: str
+    value: Decimal
+    outstanding_principal: Decimal
+    ltv: Decimal | None
+    ltv_band: str | None
+    band_zh: str | None
+    band_en: str | None
+    curve: str
+    age_months: Decimal
+    mileage_km: int
+    mileage_source: str
+    condition: str
+    inspection_id: int | None
+    notes: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True)
+class InspectionRow:
+    """One recorded inspection of the car."""
+
+    id: int
+    inspected_on: date
+    inspector: str
+    condition: str
+    condition_zh: str
+    mileage_km: int | None
+    photos: tuple[str, ...]
+    notes: str
+
+
+@dataclass(frozen=True)
+class CollateralRecord:
+    """A loan's car with its valuations (newest first) and inspections (newest first)."""
+
+    loan_id: int
+    contract_no: str
+    disbursement_date: date
+    vehicle: str
+    vin: str
+    plate: str | None
+    price: Decimal
+    valuations: tuple[ValuationRow, ...]
+    inspections: tuple[InspectionRow, ...]
+
+    @property
+    def current(self) -> ValuationRow | None:
+        return self.valuations[0] if self.valuations else None
+
+
+def collateral_record(
+    engine: Engine, loan_id: int, config: RiskConfig | None = None
+) -> CollateralRecord:
+    """The loan's car, its valuation history and inspections (indexed reads of one loan)."""
+    bands = (config or load_risk_config()).valuation.ltv_bands
+    with transaction(engine) as s:
+        loan = s.scalar(select(Loan).where(Loan.id == loan_id).options(selectinload(Loan.vehicle)))
+        if loan is None:
+            raise NotFound(f"没有贷款 {loan_id} / no loan {loan_id}")
+        vehicle = loan.vehicle
+        valuations = s.scalars(
+            select(CollateralValuation)
+            .where(CollateralValuation.loan_id == loan.id)
+            .order_by(CollateralValuation.as_of.desc(), CollateralValuation.id.desc())
+        )
+        inspections = s.scalars(
+            select(VehicleInspection)
+            .where(VehicleInspection.vehicle_id == loan.vehicle_id)
+            .order_by(VehicleInspection.inspected_on.desc(), VehicleInspection.id.desc())
+        )
+        rows = []
+        for v in valuations:
+            band = next((b for b in bands.bands if b.code == v.ltv_band), None)
+            rows.append(
+                ValuationRow(
+                    id=v.id,
+                    as_of=v.as_of,
+                    params_version=v.params_version,
+                    value=v.value,
+                    outstanding_principal=v.outstanding_principal,
+                    ltv=v.ltv,
+                    ltv_band=v.ltv_band,
+                    band_zh=band.zh if band else None,
+                    band_en=band.en if band else None,
+                    curve=v.curve,
+                    age_months=v.age_months,
+                    mileage_km=v.mileage_km,
+                    mileage_source=v.mileage_source,
+                    condition=v.condition,
+                    inspection_id=v.inspection_id,
+                    notes=tuple(v.notes or ()),
+                )
+            )
+        return CollateralRecord(
+            loan_id=loan.id,
+            contract_no=loan.contract_no,
+            disbursement_date=loan.disbursement_date,
+            vehicle=" ".join(
+                str(x) for x in (vehicle.brand, vehicle.model, vehicle.model_year) if x
+            ),
+            vin=vehicle.vin,
+            plate=vehicle.plate,
+            price=loan.vehicle_price,
+            valuations=tuple(rows),
+            inspections=tuple(
+                InspectionRow(
+                    id=i.id,
+                    inspected_on=i.inspected_on,
+                    inspector=i.inspector,
+                    condition=i.condition,
+                    condition_zh=VehicleCondition(i.condition).zh,
+                    mileage_km=i.mileage_km,
+                    photos=tuple(i.photos or ()),
+                    notes=i.notes or "",
+                )
+                for i in inspections
+            ),
+        )
 
 
 # --- early-warning alerts --------------------------------------------------------------------
@@ -888,6 +1068,7 @@ def tier_history(engine: Engine, contract_no: str) -> list[dict[str, object]]:
 __all__ = [
     "AlertRunReport",
     "AlertView",
+    "CollateralRecord",
     "NotFound",
     "RevalueReport",
     "RiskConfig",
@@ -896,6 +1077,7 @@ __all__ = [
     "ValuationResult",
     "acknowledge_alert",
     "assess_tiers",
+    "collateral_record",
     "evaluate_alerts",
     "evaluate_loan_alerts",
     "list_alerts",

@@ -23,6 +23,7 @@ from huifang.web.rendering import lang_of, render
 from huifang.web.routes import (
     api,
     calls,
+    collateral,
     config_editor,
     manage,
     pages,
@@ -136,6 +137,8 @@ def create_app(
     app.include_router(qa_pages.router)
     app.include_router(qa_pages.api)
     app.include_router(recordings.api)
+    app.include_router(collateral.router)
+    app.include_router(collateral.api)
 
     @app.exception_handler(AuthRequired)
     async def _auth(request: Request, exc: AuthRequired) -> Response:
