@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from web_helpers import HOME, login_client
 from huifang.domain import qa as qa_rules
 from huifang.domain.compliance import Channel, Outcome, PartyRole
 from huifang.security import audit
-from huifang.security.roles import ROLE_PERMISSIONS, Permission, Role
+from huifang.security.roles import ROLE_PERMISSIONS, Permission, Principal, Role
 from huifang.services import configs, followup, risk
 from huifang.services.contact_changes import request_change
 from huifang.services.followup_attempts import AttemptInput, complete_visit, record_attempt
 from huifang.services.followup_corrections import propose_correction
+from huifang.services.restructuring import request_restructuring
 from huifang.store.db import make_engine
 from huifang.web.app import create_app
 
@@ -69,6 +70,8 @@ BRANCHLESS = {
 HEAD_OFFICE_PREFIXES = ("/config", "/api/v1/config")
 _ROUTINE_V1 = configs.packaged_text(configs.SCRIPT, "routine") or ""
 _ZERO_SCORES = {c.code: 0 for c in qa_rules.CRITERIA}
+# a restructuring from a week ahead (the service refuses effective dates in the past)
+_RESTRUCTURE_ON = (date.today() + timedelta(days=7)).isoformat()
 # A valid body for each route that takes one (so checks are not short-circuited by 422).
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/calls/{task_id}/answer"): {"value": "是"},
@@ -93,6 +96,13 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
         "mileage_km": "12000",
         "notes": "外观良好 / looks fine",
     },
+    ("POST", "/loans/{loan_id}/restructuring"): {
+        "effective_on": _RESTRUCTURE_ON,
+        "extend_months": "6",
+        "capitalize_arrears": "true",
+        "reason": "路由测试 / route test",
+    },
+    ("POST", "/restructurings/{restructuring_id}/decision"): {"decision": "approve"},
     ("POST", "/admin/users"): {
         "username": "x-new",
         "password": "Aa123456789",
@@ -118,6 +128,12 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "mileage_km": 12000,
         "notes": "外观良好 / looks fine",
     },
+    ("POST", "/api/v1/loans/{loan_id}/restructurings"): {
+        "effective_on": _RESTRUCTURE_ON,
+        "changes": [{"kind": "term-extension", "months": 6}],
+        "reason": "路由测试 / route test",
+    },
+    ("POST", "/api/v1/restructurings/{restructuring_id}/decision"): {"approve": True},
     ("POST", "/api/v1/users"): {
         "username": "y-new",
         "password": "Aa123456789",
@@ -236,6 +252,16 @@ def _objects(book: Any, code: str, version_id: int, recordings: Path) -> dict[st
     assert len(tasks) >= 3, f"the book needs three open tasks in {code}"
     # an address change the borrower submitted through self-service, pending an agent
     change = request_change(book.engine, borrower, "address", f"测试地址 {code} 路 {visit} 号")
+    # a restructuring request by another risk officer, waiting for a checker
+    maker = Principal(0, "maker-test", "maker-test", Role.RISK, True, frozenset())
+    restructure = request_restructuring(
+        book.engine,
+        loan,
+        maker,
+        effective_on=date.today() + timedelta(days=7),
+        changes=[{"kind": "term-extension", "months": 3}],
+        reason="路由测试 / route test",
+    )
     return {
         "change_id": change.id,
         "loan_id": loan,
@@ -243,6 +269,7 @@ def _objects(book: Any, code: str, version_id: int, recordings: Path) -> dict[st
         "task_id": tasks[-1].id,
         "alert_id": alerts[-1].id,
         "correction_id": correction.id,
+        "restructuring_id": restructure.id,
         "attempt_id": attempt.attempt_id,
         "kind": configs.SCRIPT,
         "name": "routine",

@@ -63,6 +63,8 @@ class Permission(StrEnum):
     COMPLIANCE_READ = "compliance.read"  # the compliance guard's refusals
     REPORTS_READ = "reports.read"  # the monthly report (PDF) of the manager's branches
     COLLATERAL_MANAGE = "collateral.manage"  # revalue a car, record an inspection (风控)
+    RESTRUCTURING_REQUEST = "restructuring.request"  # ask for a restructuring (the maker)
+    RESTRUCTURING_APPROVE = "restructuring.approve"  # decide another's request (the checker)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -110,6 +112,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ALERTS_MANAGE,
             Permission.DASHBOARD_READ,
             Permission.COLLATERAL_MANAGE,
+            # BRIEF: the risk officer approves restructuring; maker-checker means a second
+            # risk officer decides, never the one who asked (services/restructuring.py)
+            Permission.RESTRUCTURING_REQUEST,
+            Permission.RESTRUCTURING_APPROVE,
         }
     ),
     Role.AUDITOR: frozenset(

@@ -30,6 +30,7 @@ from huifang.web.routes import (
     qa_pages,
     recordings,
     reports,
+    restructuring,
     self_service,
     work,
 )
@@ -139,6 +140,8 @@ def create_app(
     app.include_router(recordings.api)
     app.include_router(collateral.router)
     app.include_router(collateral.api)
+    app.include_router(restructuring.router)
+    app.include_router(restructuring.api)
 
     @app.exception_handler(AuthRequired)
     async def _auth(request: Request, exc: AuthRequired) -> Response:
