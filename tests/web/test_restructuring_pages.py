@@ -19,6 +19,10 @@ def test_ask_decide_and_maker_checker_on_pages_and_api(book) -> None:  # type: i
     loan = book.home_loan
     on = (date.today() + timedelta(days=10)).isoformat()
 
+    b360 = maker.get(f"/borrowers/{book.home_borrower}")
+    assert f'href="/loans/{loan}/restructuring"' in b360.text
+    agent = login_client(app, "agent")[0].get(f"/borrowers/{book.home_borrower}")
+    assert "/restructuring" not in agent.text
     page = maker.get(f"/loans/{loan}/restructuring")
     assert page.status_code == 200 and "提交重组申请" in page.text
     r = maker.post(
