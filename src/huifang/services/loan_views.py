@@ -18,7 +18,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from huifang.domain.delinquency import Bucket, bucket_for, days_past_due
+from huifang.domain.delinquency import Bucket, LoanClass, bucket_for, days_past_due
 from huifang.domain.posting import (
     LedgerEvent,
     LoanPosition,
@@ -47,10 +47,14 @@ from huifang.domain.schedule import (
     ScheduleConventions,
     build_schedule,
 )
+from huifang.domain.tiering import RiskTier
 from huifang.security import pii
 from huifang.security.crypto import KeyRing
+from huifang.store.batch_models import BatchLoanState, BatchRun
+from huifang.store.batch_risk_models import BatchLoanCollateral, BatchLoanTier
 from huifang.store.db import transaction
 from huifang.store.models import Borrower, Branch, Loan, Payment, Product, Vehicle
+from huifang.valuation_params import load_valuation_params
 
 Scope = Collection[str] | None  # branch codes the caller may see; None = all
 
@@ -73,6 +77,69 @@ class LoanRow:
     disbursement_date: date
     mobile: str
     id_number: str
+    # the latest committed nightly run's view of the loan (None: no run, or not in it)
+    dpd: int | None = None
+    bucket: str | None = None
+    loan_class: str | None = None
+    risk_tier: str | None = None
+    ltv_band: str | None = None
+
+
+LOAN_STATUSES = ("active", "closed", "written-off")
+
+
+class LoanFilterError(ValueError):
+    """A loan filter that cannot be applied (422), in Chinese and English."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.zh = zh
+        self.en = en
+
+
+@dataclass(frozen=True)
+class LoanFilter:
+    """The loan search's filters, one object for the page, its API twin and the Excel export.
+
+    `q`, `branch`, `status`, `product` (product code) and the disbursement dates read the loan
+    book. The portfolio filters — DPD bucket (M0…M6+), five-category class (正常…损失), risk
+    tier and LTV band — read the latest committed nightly run (`batch_loan_states`,
+    `batch_loan_tiers`, `batch_loan_collateral`, joined by their primary key), so a search
+    never folds payments row by row; with no committed run they are refused."""
+
+    q: str | None = None
+    branch: str | None = None
+    status: str | None = None
+    product: str | None = None
+    disbursed_from: date | None = None
+    disbursed_to: date | None = None
+    bucket: str | None = None
+    loan_class: str | None = None
+    risk_tier: str | None = None
+    ltv_band: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status and self.status not in LOAN_STATUSES:
+            raise LoanFilterError(f"贷款状态无效: {self.status}", f"unknown status: {self.status}")
+        if self.bucket and self.bucket not in {b.value for b in Bucket}:
+            raise LoanFilterError(
+                f"逾期档位无效: {self.bucket}", f"unknown DPD bucket: {self.bucket}"
+            )
+        if self.loan_class and self.loan_class not in {c.value for c in LoanClass}:
+            raise LoanFilterError(
+                f"五级分类无效: {self.loan_class}", f"unknown loan class: {self.loan_class}"
+            )
+        if self.risk_tier and self.risk_tier not in {t.value for t in RiskTier}:
+            raise LoanFilterError(
+                f"风险等级无效: {self.risk_tier}", f"unknown risk tier: {self.risk_tier}"
+            )
+        if self.disbursed_from and self.disbursed_to and self.disbursed_from > self.disbursed_to:
+            raise LoanFilterError("放款日期起始晚于结束", "disbursement range starts after it ends")
+
+    @property
+    def portfolio(self) -> bool:
+        """Whether a filter needs the nightly run's figures."""
+        return bool(self.bucket or self.loan_class or self.risk_tier or self.ltv_band)
 
 
 def _scoped(q, scope: Scope):  # type: ignore[no-untyped-def]
@@ -84,9 +151,28 @@ def _scoped(q, scope: Scope):  # type: ignore[no-untyped-def]
 MAX_ROWS = 10_000  # a page asks for 25, the API for at most 200, an Excel export for all
 
 
+def latest_run(s: Session) -> tuple[int, date] | None:
+    """The latest committed nightly run (id, business date), if any."""
+    row = s.execute(
+        select(BatchRun.id, BatchRun.as_of)
+        .where(BatchRun.status == "committed")
+        .order_by(BatchRun.as_of.desc(), BatchRun.id.desc())
+        .limit(1)
+    ).first()
+    return (int(row[0]), row[1]) if row is not None else None
+
+
+def portfolio_as_of(engine: Engine) -> date | None:
+    """The business date the portfolio filters read (the latest committed run's)."""
+    with transaction(engine) as s:
+        run = latest_run(s)
+    return run[1] if run is not None else None
+
+
 def search_loans(
     engine: Engine,
     scope: Scope,
+    filters: LoanFilter | None = None,
     *,
     q: str | None = None,
     branch: str | None = None,
@@ -95,39 +181,85 @@ def search_loans(
     offset: int = 0,
     ring: KeyRing | None = None,
 ) -> tuple[list[LoanRow], int]:
-    """Loans matching `q` (contract number prefix, borrower name, exact ID number, mobile or
-    plate) in the caller's scope; returns one page and the total count.
+    """Loans matching the filters in the caller's scope; returns one page and the total count.
+    (`q`/`branch`/`status` as keywords are the text search's short form.)
 
-    ID numbers and mobiles are stored encrypted: they are found through their blind index
+    `q` is a contract number prefix, a borrower name, or an exact ID number, mobile, plate or
+    VIN. ID numbers and mobiles are stored encrypted: they are found through their blind index
     (exact match only) and decrypted for the page's rows (`security/pii.py`)."""
+    f = filters or LoanFilter(q=q, branch=branch, status=status)
     ring = ring or pii.current_ring()
-    stmt = (
-        select(Loan, Borrower, Branch, Product)
-        .join(Borrower, Borrower.id == Loan.borrower_id)
-        .join(Branch, Branch.id == Loan.branch_id)
-        .join(Product, Product.id == Loan.product_id)
-        .join(Vehicle, Vehicle.id == Loan.vehicle_id)
-    )
-    stmt = _scoped(stmt, scope)
-    if branch:
-        stmt = stmt.where(Branch.code == branch)
-    if status:
-        stmt = stmt.where(Loan.status == status)
-    text = (q or "").strip()
-    if text:
-        exact = text.upper()
-        stmt = stmt.where(
-            or_(
-                Loan.contract_no.startswith(text, autoescape=True),
-                Borrower.name.contains(text, autoescape=True),
-                Borrower.id_number_hash == pii.search_hash(ring, "borrowers", "id_number", exact),
-                Borrower.mobile_hash == pii.search_hash(ring, "borrowers", "mobile", text),
-                Vehicle.plate == exact,
-                Vehicle.vin == exact,
+    with transaction(engine) as s:
+        run = latest_run(s)
+        if f.portfolio and run is None:
+            raise LoanFilterError(
+                "尚无夜间批处理结果, 无法按逾期档位、五级分类、风险等级或抵押率筛选",
+                "no committed nightly run yet: bucket, class, tier and LTV filters need one",
+            )
+        run_id = run[0] if run is not None else -1
+        stmt = (
+            select(
+                Loan,
+                Borrower,
+                Branch,
+                Product,
+                BatchLoanState.dpd,
+                BatchLoanState.bucket,
+                BatchLoanState.loan_class,
+                BatchLoanTier.risk_tier,
+                BatchLoanCollateral.ltv_band,
+            )
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .join(Branch, Branch.id == Loan.branch_id)
+            .join(Product, Product.id == Loan.product_id)
+            .join(Vehicle, Vehicle.id == Loan.vehicle_id)
+            .outerjoin(
+                BatchLoanState,
+                (BatchLoanState.run_id == run_id) & (BatchLoanState.loan_id == Loan.id),
+            )
+            .outerjoin(
+                BatchLoanTier,
+                (BatchLoanTier.run_id == run_id) & (BatchLoanTier.loan_id == Loan.id),
+            )
+            .outerjoin(
+                BatchLoanCollateral,
+                (BatchLoanCollateral.run_id == run_id) & (BatchLoanCollateral.loan_id == Loan.id),
             )
         )
-    limit = max(1, min(limit, MAX_ROWS))
-    with transaction(engine) as s:
+        stmt = _scoped(stmt, scope)
+        if f.branch:
+            stmt = stmt.where(Branch.code == f.branch)
+        if f.status:
+            stmt = stmt.where(Loan.status == f.status)
+        if f.product:
+            stmt = stmt.where(Product.code == f.product)
+        if f.disbursed_from:
+            stmt = stmt.where(Loan.disbursement_date >= f.disbursed_from)
+        if f.disbursed_to:
+            stmt = stmt.where(Loan.disbursement_date <= f.disbursed_to)
+        if f.bucket:
+            stmt = stmt.where(BatchLoanState.bucket == f.bucket)
+        if f.loan_class:
+            stmt = stmt.where(BatchLoanState.loan_class == f.loan_class)
+        if f.risk_tier:
+            stmt = stmt.where(BatchLoanTier.risk_tier == f.risk_tier)
+        if f.ltv_band:
+            stmt = stmt.where(BatchLoanCollateral.ltv_band == f.ltv_band)
+        text = (f.q or "").strip()
+        if text:
+            exact = text.upper()
+            stmt = stmt.where(
+                or_(
+                    Loan.contract_no.startswith(text, autoescape=True),
+                    Borrower.name.contains(text, autoescape=True),
+                    Borrower.id_number_hash
+                    == pii.search_hash(ring, "borrowers", "id_number", exact),
+                    Borrower.mobile_hash == pii.search_hash(ring, "borrowers", "mobile", text),
+                    Vehicle.plate == exact,
+                    Vehicle.vin == exact,
+                )
+            )
+        limit = max(1, min(limit, MAX_ROWS))
         total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = s.execute(
             stmt.order_by(Loan.disbursement_date.desc(), Loan.id.desc())
@@ -148,8 +280,13 @@ def search_loans(
                 loan.disbursement_date,
                 pii.reveal(ring, b, "mobile") or "",
                 pii.reveal(ring, b, "id_number") or "",
+                dpd,
+                bucket,
+                loan_class,
+                tier,
+                band,
             )
-            for loan, b, br, p in rows
+            for loan, b, br, p, dpd, bucket, loan_class, tier, band in rows
         ], total
 
 
@@ -481,6 +618,19 @@ def scope_summary(engine: Engine, scope: Scope) -> ScopeSummary:
             principal_active=by_status.get("active", (0, Decimal(0)))[1].quantize(Decimal("0.01")),
             branches=[(c, n, int(k)) for c, n, k in per_branch],
         )
+
+
+def product_codes(engine: Engine) -> list[tuple[str, str]]:
+    """(code, name) of every product, for the loan search's product filter."""
+    with transaction(engine) as s:
+        return [
+            (c, n) for c, n in s.execute(select(Product.code, Product.name).order_by(Product.code))
+        ]
+
+
+def ltv_band_codes() -> list[tuple[str, str, str]]:
+    """(code, 中文, English) of the LTV bands in force (the valuation parameters' file)."""
+    return [(b.code, b.zh, b.en) for b in load_valuation_params().ltv_bands.bands]
 
 
 def branch_codes(engine: Engine) -> list[str]:

@@ -15,7 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huifang.security.roles import AccessDenied
-from huifang.services.loan_views import NotFound
+from huifang.services.loan_views import LoanFilterError, NotFound
 from huifang.settings import Settings, load_settings
 from huifang.store.db import make_engine
 from huifang.web.deps import AuthRequired, CsrfFailed
@@ -163,6 +163,10 @@ def create_app(
     @app.exception_handler(NotFound)
     async def _missing(request: Request, exc: NotFound) -> Response:
         return _error(request, 404, "未找到", "not found")
+
+    @app.exception_handler(LoanFilterError)
+    async def _bad_filter(request: Request, exc: LoanFilterError) -> Response:
+        return _error(request, 422, exc.zh, exc.en)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -22,6 +22,7 @@ from huifang.web.deps import SESSION_COOKIE, actor, client_ip, get_engine, publi
 from huifang.web.deps import scope_of as _scope
 from huifang.web.routes.common import (
     InScope,
+    LoanFilters,
     guard_branch_filter,
     in_scope,
     read_borrower_360,
@@ -141,36 +142,38 @@ class LoanSummary(BaseModel):
     status: str
     disbursement_date: date
     mobile_masked: str
+    dpd: int | None = None
+    bucket: str | None = None
+    loan_class: str | None = None
+    risk_tier: str | None = None
+    ltv_band: str | None = None
 
 
 class LoanPage(BaseModel):
     total: int
+    portfolio_as_of: date | None = None
     items: list[LoanSummary]
 
 
 @router.get("/loans", response_model=LoanPage, responses=ERRORS)
 def api_loans(
     request: Request,
-    q: Annotated[str | None, Query(max_length=60)] = None,
-    branch: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[Literal["active", "closed", "written-off"] | None, Query()] = None,
+    filters: LoanFilters,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     principal: Principal = require(Permission.LOANS_READ),
 ) -> LoanPage:
-    """贷款查询 / search loans in your branches."""
-    guard_branch_filter(principal, branch)
+    """贷款查询与组合筛选 / search loans in your branches: text, branch, status, product,
+    disbursement dates; DPD bucket, five-category class, risk tier and LTV band as of the
+    latest committed nightly run (`portfolio_as_of`)."""
+    guard_branch_filter(principal, filters.branch)
+    engine = get_engine(request)
     rows, total = loan_views.search_loans(
-        get_engine(request),
-        _scope(principal),
-        q=q,
-        branch=branch,
-        status=status,
-        limit=limit,
-        offset=offset,
+        engine, _scope(principal), filters, limit=limit, offset=offset
     )
     return LoanPage(
         total=total,
+        portfolio_as_of=loan_views.portfolio_as_of(engine),
         items=[
             LoanSummary(
                 loan_id=r.loan_id,
@@ -183,6 +186,11 @@ def api_loans(
                 status=r.status,
                 disbursement_date=r.disbursement_date,
                 mobile_masked=pii.mask("mobile", r.mobile),
+                dpd=r.dpd,
+                bucket=r.bucket,
+                loan_class=r.loan_class,
+                risk_tier=r.risk_tier,
+                ltv_band=r.ltv_band,
             )
             for r in rows
         ],

@@ -86,6 +86,56 @@ def branch_scope(request: Request, principal: Principal, branch: str | None) -> 
     return principal.visible(loan_views.branch_codes(get_engine(request)))
 
 
+def _day(text: str | None, zh: str, en: str) -> date | None:
+    if not (text or "").strip():
+        return None
+    try:
+        return date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise loan_views.LoanFilterError(
+            f"{zh}应为 YYYY-MM-DD", f"{en} must be YYYY-MM-DD"
+        ) from None
+
+
+def loan_filter(
+    q: Annotated[
+        str | None, Query(max_length=60, description="合同号/姓名/证件号/手机/车牌/VIN")
+    ] = None,
+    branch: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[
+        str | None, Query(max_length=12, description="active|closed|written-off")
+    ] = None,
+    product: Annotated[
+        str | None, Query(max_length=32, description="产品代码 / product code")
+    ] = None,
+    disbursed_from: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
+    disbursed_to: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
+    bucket: Annotated[str | None, Query(max_length=4, description="逾期档位 M0…M6+")] = None,
+    loan_class: Annotated[str | None, Query(max_length=4, description="五级分类 正常…损失")] = None,
+    risk_tier: Annotated[str | None, Query(max_length=8, description="low|medium|high")] = None,
+    ltv_band: Annotated[
+        str | None, Query(max_length=16, description="抵押率分档 / LTV band")
+    ] = None,
+) -> loan_views.LoanFilter:
+    """The loan search's filters from the query string (page, API and Excel export alike);
+    an empty field is no filter. A bad value is a `LoanFilterError` (422, both languages)."""
+    return loan_views.LoanFilter(
+        q=(q or "").strip() or None,
+        branch=branch or None,
+        status=status or None,
+        product=product or None,
+        disbursed_from=_day(disbursed_from, "放款起始日期", "disbursed_from"),
+        disbursed_to=_day(disbursed_to, "放款截止日期", "disbursed_to"),
+        bucket=bucket or None,
+        loan_class=loan_class or None,
+        risk_tier=risk_tier or None,
+        ltv_band=ltv_band or None,
+    )
+
+
+LoanFilters = Annotated[loan_views.LoanFilter, Depends(loan_filter)]
+
+
 class BadRequest(ValueError):
     """A request a page or its API twin cannot answer (422), in Chinese and English."""
 

@@ -9,12 +9,15 @@ import json
 import secrets
 from datetime import date
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from huifang.domain.delinquency import Bucket, LoanClass
 from huifang.domain.prepayment import PrepaymentRefused
+from huifang.domain.tiering import RiskTier
 from huifang.security import accounts, audit
 from huifang.security.roles import Permission, Principal, Role
 from huifang.services import contact_changes, loan_views, voice_calls
@@ -33,6 +36,7 @@ from huifang.web.rendering import lang_of, render
 from huifang.web.routes.api import BorrowerInScope, QuotedLoan, RevealedBorrower
 from huifang.web.routes.common import (
     Format,
+    LoanFilters,
     guard_branch_filter,
     read_borrower_360,
     read_payoff_quote,
@@ -56,6 +60,11 @@ LOAN_COLUMNS = (
     ("principal", "贷款金额", "Principal"),
     ("disbursement_date", "放款日期", "Disbursed"),
     ("status", "状态", "Status"),
+    ("dpd", "逾期天数", "DPD"),
+    ("bucket", "逾期档位", "Bucket"),
+    ("loan_class", "五级分类", "Class"),
+    ("risk_tier", "风险等级", "Risk tier"),
+    ("ltv_band", "抵押率分档", "LTV band"),
 )
 AUDIT_COLUMNS = (
     ("id", "编号", "#"),
@@ -192,22 +201,18 @@ def home(
 @router.get("/loans", response_class=HTMLResponse)
 def loans_page(
     request: Request,
-    q: Annotated[str | None, Query(max_length=60)] = None,
-    branch: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[str | None, Query(max_length=12)] = None,
+    filters: LoanFilters,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     format: Format = "html",
     principal: Principal = require(Permission.LOANS_READ),
 ) -> Response:
-    guard_branch_filter(principal, branch)
+    guard_branch_filter(principal, filters.branch)
     engine = get_engine(request)
     export = format == "xlsx"
     rows, total = loan_views.search_loans(
         engine,
         scope_of(principal),
-        q=q,
-        branch=branch or None,
-        status=status or None,
+        filters,
         limit=EXPORT_ROWS if export else PAGE_SIZE,
         offset=0 if export else (page - 1) * PAGE_SIZE,
     )
@@ -216,17 +221,28 @@ def loans_page(
         return table_download(request, "loans", LOAN_COLUMNS, table)
     branches = principal.visible(loan_views.branch_codes(engine))
     template = "_loan_rows.html" if request.headers.get("hx-request") else "loans.html"
+    query = {
+        k: v for k, v in request.query_params.items() if k not in ("page", "format", "lang") and v
+    }
     return render(
         request,
         template,
         rows=rows,
         total=total,
-        q=q or "",
-        branch=branch or "",
-        status=status or "",
+        f=filters,
+        q=filters.q or "",
+        branch=filters.branch or "",
+        status=filters.status or "",
         page=page,
         pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
+        page_query=urlencode(query),
         branches=branches,
+        products=loan_views.product_codes(engine),
+        buckets=[b.value for b in Bucket],
+        classes=list(LoanClass),
+        tiers=[t.value for t in RiskTier],
+        bands=loan_views.ltv_band_codes(),
+        portfolio_as_of=loan_views.portfolio_as_of(engine),
     )
 
 
