@@ -311,7 +311,9 @@ def alerts(
     collateral: pa.Table | None = None,
 ) -> AlertResult:
     """The early-warning hits of every loan of `states` and which of them are new."""
-    industries = sorted({v for v in book.borrowers.column("industry").to_pylist() if v is not None})
+    # the distinct industries only (not a Python string per borrower)
+    distinct = pc.unique(book.borrowers.column("industry")).drop_null()
+    industries = sorted(str(v) for v in distinct.to_pylist())
     watched = []
     for industry in industries:
         entry = watchlist.match(industry, as_of)
@@ -441,6 +443,13 @@ class TaskResult:
 
 # the latest of a loan's recorded tiers: by date, then id, as one integer (struct keys are slow)
 _LATEST = "((as_of - DATE '1970-01-01')::BIGINT * 4294967296 + change_id)"
+# a candidate task's order within its loan and purpose (`tasks_due`: the earliest due date,
+# then the group and its sub-order), as one HUGEINT (sub: a bucket step or an event id,
+# never negative)
+_PICK = (
+    "(((due_on - DATE '1970-01-01')::HUGEINT * 4 + grp) * CAST(9223372036854775808 AS HUGEINT)"
+    " + sub)"
+)
 
 
 def _fen_column(table: pa.Table, name: str) -> pa.Array:
@@ -631,14 +640,12 @@ def due_tasks(
             SELECT loan_id, {_q(policy.routine_purpose)}, due, due + {routine_sla}, 0, 1,
                 NULL, NULL, last_on, months, ''
             FROM (
-                SELECT lo.loan_id, c.last_on, m.months,
-                    CAST(c.last_on + to_months(m.months) AS DATE) AS due
+                SELECT lo.loan_id, c.last_on, CASE lo.tier_rank {cadence} END AS months,
+                    CAST(c.last_on + to_months(CASE lo.tier_rank {cadence} END) AS DATE) AS due
                 FROM lo
                 JOIN done f ON f.loan_id = lo.loan_id AND f.purpose = {fv} AND f.last_on >= lo.d0
                 JOIN (SELECT loan_id, max(last_on) AS last_on FROM done
                       WHERE purpose IN ({counted}) GROUP BY loan_id) c ON c.loan_id = lo.loan_id
-                JOIN (SELECT loan_id, CASE tier_rank {cadence} END AS months FROM lo) m
-                    ON m.loan_id = lo.loan_id
                 WHERE NOT lo.refused
             ) WHERE due <= {horizon}
             UNION ALL
@@ -653,13 +660,17 @@ def due_tasks(
                 AND e.occurred_on + er.due_after <= {horizon}
         """)
         boost_sql = f"CASE lo.tier_rank {boost} ELSE 0 END" if boost else "0"
+        # the earliest candidate per loan and purpose: (due date, group, sub) is unique within
+        # a loan and purpose, so the row with its least integer key (`_PICK`) is picked by a
+        # hash aggregate (arg_min of the row id), not a window sort of every candidate; the
+        # due tasks are materialized once, and strings are built only for the new ones
+        con.execute(f"CREATE TEMP TABLE cand AS SELECT *, {_PICK} AS pick FROM candidates")
         con.execute("""
-            CREATE TEMP VIEW due AS
+            CREATE TEMP TABLE due AS
             SELECT c.*, o.loan_id IS NOT NULL AS already_open, sn.loan_id IS NOT NULL AS seen
             FROM (
-                SELECT * FROM candidates
-                QUALIFY row_number() OVER (
-                    PARTITION BY loan_id, purpose ORDER BY due_on, grp, sub) = 1
+                SELECT * FROM cand WHERE rowid IN (
+                    SELECT arg_min(rowid, pick) FROM cand GROUP BY loan_id, purpose)
             ) c
             LEFT JOIN (SELECT DISTINCT loan_id, purpose FROM st WHERE open) o
                 ON o.loan_id = c.loan_id AND o.purpose = c.purpose
@@ -684,16 +695,15 @@ def due_tasks(
                         || ') / event: ' || c.kind || ' (' || CAST(c.occurred_on AS VARCHAR)
                         || ')'
                 END AS reason,
-                nullif(c.ref, '') AS trigger_ref, {loaded.version} AS policy_version,
-                c.already_open, c.seen
+                nullif(c.ref, '') AS trigger_ref, {loaded.version} AS policy_version
             FROM due c JOIN lo USING (loan_id) JOIN pr USING (purpose)
             LEFT JOIN er USING (kind)
+            WHERE NOT c.already_open AND NOT c.seen
             ORDER BY c.loan_id, c.purpose
         """).to_arrow_table()
-        # one pass over the due tasks (views, not materialized): the new ones, and counts
-        is_open = table.column("already_open")
-        already_open = int(pc.sum(pc.cast(is_open, pa.int64())).as_py() or 0)
-        table = table.filter(pc.invert(pc.or_(is_open, table.column("seen"))))
+        # strings only for the tasks created; the due tasks already open are only counted
+        row = con.execute("SELECT count(*) FROM due WHERE already_open").fetchone()
+        already_open = int(row[0]) if row else 0
         by_purpose = {
             str(r["values"]): int(r["counts"])
             for r in sorted(
@@ -847,8 +857,11 @@ def tasks_stage(ctx: RunContext) -> None:
     if tiers is not None:
         changes = tier_changes(tiers, ctx.followup, ctx.as_of)
         ctx.extra["loan_tier_changes"] = changes
-        kinds = changes.column("kind").to_pylist()
-        section["tier_changes"] = {k: kinds.count(k) for k in ("origination", "risk")}
+        counted = {
+            str(r["values"]): int(r["counts"])
+            for r in pc.value_counts(changes.column("kind")).to_pylist()
+        }
+        section["tier_changes"] = {k: counted.get(k, 0) for k in ("origination", "risk")}
     before = _previous(ctx, "tasks")
     if before is not None and "new_by_purpose" in before:
         section["deltas"] = {
