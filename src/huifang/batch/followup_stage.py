@@ -632,15 +632,17 @@ def due_tasks(
             SELECT lo.loan_id, {fv} AS purpose, lo.d0 + {policy.first_visit_start_days} AS due_on,
                 lo.d0 + {policy.first_visit_within_days} AS deadline, 0 AS grp, 0 AS sub,
                 CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DATE) AS occurred_on,
-                CAST(NULL AS DATE) AS last_on, CAST(NULL AS INTEGER) AS months, '' AS ref
+                CAST(NULL AS DATE) AS last_on, CAST(NULL AS INTEGER) AS months, '' AS ref,
+                lo.branch_id, lo.tier_rank, lo.business
             FROM lo LEFT JOIN done f ON f.loan_id = lo.loan_id AND f.purpose = {fv}
             WHERE NOT lo.refused AND (f.last_on IS NULL OR f.last_on < lo.d0)
                 AND lo.d0 + {policy.first_visit_start_days} <= {horizon}
             UNION ALL
             SELECT loan_id, {_q(policy.routine_purpose)}, due, due + {routine_sla}, 0, 1,
-                NULL, NULL, last_on, months, ''
+                NULL, NULL, last_on, months, '', branch_id, tier_rank, business
             FROM (
-                SELECT lo.loan_id, c.last_on, CASE lo.tier_rank {cadence} END AS months,
+                SELECT lo.loan_id, lo.branch_id, lo.tier_rank, lo.business, c.last_on,
+                    CASE lo.tier_rank {cadence} END AS months,
                     CAST(c.last_on + to_months(CASE lo.tier_rank {cadence} END) AS DATE) AS due
                 FROM lo
                 JOIN done f ON f.loan_id = lo.loan_id AND f.purpose = {fv} AND f.last_on >= lo.d0
@@ -652,14 +654,14 @@ def due_tasks(
             -- event-triggered contacts not handled by a contact of their purpose since
             SELECT e.loan_id, er.purpose, e.occurred_on + er.due_after,
                 e.occurred_on + er.due_after + pr.sla, e.grp, e.sub, e.kind, e.occurred_on,
-                NULL, NULL, e.ref
+                NULL, NULL, e.ref, lo.branch_id, lo.tier_rank, lo.business
             FROM events e JOIN er USING (kind) JOIN pr ON pr.purpose = er.purpose
             JOIN lo ON lo.loan_id = e.loan_id
             LEFT JOIN done h ON h.loan_id = e.loan_id AND h.purpose = er.purpose
             WHERE e.occurred_on >= lo.d0 AND (h.last_on IS NULL OR h.last_on < e.occurred_on)
                 AND e.occurred_on + er.due_after <= {horizon}
         """)
-        boost_sql = f"CASE lo.tier_rank {boost} ELSE 0 END" if boost else "0"
+        boost_sql = f"CASE c.tier_rank {boost} ELSE 0 END" if boost else "0"
         # the earliest candidate per loan and purpose: (due date, group, sub) is unique within
         # a loan and purpose, so the row with its least integer key (`_PICK`) is picked by a
         # hash aggregate (arg_min of the row id), not a window sort of every candidate; the
@@ -678,17 +680,17 @@ def due_tasks(
                 ON sn.loan_id = c.loan_id AND sn.purpose = c.purpose AND sn.due_on = c.due_on
         """)
         table = con.sql(f"""
-            SELECT c.loan_id, lo.branch_id, c.purpose, pr.stage, c.due_on,
+            SELECT c.loan_id, c.branch_id, c.purpose, pr.stage, c.due_on,
                 greatest(c.deadline, c.due_on) AS deadline,
                 greatest(1, pr.priority - {boost_sql}) AS priority,
-                ([{", ".join(_q(t) for t in TIERS)}])[lo.tier_rank + 1] AS tier,
-                CASE WHEN lo.business THEN pr.skills_business ELSE pr.skills END
+                ([{", ".join(_q(t) for t in TIERS)}])[c.tier_rank + 1] AS tier,
+                CASE WHEN c.business THEN pr.skills_business ELSE pr.skills END
                     AS required_skills,
                 pr.script,
                 CASE WHEN c.grp = 0 AND c.sub = 0 THEN {_q(first_zh)}
-                     WHEN c.grp = 0 THEN '定期回访: ' || (CASE lo.tier_rank {tier_zh} END)
+                     WHEN c.grp = 0 THEN '定期回访: ' || (CASE c.tier_rank {tier_zh} END)
                         || '每' || c.months || '个月 (上次 ' || CAST(c.last_on AS VARCHAR) || ')'
-                        || ' / routine contact: ' || (CASE lo.tier_rank {tier_en} END)
+                        || ' / routine contact: ' || (CASE c.tier_rank {tier_en} END)
                         || ' risk every ' || c.months || ' months (last '
                         || CAST(c.last_on AS VARCHAR) || ')'
                      ELSE '事件触发: ' || er.kind_zh || ' (' || CAST(c.occurred_on AS VARCHAR)
@@ -696,7 +698,7 @@ def due_tasks(
                         || ')'
                 END AS reason,
                 nullif(c.ref, '') AS trigger_ref, {loaded.version} AS policy_version
-            FROM due c JOIN lo USING (loan_id) JOIN pr USING (purpose)
+            FROM due c JOIN pr USING (purpose)
             LEFT JOIN er USING (kind)
             WHERE NOT c.already_open AND NOT c.seen
             ORDER BY c.loan_id, c.purpose
