@@ -476,7 +476,8 @@ class AgentClient:
         borrower = await self.call(
             "GET /borrowers/{id}", "GET", f"/api/v1/borrowers/{found.group(1)}"
         )
-        last4 = borrower.json()["id_number_masked"][-4:]
+        person = borrower.json()  # a business is verified by its legal representative's ID
+        last4 = (person.get("legal_rep_id_number_masked") or person["id_number_masked"])[-4:]
         prompt = (await self.call("GET /calls/{task}", "GET", f"/api/v1/calls/{tid}")).json()
         tries = 0
         for _ in range(60):

@@ -92,6 +92,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "b360.method": ("还款方式", "Repayment method"),
     "b360.income": ("月收入", "Monthly income"),
     "b360.employer": ("单位", "Employer"),
+    "b360.legal_rep": ("法定代表人", "Legal representative"),
+    "b360.legal_rep_id": ("法定代表人证件号", "Representative's ID number"),
     "b360.guarantors": ("担保人", "Guarantors"),
     "b360.voice_calls": ("智能外呼记录", "Voice-agent calls"),
     "b360.inbound_call": ("客户来电（智能客服）", "Inbound call (voice assistant)"),

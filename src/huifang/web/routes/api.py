@@ -407,6 +407,9 @@ class BorrowerOut(BaseModel):
     branch_code: str
     id_number_masked: str
     mobile_masked: str
+    # a business borrower is identified on a call by its legal representative (法定代表人)
+    legal_rep_name: str | None = None
+    legal_rep_id_number_masked: str | None = None
     address_masked: str
     contacts: list[ContactOut]
     loans: list[LoanDetail]
@@ -426,6 +429,10 @@ def api_borrower(request: Request, borrower: BorrowerInScope) -> BorrowerOut:
         branch_code=b.branch_code,
         id_number_masked=pii.mask("id_number", b.id_number),
         mobile_masked=pii.mask("mobile", b.mobile),
+        legal_rep_name=b.legal_rep_name,
+        legal_rep_id_number_masked=(
+            pii.mask("id_number", b.legal_rep_id_number) if b.legal_rep_id_number else None
+        ),
         address_masked=pii.mask("address", b.address),
         contacts=[
             ContactOut(
