@@ -13,6 +13,8 @@ from decimal import Decimal
 import pyarrow as pa
 
 from huifang.batch.followup_inputs import FollowupBook
+from huifang.batch.inputs import PAYMENT_SCHEMA, BookInputs
+from huifang.batch.reference import loan_position
 
 INDUSTRIES = (
     None,
@@ -154,3 +156,75 @@ def random_followup(loans: pa.Table, seed: int, as_of: date) -> FollowupBook:
         tier_history=pa.Table.from_pylist(tiers),
         ltv_history=pa.Table.from_pylist(ltvs),
     )
+
+
+def partial_payment_book(book: BookInputs, seed: int, as_of: date) -> BookInputs:
+    """`book` with about half its loans' payments replaced by installment-by-installment cash
+    against the exact amounts due, for the partial-payments rule: exactly due, overpaid,
+    nothing, a cent short or a cent, several payments in one period (summing to the amount
+    or less), paid after the due date (into the next period), on the due date itself and
+    the day after the previous one (the period's edges); runs of partials broken by a full
+    payment. The other loans keep `random_book`'s payoffs and reversals."""
+    rng = random.Random(seed)
+    cent = Decimal("0.01")
+    by_loan: dict[int, list[dict[str, object]]] = {}
+    for p in book.payments.to_pylist():
+        by_loan.setdefault(p["loan_id"], []).append(p)
+    next_id = max((p["payment_id"] for p in book.payments.to_pylist()), default=0) + 1
+    rows: list[dict[str, object]] = []
+    for loan in book.loans.to_pylist():
+        loan_id = loan["loan_id"]
+        if rng.random() < 0.5:
+            rows.extend(by_loan.get(loan_id, []))
+            continue
+        partial_rate = rng.choice((0.2, 0.5, 0.8))
+        previous = loan["disbursement_date"]
+        for inst in loan_position(loan, [], as_of).installments:
+            if inst.due_date > as_of + timedelta(days=40):
+                break
+            due = inst.principal_due + inst.interest_due
+            gap = max((inst.due_date - previous).days - 1, 0)
+            start = previous + timedelta(days=1)
+            previous = inst.due_date
+            late = False
+            if rng.random() < partial_rate:  # paid in part, once or in pieces
+                amount = rng.choice(
+                    (cent, due - cent, (due * Decimal(rng.uniform(0.05, 0.95))).quantize(cent))
+                )
+                amounts = [amount] if rng.random() < 0.7 else [amount / 2, amount / 2]
+            else:
+                r = rng.random()
+                if r < 0.4:
+                    amounts = [due]
+                elif r < 0.55:  # overpaid, by a cent or twice over
+                    amounts = [due + cent if rng.random() < 0.5 else due * 2]
+                elif r < 0.7:
+                    amounts = []  # nothing
+                elif r < 0.85:  # in three pieces that make the amount exactly
+                    third = (due / 3).quantize(cent)
+                    amounts = [third, third, due - 2 * third]
+                else:  # in full, but after the due date: the next period's cash
+                    amounts, late = [due], True
+            for amount in amounts:
+                amount = Decimal(amount).quantize(cent)
+                if amount <= 0:
+                    continue
+                if late:
+                    day = inst.due_date + timedelta(days=rng.randint(1, 20))
+                else:
+                    day = rng.choice(
+                        (inst.due_date, start, start + timedelta(days=rng.randint(0, gap)))
+                    )
+                rows.append(
+                    {
+                        "payment_id": next_id,
+                        "loan_id": loan_id,
+                        "paid_on": max(day, loan["disbursement_date"]),
+                        "amount": amount,
+                        "payment_type": "repayment",
+                        "reverses_id": None,
+                    }
+                )
+                next_id += 1
+    rows.sort(key=lambda p: p["payment_id"])
+    return BookInputs(book.loans, pa.Table.from_pylist(rows, schema=PAYMENT_SCHEMA))

@@ -99,10 +99,10 @@ def test_follow_through_writes_what_the_services_would_once(
     assert sum(forced.summary["tasks"]["tier_changes"].values()) == 0
     follow_through(engine, AS_OF, now=NOW)
     assert _counts(engine) == written
-    # the services find nothing the run left out (partial payments are theirs alone)
+    # the services find nothing the run left out
     assert generate_tasks(engine, AS_OF, now=NOW).created == 0
     report = evaluate_alerts(engine, AS_OF)
-    assert set(report.by_rule) <= {"partial-payments"}
+    assert not report.by_rule
     with transaction(engine) as s:
         task = s.scalars(
             select(FollowupTask).where(

@@ -177,6 +177,7 @@ def compute_partition(
     threads: int | None = None,
     book: pa.Table | None = None,
     history: bool = False,
+    partial: tuple[int, int] | None = None,
 ) -> pa.Table:
     """Loan states as of `as_of` for the active loans of `loans` (schema STATE_SCHEMA).
 
@@ -185,7 +186,9 @@ def compute_partition(
     (default: the usable CPUs) run the compiled fold over slices of the loans; `book` is
     `prepare_book(loans, …)` when the caller already has it (the runner's templates stage).
     With `history` the states carry HISTORY_SCHEMA's columns after their own (what the
-    behaviour stage reads of each loan's repayment history).
+    behaviour stage reads of each loan's repayment history, and the alerts stage the
+    partial-payments rule's period for `partial` = (in_a_row, lookback_days); null
+    without it).
     """
     rules = rules or ClassificationRules()
     tp, keys = prepared or template_arrays(templates)
@@ -203,7 +206,14 @@ def compute_partition(
             if own:
                 con.close()
     states, hist = _compute(
-        book, payments, tp, as_of, rules, threads or usable_cpus(), loans if history else None
+        book,
+        payments,
+        tp,
+        as_of,
+        rules,
+        threads or usable_cpus(),
+        loans if history else None,
+        partial,
     )
     if hist is None:
         return states
@@ -493,6 +503,7 @@ def _compute(
     rules: ClassificationRules,
     threads: int,
     history_of: pa.Table | None = None,
+    partial: tuple[int, int] | None = None,
 ) -> tuple[pa.Table, pa.Table | None]:
     """Payments, fold and output columns for the loans of `book` (sorted by loan id), and
     given the loans' input rows (`history_of`) their settlement history (HISTORY_SCHEMA):
@@ -523,7 +534,10 @@ def _compute(
     ca, cle_a = fold.due_counts(loans, everyone, np.full(n_loans, ta, np.int64))
     posted = _payments(payments, loan_ids, as_of)
     b_l = tp.base[loans.tpl]
-    windows = np.array([_days_before(as_of, k) for k in (3, 6, 12)], np.int64)
+    in_a_row, lookback = partial or (0, 0)
+    windows = np.array(
+        [*(_days_before(as_of, k) for k in (3, 6, 12)), in_a_row, lookback], np.int64
+    )
     hist = np.zeros((n_loans if history else 0, fold_kernel.HISTORY_WIDTH), np.int64)
     kept = np.zeros(n_loans, np.bool_)  # loans whose history the compiled fold kept
     if compiled():
@@ -566,8 +580,8 @@ def _compute(
     if len(missing):
         from huifang.batch.reference import settlement_history
 
-        hist[missing] = settlement_history(history_of, payments, loan_ids[missing], as_of)
-    return states, _history(tp, loans, st, windows, cle_a, u, hist)
+        hist[missing] = settlement_history(history_of, payments, loan_ids[missing], as_of, partial)
+    return states, _history(tp, loans, st, windows, cle_a, u, hist, partial is not None)
 
 
 HISTORY_SCHEMA = pa.schema(
@@ -586,6 +600,7 @@ HISTORY_SCHEMA = pa.schema(
         ("due_12m", MONEY),
         ("book_balance", MONEY),
         ("regular_payment", MONEY),
+        ("partial_period", pa.int32()),
     ]
 )
 
@@ -604,17 +619,19 @@ def _history(
     cle: np.ndarray,
     u: np.ndarray,
     hist: np.ndarray,
+    partial: bool = False,
 ) -> pa.Table:
     """HISTORY_SCHEMA's columns: the settlement history the fold kept (`hist`) and
     the schedule's sums - amounts due over the windows, the scheduled balance after the last
     installment due plus the principal of installments due and unsettled, the regular
-    installment (the first one)."""
+    installment (the first one); the partial-payments period when asked for (`partial`;
+    null: none)."""
     n_loans = len(cle)
     everyone = np.arange(n_loans, dtype=np.int64)
     b = tp.base[loans.tpl]
     cum = tp.cp + tp.ci
     due = []
-    for w in windows:
+    for w in windows[: fold_kernel.W_12M + 1]:
         _, c_w = fold.due_counts(loans, everyone, np.full(n_loans, w, np.int64))
         due.append(cum[b + cle] - cum[b + np.minimum(c_w, cle)])
     closed = st.cl >= 0
@@ -637,6 +654,10 @@ def _history(
         *(_decimal(d) for d in due),
         _decimal(balance),
         _decimal(regular),
+        pa.array(
+            h[:, fold_kernel.H_PARTIAL].astype(np.int32),
+            mask=(h[:, fold_kernel.H_PARTIAL] == 0) | (not partial),
+        ),
     ]  # fmt: skip
     return pa.table(columns, schema=HISTORY_SCHEMA)
 

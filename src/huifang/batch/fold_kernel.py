@@ -23,6 +23,8 @@ event kept in memory:
   an installment with nothing to pay (0 % interest-first) is never overdue;
   from those days it folds the worst DPD over windows and the late installments
   (`model.book_features.max_dpd`, `features_as_of`) as it goes, nothing per installment kept;
+  and, when `windows` asks for it, after the loop one more pass over the installments due
+  with the loan's payments for the partial-payments alert (`_history_partial`);
 * `settlement`: after the fold, the first unsettled installment and how many installments
   due are settled (`engine._first_unsettled` and the `settled` count of `_outputs`).
 
@@ -48,12 +50,17 @@ _LIMIT = np.iinfo(np.int64).max
 # The settlement history `fold_loans` keeps per loan when asked (`hist` has a row per loan;
 # an empty `hist` keeps none): the worst DPD over the 6- and 12-month windows, installments
 # paid late whose due date is in the 12 months, the latest such due date (NO_DAY: none),
-# the posted payments' sums over 3, 6 and 12 months, prepayments (count and sum). The
-# windows (`windows`: the days of as_of − 3, 6, 12 months) are exclusive below.
+# the posted payments' sums over 3, 6 and 12 months, prepayments (count and sum), and the
+# partial-payments rule's period (`early_warning._partial_payments`: the latest installment
+# ending a run of `windows[W_IN_A_ROW]` paid in part, due within `windows[W_LOOKBACK]`
+# days; 0: none, or not asked for with W_IN_A_ROW 0). The windows (`windows`: the days of
+# as_of − 3, 6, 12 months) are exclusive below.
 H_WORST_6M, H_WORST_12M, H_LATE_12M, H_LAST_LATE = 0, 1, 2, 3
 H_PAID_3M, H_PAID_6M, H_PAID_12M, H_PREPAYMENTS, H_PREPAID = 4, 5, 6, 7, 8
-HISTORY_WIDTH = 9
-W_3M, W_6M, W_12M = 0, 1, 2
+H_PARTIAL = 9
+HISTORY_WIDTH = 10
+W_3M, W_6M, W_12M, W_IN_A_ROW, W_LOOKBACK = 0, 1, 2, 3, 4
+WINDOWS_WIDTH = 5
 NO_DAY = -(1 << 40)
 
 AVAILABLE: bool
@@ -200,6 +207,28 @@ else:
             if pk[x] == 3:
                 hist[q, H_PREPAYMENTS] += 1
                 hist[q, H_PREPAID] += pa[x]
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _history_partial(  # type: ignore[no-untyped-def]
+        hist, q, n_due, b, t0, mi0, rday, mstart, mdays, xs, xe, pt, pa, tcp, tci, ta, windows
+    ):
+        """The partial-payments period (`H_PARTIAL`): each installment due by as_of against
+        the cash posted in its own period (after the previous due date, up to and on its
+        own; the first: everything up to it), as `InstallmentRecord.received` counts it."""
+        in_a_row = windows[W_IN_A_ROW]
+        run = 0
+        x = xs
+        for j in range(1, n_due + 1):
+            d = _due_day(j, t0, mi0, rday, mstart, mdays)
+            cash = 0
+            while x < xe and pt[x] <= d:
+                if pa[x] > 0:
+                    cash += pa[x]
+                x += 1
+            due = tcp[b + j] - tcp[b + j - 1] + tci[b + j] - tci[b + j - 1]
+            run = run + 1 if 0 < cash < due else 0
+            if run >= in_a_row and ta - d <= windows[W_LOOKBACK]:
+                hist[q, H_PARTIAL] = j
 
     @njit(cache=True, nogil=True)
     def _fold(  # type: ignore[no-untyped-def]
@@ -422,6 +451,11 @@ else:
                         d = _due_day(j, t0, mi0, rday, mstart, mdays)
                         _history(hist, l, d, 0, True, ta, windows)
                 _history_payments(hist, l, pstart[l], pstart[l + 1], pt, pa, pk, windows)
+                if windows[W_IN_A_ROW] > 0:
+                    _history_partial(
+                        hist, l, n_due, b, t0, mi0, rday, mstart, mdays,
+                        pstart[l], pstart[l + 1], pt, pa, tcp, tci, ta, windows,
+                    )  # fmt: skip
             cur_a[l] = cur
             cple_a[l] = cple
             w_a[l] = w

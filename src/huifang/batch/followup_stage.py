@@ -16,13 +16,16 @@ while no installment is settled), LTV from the stored valuations plus this run's
 as-of, replacing a stored one of that day), findings and contact attempts from the events
 (ordered by date, then id), the industry watch list matched once per distinct industry.
 A hit is *new* unless the loan has an unresolved alert for the rule (the hit refreshes it)
-or the hit's key was resolved before. `partial-payments` needs each installment's cash of
-its own period, which the run does not carry: the summary lists it under
-``not_evaluated`` and `services.risk.evaluate_alerts` keeps raising it.
+or the hit's key was resolved before. Partial payments need each installment's cash of its
+own period, known only inside the fold: the compute stage keeps, for the window of the rule
+file's first partial-payments rule (`partial_window`), the latest period ending a run of
+partials (`fold_kernel.H_PARTIAL`, history column ``partial_period``); a rule with another
+window, or a run without that history, is listed under ``not_evaluated``.
 
 Titles: DPD, LTV, lost contact and industry titles are the domain's words; a first payment
-default and a finding have a shorter title (no amount, no detail text), which the first
-`evaluate_alerts` run refreshes.
+default, a partial-payments hit (its periods, not the paid/due amounts) and a finding have
+a shorter title (no amount, no detail text), which the first `evaluate_alerts` run
+refreshes.
 
 **Tasks** (`services.followup.generate_tasks` per loan: `loan_tier`, `delinquency_events`
 and the policy's `tasks_due`): the follow-up tier is the worst of the origination tier
@@ -180,8 +183,11 @@ class AlertResult:
     not_evaluated: tuple[str, ...] = ()
 
 
-def _rule_sql(rule: Rule, as_of: date, bands: LtvBands) -> str | None:
-    """One rule's hits: loan_id, episode, title_zh, title_en, facts (JSON text)."""
+def _rule_sql(
+    rule: Rule, as_of: date, bands: LtvBands, partial: tuple[int, int] | None = None
+) -> str | None:
+    """One rule's hits: loan_id, episode, title_zh, title_en, facts (JSON text); None for
+    a partial-payments rule whose window the compute stage did not evaluate (`partial`)."""
     p = rule.params
     zh, en = _q(rule.zh + ": "), _q(rule.en + ": ")
     asof = _date(as_of)
@@ -203,7 +209,16 @@ def _rule_sql(rule: Rule, as_of: date, bands: LtvBands) -> str | None:
             FROM (SELECT loan_id, dpd, CAST({asof} - dpd AS VARCHAR) AS d FROM s
                   WHERE dpd >= {p.min_dpd})"""
     if isinstance(p, PartialPaymentsParams):
-        return None
+        if partial != (p.in_a_row, p.lookback_days):
+            return None
+        # the last `in_a_row` periods, up to the one the fold found
+        periods = f"range(partial_period - {p.in_a_row - 1}, partial_period + 1)"
+        return f"""
+            SELECT loan_id, 'period-' || partial_period AS episode,
+                {zh} || '第 ' || array_to_string({periods}, '、') || ' 期连续部分还款',
+                {en} || 'periods ' || array_to_string({periods}, ', ') || ' each paid in part',
+                json_object('periods', array_to_string({periods}, ','))::VARCHAR
+            FROM pp WHERE partial_period IS NOT NULL"""
     if isinstance(p, LtvAboveBandParams):
         limit = bands.by_code(p.band)
         assert limit.upper is not None
@@ -309,8 +324,14 @@ def alerts(
     watchlist: IndustryWatchlist,
     bands: LtvBands,
     collateral: pa.Table | None = None,
+    partial: pa.Table | None = None,
+    partial_window: tuple[int, int] | None = None,
 ) -> AlertResult:
-    """The early-warning hits of every loan of `states` and which of them are new."""
+    """The early-warning hits of every loan of `states` and which of them are new.
+
+    `partial` (loan_id, partial_period) is what the compute stage found for the
+    partial-payments rules with (in_a_row, lookback_days) = `partial_window`; others are
+    not evaluated."""
     # the distinct industries only (not a Python string per borrower)
     distinct = pc.unique(book.borrowers.column("industry")).drop_null()
     industries = sorted(str(v) for v in distinct.to_pylist())
@@ -334,6 +355,11 @@ def alerts(
         ev=book.events,
         lh=book.ltv_history,
         sa=book.stored_alerts,
+        pp=partial.select(["loan_id", "partial_period"])
+        if partial is not None
+        else pa.table(
+            {"loan_id": pa.array([], pa.int64()), "partial_period": pa.array([], pa.int32())}
+        ),
         lc=lc
         if lc is not None
         else pa.table(
@@ -365,7 +391,7 @@ def alerts(
         """)
         parts, skipped = [], []
         for k, rule in enumerate(rules.rules):
-            sql = _rule_sql(rule, as_of, bands)
+            sql = _rule_sql(rule, as_of, bands, partial_window if partial is not None else None)
             if sql is None:
                 skipped.append(rule.id)
                 continue
@@ -776,6 +802,22 @@ def _previous(ctx: RunContext, key: str) -> dict[str, Any] | None:
 SKIPPED = "no workspace inputs / 无回访与预警输入"
 
 
+def partial_window(ctx: RunContext) -> tuple[int, int] | None:
+    """The (in_a_row, lookback_days) of the rule set's first partial-payments rule, which
+    the compute stage evaluates in the fold when the alerts stage will run (None: it will
+    not, or there is no such rule). Other windows stay under ``not_evaluated``."""
+    from huifang.risk_rules import load_rule_set
+    from huifang.valuation_params import load_valuation_params
+
+    if ctx.followup is None or ctx.inputs is None:
+        return None
+    rules = load_rule_set(bands=load_valuation_params().ltv_bands)
+    for rule in rules.rules:
+        if isinstance(rule.params, PartialPaymentsParams):
+            return rule.params.in_a_row, rule.params.lookback_days
+    return None
+
+
 def alerts_stage(ctx: RunContext) -> None:
     """New early-warning alerts (`ctx.extra['loan_alerts']`); runs before `tier`, which
     counts them among the loan's open alerts."""
@@ -799,6 +841,8 @@ def alerts_stage(ctx: RunContext) -> None:
         watchlist,
         bands,
         ctx.extra.get("loan_collateral"),
+        ctx.history,
+        ctx.partial_window,
     )
     ctx.extra["loan_alerts"] = result.table
     if ctx.risk is not None and result.table.num_rows:

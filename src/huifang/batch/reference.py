@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from huifang.batch.engine import STATE_SCHEMA
 from huifang.batch.templates import terms_of
 from huifang.domain.delinquency import ClassificationRules, bucket_for, classify, days_past_due
+from huifang.domain.early_warning import InstallmentRecord
 from huifang.domain.money import Rounding
 from huifang.domain.posting import (
     LedgerEvent,
@@ -143,6 +144,20 @@ def _first_refused_payoff(schedule, events, as_of, posting) -> int:  # type: ign
     raise AssertionError("no refused payoff found")
 
 
+def _partial_period(
+    installments: Iterable[InstallmentRecord], as_of: date, in_a_row: int, lookback_days: int
+) -> int:
+    """The last period of the latest run `early_warning._partial_payments` finds (0: none)."""
+    run: list[InstallmentRecord] = []
+    found = 0
+    for inst in installments:
+        consecutive = run and inst.period == run[-1].period + 1
+        run = [*run, inst] if inst.partial and consecutive else ([inst] if inst.partial else [])
+        if len(run) >= in_a_row and (as_of - inst.due_date).days <= lookback_days:
+            found = inst.period
+    return found
+
+
 def compute(
     loans: pa.Table,
     payments: pa.Table,
@@ -162,12 +177,19 @@ def compute(
 
 
 def settlement_history(
-    loans: pa.Table, payments: pa.Table, loan_ids: Iterable[int], as_of: date
+    loans: pa.Table,
+    payments: pa.Table,
+    loan_ids: Iterable[int],
+    as_of: date,
+    partial: tuple[int, int] | None = None,
 ) -> list[list[int]]:
     """Each loan's settlement history (`fold_kernel.H_*`, one row per id) from the domain's
     position: what the compiled fold keeps for the behaviour stage, for the loans it cannot
-    (the NumPy fold's), and the definition it is tested against."""
+    (the NumPy fold's), and the definition it is tested against. With `partial` =
+    (in_a_row, lookback_days), `H_PARTIAL` is the partial-payments rule's period from the
+    installments' own-period cash as the alerts reference counts it."""
     from huifang.batch import fold_kernel as fk
+    from huifang.batch.followup_reference import _installments
     from huifang.domain.schedule import add_months
 
     wanted = set(loan_ids)
@@ -214,5 +236,7 @@ def settlement_history(
             if p["payment_type"] == "prepayment":
                 h[fk.H_PREPAYMENTS] += 1
                 h[fk.H_PREPAID] += fen
+        if partial is not None:
+            h[fk.H_PARTIAL] = _partial_period(_installments(position, as_of), as_of, *partial)
         out.append(h)
     return out

@@ -71,7 +71,9 @@ class RunContext:
     behaviour: BehaviourBook | None = None
     model_dir: Path | None = None  # behaviour model artifacts (LATEST is used)
     model: Artifact | None = None
-    history: pa.Table | None = None  # repayment history kept by compute (behaviour stage)
+    history: pa.Table | None = None  # repayment history kept by compute (behaviour, alerts)
+    # the partial-payments rule's (in_a_row, lookback_days) the compute stage evaluated
+    partial_window: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,15 @@ def _templates(ctx: RunContext) -> None:
     ctx.progress("templates", 1, 1)
 
 
+def _history_wanted(ctx: RunContext) -> bool:
+    """Whether the compute stage keeps the repayment history: for the behaviour score, or
+    for the alerts stage's partial-payments rule (`ctx.partial_window`, set here)."""
+    from huifang.batch import followup_stage
+
+    ctx.partial_window = followup_stage.partial_window(ctx)
+    return behaviour_stage.wanted(ctx) or ctx.partial_window is not None
+
+
 def _compute(ctx: RunContext) -> None:
     assert ctx.inputs is not None
     if ctx.engine == "spark":
@@ -149,7 +160,8 @@ def _compute(ctx: RunContext) -> None:
             ctx.partition_loans,
             master=ctx.spark_master,
             input_dir=ctx.input_dir,
-            history=behaviour_stage.wanted(ctx),
+            history=_history_wanted(ctx),
+            partial=ctx.partial_window,
         )
         ctx.states, ctx.history = behaviour_stage.split_history(ctx.states)
         ctx.progress("compute", 1, 1)
@@ -167,7 +179,8 @@ def _compute(ctx: RunContext) -> None:
         ctx.as_of,
         threads=threads,
         book=ctx.book,
-        history=behaviour_stage.wanted(ctx),
+        history=_history_wanted(ctx),
+        partial=ctx.partial_window,
     )
     ctx.states, ctx.history = behaviour_stage.split_history(ctx.states)
     ctx.book = None

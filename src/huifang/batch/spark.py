@@ -106,6 +106,7 @@ def spark_states(
     as_of: date,
     partitions: int,
     history: bool = False,
+    partial: tuple[int, int] | None = None,
 ) -> DataFrame:
     """The loan states as a Spark DataFrame: `compute_partition` over `partitions` ranges."""
     from pyspark.sql import functions as F
@@ -126,13 +127,17 @@ def spark_states(
 
     def job(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         tpl = pa.ipc.open_stream(shared.value).read_all()
-        yield from _partition_states(batches, tpl, as_of, history)
+        yield from _partition_states(batches, tpl, as_of, history, partial)
 
     return book.mapInArrow(job, f"{STATE_DDL}, {HISTORY_DDL}" if history else STATE_DDL)
 
 
 def _partition_states(
-    batches: Iterator[pa.RecordBatch], templates: pa.Table, as_of: date, history: bool = False
+    batches: Iterator[pa.RecordBatch],
+    templates: pa.Table,
+    as_of: date,
+    history: bool = False,
+    partial: tuple[int, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """One Spark partition: unnest the payments, then the unit of work on all its loans."""
     received = list(batches)
@@ -147,7 +152,7 @@ def _partition_states(
         payments = conform(pa.Table.from_struct_array(flat), PAYMENT_SCHEMA)
     else:
         payments = PAYMENT_SCHEMA.empty_table()
-    states = compute_partition(loans, payments, templates, as_of, history=history)
+    states = compute_partition(loans, payments, templates, as_of, history=history, partial=partial)
     yield from states.to_batches()
 
 
@@ -160,6 +165,7 @@ def compute_states(
     input_dir: Path | None = None,
     spark: SparkSession | None = None,
     history: bool = False,
+    partial: tuple[int, int] | None = None,
 ) -> pa.Table:
     """The run's compute stage on Spark: the states of the book's active loans, by loan id
     (with `history`, followed by the behaviour stage's HISTORY_SCHEMA columns)."""
@@ -175,6 +181,8 @@ def compute_states(
         "spark.sql.shuffle.partitions", str(max(parts, spark.sparkContext.defaultParallelism))
     )
     loans, payments = book_frames(spark, inputs, input_dir)
-    states = spark_states(spark, loans, payments, templates, as_of, parts, history).toArrow()
+    states = spark_states(
+        spark, loans, payments, templates, as_of, parts, history, partial
+    ).toArrow()
     states = conform(states, schema)
     return states.take(pc.sort_indices(states.column("loan_id")))
