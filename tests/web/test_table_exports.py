@@ -89,3 +89,20 @@ def test_table_pages_export_their_rows(book: Any) -> None:
     assert 'id="corrections-xlsx"' in manager.get("/corrections").text
     corrections = _sheet(manager.get("/corrections", params={"format": "xlsx"}))
     assert corrections[0][0] == "编号"
+
+
+def test_an_export_by_id_number_keeps_no_id_number_in_the_audit_log(book: Any) -> None:
+    from huifang.security import pii
+    from huifang.store.db import transaction
+    from huifang.store.models import Borrower
+
+    with transaction(book.engine) as s:
+        borrower = s.get(Borrower, book.home_borrower)
+        assert borrower is not None
+        id_number = pii.borrower_pii(pii.current_ring(), borrower).id_number
+    agent, _ = login_client(create_app(book.engine), "agent")
+    sheet = _sheet(agent.get("/loans", params={"format": "xlsx", "q": id_number}))
+    assert len(sheet) >= 2  # the search found the borrower's loans
+    entry = audit.search(book.engine, actor="agent", action="export.loans")[0]
+    assert id_number not in str(entry.detail)
+    assert entry.detail["query"]["q"] == f"{id_number[:1]}***{id_number[-2:]}"

@@ -169,7 +169,7 @@ def metrics_xlsx(board: Dashboard, dimension: str = "branch", lang: str = "zh") 
     assert ws is not None
     ws.title = "metrics"
     en = lang == "en"
-    ws.append([f"{board.start} – {board.end}", ", ".join(board.branches)])
+    _append_text_safe(ws, [f"{board.start} – {board.end}", ", ".join(board.branches)])
     header = ["group" if en else "分组"] + [en_ if en else zh for _k, zh, en_ in METRIC_COLUMNS]
     ws.append(header)
     total = "total" if en else "合计"
@@ -178,7 +178,7 @@ def metrics_xlsx(board: Dashboard, dimension: str = "branch", lang: str = "zh") 
         for key, _zh, _en in METRIC_COLUMNS:
             value = getattr(m, key)
             line.append(float(value) if value is not None else None)  # Excel cells are floats
-        ws.append(line)
+        _append_text_safe(ws, line)
         for col, (key, _zh, _en) in enumerate(METRIC_COLUMNS, start=2):
             if key in _RATES:
                 ws.cell(row=ws.max_row, column=col).number_format = "0.0%"
@@ -331,12 +331,22 @@ def table_xlsx(
     ws = wb.active
     assert ws is not None
     ws.title = title[:31]  # Excel's limit for a sheet name
-    ws.append(list(header))
+    _append_text_safe(ws, list(header))
     for row in rows:
-        ws.append([_cell(v, zone) for v in row])
+        _append_text_safe(ws, [_cell(v, zone) for v in row])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _append_text_safe(ws: Any, values: list[object]) -> None:
+    """Append a row in which every string stays text: openpyxl turns a string that starts
+    with "=" into a formula, so a borrower named '=HYPERLINK(…)' or a note typed into a
+    form would run in the reader's Excel (formula injection)."""
+    ws.append(values)
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
 
 
 def _cell(value: object, zone: ZoneInfo) -> object:
@@ -348,7 +358,7 @@ def _cell(value: object, zone: ZoneInfo) -> object:
     if value is None or isinstance(value, bool | int | float | date):
         return value
     if isinstance(value, Decimal):
-        return float(value)  # Excel cells are floats
+        return value  # openpyxl writes a Decimal as the number it is, no float on the way
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
     return str(value)
