@@ -17,7 +17,12 @@ from huifang.domain.compliance import Channel, NoHolidays, Outcome, PartyRole
 from huifang.script_files import ScriptFileError, check_script_text, parse_script
 from huifang.security import audit
 from huifang.services import configs, qa, voice_calls
-from huifang.services.answer_masking import INBOUND_IDENTITY, MaskBook, mask_value
+from huifang.services.answer_masking import (
+    INBOUND_IDENTITY,
+    MaskBook,
+    mask_agent_line,
+    mask_value,
+)
 from huifang.services.followup import generate_tasks, list_tasks
 from huifang.services.followup_attempts import AttemptInput, Guard, record_attempt
 from huifang.store.db import transaction
@@ -166,3 +171,65 @@ def qa_loan(engine: Engine, attempt_id: int) -> int:
         row = s.get(ContactAttempt, attempt_id)
         assert row is not None
         return row.loan_id
+
+
+def test_mask_agent_line() -> None:
+    secret = sc.Personal.SECRET
+    said = "您说的是“123X”，对吗？请说对或不对，或按1确认、按2重说。"
+    assert mask_agent_line(secret, said) == "您说的是****，对吗？请说对或不对，或按1确认、按2重说。"
+    assert mask_agent_line(secret, "You said May 1, 1990, is that right?") == (
+        "You said ****, is that right?"
+    )
+    assert mask_agent_line(secret, "号码是1234吗") == "号码是****吗"
+    assert mask_agent_line(secret, "请说身份证后4位。") == "请说身份证后4位。"  # the question
+    phone = "您说的是“13900001111”，对吗？"
+    assert mask_agent_line(sc.Personal.PHONE, phone) == "您说的是“139****1111”，对吗？"
+    assert mask_agent_line(sc.Personal.PHONE, "尾号1111的号码，对吗？") == "尾号1111的号码，对吗？"
+    address = "您说的是“广东省深圳市南山区科技园1号”，对吗？"
+    assert mask_agent_line(sc.Personal.ADDRESS, address) == "您说的是“广东省深******”，对吗？"
+
+
+def test_an_agent_turn_that_repeats_a_personal_answer_is_masked_in_qa_and_transcripts(
+    engine: Engine,
+) -> None:
+    """Calls stored before read-backs of personal answers were stopped hold the ID tail, the
+    new phone and address in agent turns: every view masks them, the questions stay."""
+    make_book(engine)
+    generate_tasks(engine, date(2026, 3, 20), now=datetime(2026, 3, 20, tzinfo=UTC))
+    tasks = {(t.contract_no, t.purpose): t.id for t in list_tasks(engine)}
+    _save(engine, _household(1, employer_mark=None))
+    attempt = _contact(
+        engine,
+        tasks[("L-LOW", "first-visit")],
+        1,
+        datetime(2026, 3, 24, 10, tzinfo=SH),
+        Channel.VOICE_AGENT,
+    )
+    agent_turns = [
+        ("id_last4", "请说您身份证号码的最后四位。"),
+        ("id_last4", "您说的是“4321”，对吗？请说对或不对，或按1确认、按2重说。"),
+        ("new_phone", "您说的是“13900001111”，对吗？请说对或不对，或按1确认、按2重说。"),
+        ("new_address", "您说的是“广东省深圳市南山区科技园1号”，对吗？"),
+        ("job_status", "您说的是“换了工作”，对吗？"),
+    ]
+    with transaction(engine) as s:
+        for seq, (step, text) in enumerate(agent_turns, start=100):
+            s.add(
+                CallTranscriptTurn(
+                    attempt_id=attempt, seq=seq, speaker="agent", text=text, step_id=step
+                )
+            )
+    expected = [
+        "请说您身份证号码的最后四位。",
+        "您说的是****，对吗？请说对或不对，或按1确认、按2重说。",
+        "您说的是“139****1111”，对吗？请说对或不对，或按1确认、按2重说。",
+        "您说的是“广东省深******”，对吗？",
+        "您说的是“换了工作”，对吗？",  # not a personal step: as said
+    ]
+    stored = [t.text for t in voice_calls.transcripts(engine, [attempt])[attempt]]
+    assert [t for t in stored if "您说的是" in t or "最后四位" in t] == expected
+    assert not any("4321" in t or "13900001111" in t or "科技园" in t for t in stored)
+    shown = [t.text for t in qa.contact(engine, attempt, "aud").voice_turns]
+    assert [t for t in shown if "您说的是" in t or "最后四位" in t] == expected
+    bot = voice_calls.voice_calls_of_loans(engine, [qa_loan(engine, attempt)])
+    assert not any("4321" in t.text for c in bot for t in c["transcript"])

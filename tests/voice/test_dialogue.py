@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -183,12 +184,14 @@ def test_a_request_for_a_human_at_the_read_back_hands_over() -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    # everything below 0.99 is read back; nothing at all is read back with both at 0
+    # everything below 0.99 is read back (but the ID tail: asked again, then keyed in);
+    # nothing at all is read back with both at 0
     strict = Policy(accept_at=0.99)
-    d, ch = call("是的", "#1", "1234", "#1", "三千五", "#1", "月底", "#1", "#1", policy=strict)
+    keyed = Heard(keys="1234#")
+    d, ch = call("是的", "#1", "1234", keyed, "三千五", "#1", "月底", "#1", "#1", policy=strict)
     assert d.record.outcome == "completed"
     assert "您说的是三千五百元，对吗？请说对或不对，或按1确认、按2重说。" in ch.spoken
-    assert "您说的是“1234”，对吗？请说对或不对，或按1确认、按2重说。" in ch.spoken
+    assert not any("1234" in s for s in ch.spoken)
     d, ch = call(*OPENING, asr("三千", 0.1), "月底", "#1", policy=confirm_policy(0.0, 0.0))
     assert d.record.answers["pay"] == Decimal("3000.00")
     policy = confirm_policy(
@@ -282,3 +285,77 @@ def test_readings_of_the_n_best_that_disagree_get_the_answer_read_back() -> None
     d, ch = call(*OPENING, agreed, "月底", "#1")
     assert d.record.answers["pay"] == Decimal("3500.00")
     assert not any("对吗" in s for s in ch.spoken)
+
+
+# Personal answers (the ID tail, a new phone or address) are never read back whole: the read-back
+# is said on the call and kept as an agent turn, which staff later read.
+CONTACT_SCRIPT = replace(
+    SCRIPT,
+    id="voice_contact_test",
+    steps=(
+        *SCRIPT.steps[:5],  # the opening and the identity check
+        sc.Ask(
+            "new_phone",
+            T("请说您的新手机号。", "Your new phone number?"),
+            sc.AnswerType.FREE_TEXT,
+            personal=sc.Personal.PHONE,
+        ),
+        sc.Ask(
+            "new_address",
+            T("请说您的新地址。", "Your new address?"),
+            sc.AnswerType.FREE_TEXT,
+            personal=sc.Personal.ADDRESS,
+        ),
+        *SCRIPT.steps[-3:],  # the ends
+    ),
+)
+ADDRESS = "广东省深圳市南山区科技园一号"
+
+
+def contact_call(
+    *replies: str | Heard, language: sc.Language = "zh"
+) -> tuple[Dialogue, ScriptedChannel]:
+    channel = ScriptedChannel((*OPENING, *replies))
+    dialogue = Dialogue(sc.start(CONTACT_SCRIPT, CONTEXT), channel, language)
+    dialogue.run()
+    return dialogue, channel
+
+
+def test_a_doubtful_id_tail_is_asked_again_never_read_back() -> None:
+    d, ch = call("是的", asr("1234", 0.6), asr("1234", 0.9), "三千五", "月底", "#1")
+    assert d.record.outcome == "completed" and d.record.answers["id4"] == "1234"
+    agent = [t.text for t in d.record.turns if t.speaker == "agent"]
+    assert not any("1234" in line or "一二三四" in line for line in agent)
+    assert not any("对吗" in line for line in agent)
+    assert "抱歉，我没有听清楚。请说身份证后四位。" in ch.spoken
+    # keyed in after the re-ask, it is taken at once; still doubtful, it ends not understood
+    d, _ = call("是的", asr("1234", 0.6), Heard(keys="1234#"), "三千五", "月底", "#1")
+    assert d.record.answers["id4"] == "1234"
+    d, ch = call("是的", *[asr("1234", 0.6)] * 3)
+    assert d.record.handover_reason == "not_understood"
+    assert not any("1234" in s for s in ch.spoken)
+
+
+def test_a_doubtful_new_phone_is_read_back_by_its_last_four_digits() -> None:
+    d, ch = contact_call(asr("13812345678", 0.6), "对", asr(ADDRESS, 0.95))
+    assert d.record.answers["new_phone"] == "13812345678"
+    assert "尾号5678的号码，对吗？请说对或不对，或按1确认、按2重说。" in ch.spoken
+    assert not any("1381234" in s for s in ch.spoken)
+    d, ch = contact_call(
+        asr("幺三八一二三四五六七八", 0.6), "#1", asr(ADDRESS, 0.95), language="en"
+    )
+    assert (
+        "The number ending 5678, is that right? Say yes or no, or press 1 to confirm, "
+        "2 to say it again." in ch.spoken
+    )
+    # fewer than four digits heard: nothing to read back, asked again
+    d, ch = contact_call(asr("不知道", 0.6), asr("13812345678", 0.95), asr(ADDRESS, 0.95))
+    assert d.record.answers["new_phone"] == "13812345678"
+    assert "抱歉，我没有听清楚。请说您的新手机号。" in ch.spoken
+
+
+def test_a_doubtful_address_is_asked_again_not_read_back() -> None:
+    d, ch = contact_call(asr("13812345678", 0.95), asr(ADDRESS, 0.6), asr(ADDRESS, 0.95))
+    assert d.record.answers["new_address"] == ADDRESS
+    assert not any("科技园" in s or "对吗" in s for s in ch.spoken)
+    assert "抱歉，我没有听清楚。请说您的新地址。" in ch.spoken

@@ -6,7 +6,7 @@ identity check, a new phone or address. Which answers do is said by the script, 
 a manager who adds such a question in the script editor marks it there. The call screen
 needs the values while the call runs; every later view (QA, the voice-call transcript API, the
 borrower 360 contact history) shows them masked through `MaskBook`, so a new view cannot
-forget one.
+forget one — the borrower's turns, and where an agent turn repeats them (`AnswerMask.turn`).
 
 A contact is masked by the script it was made with, joined with the version of that script
 in force now: a mark added later also masks older contacts, and a mark removed unmasks only
@@ -17,6 +17,7 @@ marks of every script in force and the inbound identity questions (ID tail, date
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -48,6 +49,23 @@ def mask_value(kind: sc.Personal, value: object) -> object:
     return text[:keep] + "*" * 6
 
 
+# What an agent line at a personal step can repeat of the answer: a value quoted verbatim
+# (“1234”), the value of a read-back (`voice.dialogue`: 您说的是…，对吗 / You said …, is that
+# right — dates and amounts unquoted), and for a secret any run of digits. Calls recorded
+# before read-backs of personal answers were stopped hold such lines.
+_QUOTED = re.compile(r"“([^”]*)”")
+_READ_BACK = re.compile(r"(您说的是|You said )(.+?)(，对吗|, is that right)")
+_DIGIT_RUN = re.compile(r"[0-9０-９]{2,}[0-9０-９Xx]*")
+
+
+def mask_agent_line(kind: sc.Personal, text: str) -> str:
+    """An agent's line said at a personal step with the answer in it masked."""
+    if kind is sc.Personal.SECRET:
+        text = _READ_BACK.sub(lambda m: f"{m[1]}{_HIDDEN}{m[3]}", text)
+        text = _DIGIT_RUN.sub(_HIDDEN, text)
+    return _QUOTED.sub(lambda m: f"“{mask_value(kind, m[1])}”", text)
+
+
 class AnswerMask:
     """The personal answers of one script (by question id) and how each is masked."""
 
@@ -60,6 +78,17 @@ class AnswerMask:
         """An answer to `question` (or the borrower's turn at that step), masked if personal."""
         kind = self.personal.get(question) if question else None
         return value if kind is None else mask_value(kind, value)
+
+    def turn(self, speaker: str, question: str | None, text: str) -> str:
+        """A stored call turn as staff see it: the borrower's turn at a personal step masked
+        whole, the agent's only where it repeats the answer (its question and prompts stay
+        readable for review)."""
+        kind = self.personal.get(question) if question else None
+        if kind is None:
+            return text
+        if speaker != "agent":
+            return str(mask_value(kind, text))
+        return mask_agent_line(kind, text)
 
     def answers(self, answers: Mapping[str, object]) -> dict[str, object]:
         """Every answer of a contact, the personal ones masked."""

@@ -402,9 +402,7 @@ def contact(engine: Engine, attempt_id: int, reviewer: str) -> ContactDetail:
         turns = tuple(
             VoiceTurn(
                 t.speaker,
-                str(mask.value(t.step_id, t.text))
-                if t.speaker == "borrower" and t.step_id
-                else t.text,
+                mask.turn(t.speaker, t.step_id, t.text),
                 t.confidence,
                 t.step_id,
                 t.start_s,

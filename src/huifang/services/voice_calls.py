@@ -662,7 +662,8 @@ def verified_audio(view: RecordingView) -> bytes:
 
 def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[TurnRecord]]:
     """The stored transcript turns of attempts, in order, as staff see them after the call:
-    the borrower's personal values (ID tail, new phone or address) masked by step."""
+    the personal values (ID tail, new phone or address) masked by step, in the borrower's
+    turns and where the agent's repeat them (`AnswerMask.turn`)."""
     out: dict[int, list[TurnRecord]] = {}
     if not attempt_ids:
         return out
@@ -685,9 +686,7 @@ def transcripts(engine: Engine, attempt_ids: Sequence[int]) -> dict[int, list[Tu
             out.setdefault(row.attempt_id, []).append(
                 TurnRecord(
                     row.speaker,
-                    str(mask.value(row.step_id, row.text))
-                    if row.speaker == "borrower"
-                    else row.text,
+                    mask.turn(row.speaker, row.step_id, row.text),
                     row.confidence,
                     row.step_id,
                     row.start_s,

@@ -4,9 +4,10 @@ voice or typed text, through a `Channel` that speaks and listens.
 Per question: speak the lines since the last answer and the question (with the keypad hint on
 yes/no and choice questions), listen, understand the reply for the answer type (`nlu`), then
 accept a sure answer, read a doubtful one back ("您说的是三千五百元，对吗？请说对或不对，或按1确认、
-按2重说。") and take yes/no or keys 1/2, re-prompt on silence, nonsense or an answer understood
-below the low threshold, up to `Policy.max_reprompts`, repeat on request, or hand over to a
-human on request or distress (the run ends handed over, with the transcript so far). The two
+按2重说。"; never a personal answer whole: see `Dialogue._readback`) and take yes/no or keys 1/2,
+re-prompt on silence, nonsense or an answer understood below the low threshold, up to
+`Policy.max_reprompts`, repeat on request, or hand over to a human on request or distress (the
+run ends handed over, with the transcript so far). The two
 thresholds (`Policy.accept_at`, `Policy.confirm_at`) are set per deployment
 (`confirm_policy`: HUIFANG_VOICE_ACCEPT_AT, HUIFANG_VOICE_CONFIRM_AT). The script runner
 itself guarantees that no loan detail is spoken before the identity check passes. Every turn
@@ -106,6 +107,14 @@ _CONFIRM = sc.Text(
     "您说的是{value}，对吗？请说对或不对，或按1确认、按2重说。",
     "You said {value}, is that right? Say yes or no, or press 1 to confirm, 2 to say it again.",
 )
+# A new phone number is read back by its last four digits only, as staff see it after the call
+# (138****1234): the whole number said aloud would be kept as an agent turn of the transcript.
+_CONFIRM_PHONE = sc.Text(
+    "尾号{tail}的号码，对吗？请说对或不对，或按1确认、按2重说。",
+    "The number ending {tail}, is that right? Say yes or no, or press 1 to confirm, "
+    "2 to say it again.",
+)
+_ZH_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
 _CONFIRM_AGAIN = sc.Text(
     "请说对或不对，或按1确认、按2重说。",
     "Please say yes or no, or press 1 to confirm, 2 to say it again.",
@@ -227,6 +236,8 @@ class Dialogue:
         self._clock = clock or (lambda: 0.0)
         self._spoken = 0
         self._rejected: dict[str | None, int] = {}
+        # the script's personal answers (ID tail, new phone or address): never read back whole
+        self._personal = sc.personal_answers(state.script)
 
     # -- output ----------------------------------------------------------------------------
     def _say(self, text: str, step_id: str | None = None) -> None:
@@ -282,8 +293,11 @@ class Dialogue:
                 u, pending = pending, None
             action = decide(u, self.policy)
             again = _SORRY
-            if action is Action.CONFIRM:
-                confirmed, corrected = self._confirm(u, expect, step_id)
+            readback = self._readback(u, expect, step_id) if action is Action.CONFIRM else None
+            if action is Action.CONFIRM and readback is None:
+                action = Action.REPROMPT  # a doubtful secret or address: not understood
+            elif readback is not None:
+                confirmed, corrected = self._confirm(u, expect, step_id, readback)
                 if confirmed is _Confirmed.HANDOVER:
                     return
                 if confirmed is _Confirmed.YES:
@@ -339,14 +353,27 @@ class Dialogue:
             return Understanding(Intent.UNCLEAR, None, 0.0, keys, "bad keys")
         return Understanding(Intent.ANSWER, value, 1.0, keys, "dtmf")
 
+    def _readback(self, u: Understanding, expect: Expectation, step_id: str | None) -> str | None:
+        """How a doubtful answer is read back, or None where it must not be said aloud: a
+        secret (the ID tail) or an address is asked again as not understood, a new phone is
+        read back by its last four digits (and asked again if fewer were heard)."""
+        kind = self._personal.get(step_id) if step_id else None
+        if kind is sc.Personal.SECRET or kind is sc.Personal.ADDRESS:
+            return None
+        if kind is sc.Personal.PHONE:
+            digits = "".join(c for c in str(u.value).translate(_ZH_DIGITS) if c in "0123456789")
+            if len(digits) < 4:
+                return None
+            return _CONFIRM_PHONE.get(self.language).format(tail=digits[-4:])
+        said = spoken_value(u.value, self.language, expect)
+        return _CONFIRM.get(self.language).format(value=said)
+
     def _confirm(
-        self, u: Understanding, expect: Expectation, step_id: str | None
+        self, u: Understanding, expect: Expectation, step_id: str | None, readback: str
     ) -> tuple[_Confirmed, Understanding | None]:
         """Read the understood answer back and take yes/no (speech or keys 1/2). A reply that
         answers the question itself counts too: the same value confirms it, another value is
         a correction ("不对，是三千"). Not understood twice counts as no."""
-        said = spoken_value(u.value, self.language, expect)
-        readback = _CONFIRM.get(self.language).format(value=said)
         self._say(readback, step_id)
         yes_no = Expectation("yes_no", expect.today, question=readback)
         for tries in range(2):
