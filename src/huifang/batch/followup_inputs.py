@@ -146,10 +146,12 @@ def write_parquet_followup(book: FollowupBook, directory: Path) -> None:
 
 
 def _attempt_day(started: datetime) -> date:
-    """An attempt's day as `services.risk` reads it (aware: Asia/Shanghai; naive: as is)."""
+    """An attempt's day in the lender's zone, as `services.risk` reads it (a naive instant
+    is UTC: that is how SQLite hands stored instants back)."""
+    from huifang.services.followup import local_date
     from huifang.services.risk import TZ
 
-    return (started if started.tzinfo is None else started.astimezone(TZ)).date()
+    return local_date(started, TZ)
 
 
 def read_database_followup(engine: Engine, batch_rows: int = 200_000) -> FollowupBook:

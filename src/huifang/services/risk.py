@@ -80,6 +80,7 @@ from huifang.domain.tiering import (
 )
 from huifang.risk_rules import TierSettings, load_rule_set, load_tier_settings, load_watchlist
 from huifang.security import audit
+from huifang.services.followup import local_date
 from huifang.services.loan_views import ledger_events, loan_terms, posting_rules
 from huifang.store.db import transaction
 from huifang.store.followup_models import ContactAttempt
@@ -635,8 +636,7 @@ def _risk_events(s: Session, loan_ids: Sequence[int], as_of: date) -> dict[int, 
             ContactAttempt.loan_id.in_(loan_ids), ContactAttempt.status == "made"
         )
     ):
-        started = attempt.started_at
-        on = (started if started.tzinfo is None else started.astimezone(TZ)).date()
+        on = local_date(attempt.started_at, TZ)  # SQLite hands the instant back naive, in UTC
         if on > as_of:
             continue
         kind = EventKind.CONTACT_SUCCEEDED if attempt.was_conversation else EventKind.CONTACT_FAILED
