@@ -206,3 +206,16 @@ def test_bad_requests_are_refused_before_anything_is_stored(engine: Engine) -> N
         _ask(engine, loans["L-DONE"])
     assert list_requests(engine, ["SZ01"], status=None) == []
     assert _audit(engine, "restructuring.request") == []
+
+
+def test_a_request_past_its_effective_date_cannot_be_approved(engine: Engine) -> None:
+    loans = make_book(engine)
+    req = _ask(engine, loans["L-LOW"], effective_on=date(2026, 3, 24))
+    too_late = datetime(2026, 3, 25, 0, 30, tzinfo=SH)  # the next day in Shanghai
+    with pytest.raises(RestructuringError, match="生效日 2026-03-24 已过"):
+        decide_restructuring(engine, req.id, CHECKER, approve_it=True, now=too_late)
+    assert _audit(engine, "restructuring.approve") == []
+    done = decide_restructuring(
+        engine, req.id, CHECKER, approve_it=False, note="逾期", now=too_late
+    )
+    assert done.status == "rejected"

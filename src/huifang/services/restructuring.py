@@ -393,6 +393,12 @@ def decide_restructuring(
             )
         if not approve_it and not note.strip():
             raise RestructuringError("驳回须说明理由", "a rejection needs a note")
+        if approve_it and local_date(at) > row.effective_on:
+            # approving now would backdate the new terms to a day already past
+            raise RestructuringError(
+                f"生效日 {row.effective_on} 已过, 请驳回后按新的生效日重新申请",
+                f"the effective date {row.effective_on} has passed; reject and ask again",
+            )
         if approve_it:
             request = _domain_request(row, loan)
             result = _price(loan, request, principal.username, local_date(at))
