@@ -469,10 +469,14 @@ def answer_inbound(
         clock=tape.elapsed,
     )
     hung_up = False
+    failure: Exception | None = None
     try:
         dialogue.run()
     except CallEnded:
         hung_up = True
+    except Exception as exc:  # hang up and keep what was said, then re-raise
+        failure = exc
+        events({"event": "error", "error": f"{type(exc).__name__}: {exc}"})
     channel.finish()
     if not call.ended:
         loop.run(call.hangup(), timeout=10)
@@ -514,6 +518,8 @@ def answer_inbound(
     else:
         relative, sha = voice_calls.store_wav(wav, directory / voice_calls.INBOUND, started)
         path = directory / voice_calls.INBOUND / relative
+    if failure is not None:
+        raise failure
     return InboundCall(
         caller,
         record.verified,
