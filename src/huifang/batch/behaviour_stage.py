@@ -113,20 +113,11 @@ def fingerprint(base: str, book: BehaviourBook, model: Artifact | None) -> str:
     """The run's fingerprint extended with the behaviour tables and the model's content."""
     from huifang.batch import risk_stage
 
-    # the risk stages' order-independent table digest, over these tables
-    digest = risk_stage.fingerprint(base, _Tables(book.tables()))  # type: ignore[arg-type]
+    digest = risk_stage.tables_fingerprint(base, book.tables())
     card = json.dumps(model.card.to_json(), sort_keys=True) if model is not None else "none"
     version = model.version if model is not None else ""
     text = f"{digest}|{version}|{hashlib.sha256(card.encode()).hexdigest()}"
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Tables:
-    named: dict[str, pa.Table]
-
-    def tables(self) -> dict[str, pa.Table]:
-        return self.named
 
 
 def split_history(states: pa.Table) -> tuple[pa.Table, pa.Table | None]:

@@ -921,25 +921,11 @@ def tasks_stage(ctx: RunContext) -> None:
 def fingerprint(base: str, book: FollowupBook, loaded: LoadedPolicy | None) -> str:
     """The run's fingerprint extended with the workspace tables' content (order-independent)
     and the rule files' and policy's versions."""
+    from huifang.batch.risk_stage import table_digests
     from huifang.policy_files import load_followup_policy
     from huifang.risk_rules import load_rule_set, load_watchlist
 
     policy = loaded or load_followup_policy()
-    con = duckdb.connect()
-    try:
-        parts = []
-        for name, table in book.tables().items():
-            con.register("t_in", table)
-            parts.append(
-                (
-                    name,
-                    con.execute(
-                        "SELECT count(*), bit_xor(hash(t)), sum(hash(t) % 1000003) FROM t_in t"
-                    ).fetchall()[0],
-                )
-            )
-            con.unregister("t_in")
-    finally:
-        con.close()
+    parts = table_digests(book.tables())
     versions = (load_rule_set().version, load_watchlist().version, policy.version, policy.source)
     return hashlib.sha256(f"{base}|{parts}|{versions}".encode()).hexdigest()

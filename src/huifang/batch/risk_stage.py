@@ -29,6 +29,7 @@ random books with the edge cases (no car, zero value, missing score, every thres
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -815,14 +816,13 @@ def tier_stage(ctx: RunContext) -> None:
     ctx.progress("tier", 1, 1)
 
 
-def fingerprint(base: str, risk: RiskBook) -> str:
-    """The run's fingerprint extended with the risk tables' content (order-independent)."""
-    import hashlib
-
+def table_digests(tables: Mapping[str, pa.Table]) -> list[tuple[str, tuple[Any, ...]]]:
+    """Each named table's order-independent content digest (row count, XOR and sum of the
+    rows' hashes), for the fingerprints of the stages' inputs."""
     con = duckdb.connect()
     try:
         parts = []
-        for name, table in risk.tables().items():
+        for name, table in tables.items():
             con.register("t_in", table)
             parts.append(
                 (
@@ -835,4 +835,16 @@ def fingerprint(base: str, risk: RiskBook) -> str:
             con.unregister("t_in")
     finally:
         con.close()
-    return hashlib.sha256(f"{base}|{parts}".encode()).hexdigest()
+    return parts
+
+
+def tables_fingerprint(base: str, tables: Mapping[str, pa.Table]) -> str:
+    """The run's fingerprint extended with the tables' content (order-independent)."""
+    import hashlib
+
+    return hashlib.sha256(f"{base}|{table_digests(tables)}".encode()).hexdigest()
+
+
+def fingerprint(base: str, risk: RiskBook) -> str:
+    """The run's fingerprint extended with the risk tables' content."""
+    return tables_fingerprint(base, risk.tables())
