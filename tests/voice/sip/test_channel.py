@@ -10,7 +10,8 @@ import asyncio
 import shutil
 import socket
 import wave
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +64,29 @@ def free_even_port() -> int:
         return int(s.getsockname()[1]) & ~1
 
 
+@contextmanager
+def connected_call(
+    loop: LoopThread, far_end_sink: Recorder | None = None
+) -> Iterator[tuple[SipAgent, SipAgent, Call, Call, CallTape]]:
+    """Two of our agents on loopback, ours calling theirs: (us, them, our call, their call,
+    our tape, started when the call is up); both agents are stopped at the end."""
+    ours, theirs_base = free_even_port(), free_even_port()
+    us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
+    them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
+    loop.run(us.start(), 5)
+    loop.run(them.start(), 5)
+    tape = CallTape()
+    answered = loop.submit(them.answer(sink=far_end_sink, timeout=10))
+    call = loop.run(us.call(them.uri, sink=tape.received_frame, timeout=10), 15)
+    tape.start()
+    theirs: Call = answered.result(10)
+    try:
+        yield us, them, call, theirs, tape
+    finally:
+        loop.run(us.stop(), 5)
+        loop.run(them.stop(), 5)
+
+
 def tone(seconds: float, freq: float = 300.0) -> bytes:
     """A voiced-like test signal: a tone with harmonics, 8 kHz s16le."""
     t = np.arange(int(seconds * RATE)) / RATE
@@ -77,18 +101,11 @@ def test_speak_listen_keys_silence_hangup_and_tape(tmp_path: Path) -> None:
     tts = EspeakTTS(speed=220)
     reply = to_call(tts.synthesize("Yes, that is right.", "en"))
     asr = GivenASR()
-    with LoopThread() as loop:
-        ours, theirs_base = free_even_port(), free_even_port()
-        us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
-        them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
-        loop.run(us.start(), 5)
-        loop.run(them.start(), 5)
-        tape = CallTape()
-        heard_by_them = Recorder()
-        answered = loop.submit(them.answer(sink=heard_by_them, timeout=10))
-        call = loop.run(us.call(them.uri, sink=tape.received_frame, timeout=10), 15)
-        tape.start()
-        theirs: Call = answered.result(10)
+    heard_by_them = Recorder()
+    with (
+        LoopThread() as loop,
+        connected_call(loop, heard_by_them) as (_us, _them, call, theirs, tape),
+    ):
         settings = ListenSettings(no_input_s=1.0, end_silence_s=0.6)
         actions: list[Coroutine[Any, Any, None]] = []
 
@@ -134,8 +151,6 @@ def test_speak_listen_keys_silence_hangup_and_tape(tmp_path: Path) -> None:
             for _ in range(50):
                 channel.listen(Expectation("yes_no", today))
         channel.finish()
-        loop.run(us.stop(), 5)
-        loop.run(them.stop(), 5)
 
     # the turns' spans rise, and the tape has both directions where they happened
     spans = channel.timeline
@@ -181,18 +196,11 @@ def test_speech_or_a_key_while_the_question_plays_stops_it() -> None:
         "whether that has changed since you took out the loan with us last year."
     )
     asr = GivenASR()
-    with LoopThread() as loop:
-        ours, theirs_base = free_even_port(), free_even_port()
-        us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
-        them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
-        loop.run(us.start(), 5)
-        loop.run(them.start(), 5)
-        tape = CallTape()
-        heard_by_them = Recorder()
-        answered = loop.submit(them.answer(sink=heard_by_them, timeout=10))
-        call = loop.run(us.call(them.uri, sink=tape.received_frame, timeout=10), 15)
-        tape.start()
-        theirs: Call = answered.result(10)
+    heard_by_them = Recorder()
+    with (
+        LoopThread() as loop,
+        connected_call(loop, heard_by_them) as (_us, _them, call, theirs, tape),
+    ):
         settings = ListenSettings(no_input_s=1.0, end_silence_s=0.6)
         channel = SipChannel(call, loop, tts, asr, tape, "en", settings)
         today = date(2026, 11, 23)
@@ -235,8 +243,6 @@ def test_speech_or_a_key_while_the_question_plays_stops_it() -> None:
 
         loop.run(theirs.hangup(), 5)
         channel.finish()
-        loop.run(us.stop(), 5)
-        loop.run(them.stop(), 5)
 
     # the recording holds what really went out: the agent's side is silent after each stop
     pcm = np.frombuffer(tape.wav()[44:], dtype="<i2").reshape(-1, 2)
@@ -302,17 +308,7 @@ def test_a_doubtful_answer_is_read_back_on_a_call_and_confirmed_by_a_key_in_sip_
     asr = ScriptedASR(
         {"yes_no": Transcript("是的", 0.95, 1.0, 0.0), "money": Transcript("三千", 0.6, 1.0, 0.0)}
     )
-    with LoopThread() as loop:
-        ours, theirs_base = free_even_port(), free_even_port()
-        us = SipAgent("127.0.0.1", 0, rtp_ports=(ours, ours + 10))
-        them = SipAgent("127.0.0.1", 0, rtp_ports=(theirs_base, theirs_base + 10))
-        loop.run(us.start(), 5)
-        loop.run(them.start(), 5)
-        tape = CallTape()
-        answered = loop.submit(them.answer(timeout=10))
-        call = loop.run(us.call(them.uri, sink=tape.received_frame, timeout=10), 15)
-        tape.start()
-        theirs: Call = answered.result(10)
+    with LoopThread() as loop, connected_call(loop) as (us, them, call, theirs, tape):
         dialog = them._uas.get_call(theirs.call_id).dialog  # type: ignore[union-attr]
         pbx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         pbx.bind(("127.0.0.1", 0))
@@ -335,8 +331,6 @@ def test_a_doubtful_answer_is_read_back_on_a_call_and_confirmed_by_a_key_in_sip_
         channel.finish()
         pbx.close()
         loop.run(theirs.hangup(), 5)
-        loop.run(us.stop(), 5)
-        loop.run(them.stop(), 5)
 
     assert record.outcome == "completed"
     assert record.answers == {"who": True, "pay": Decimal("3000.00")}
