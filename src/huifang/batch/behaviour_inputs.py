@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, select
 
-from huifang.batch.inputs import MONEY, _fetch, conform
+from huifang.batch.inputs import MONEY, _fetch, conform, write_parquet_tables
 
 BORROWER_SCHEMA = pa.schema(
     [
@@ -114,11 +114,7 @@ def read_parquet_behaviour(directory: Path) -> BehaviourBook | None:
 
 def write_parquet_behaviour(book: BehaviourBook, directory: Path) -> None:
     """Write the behaviour tables into a Parquet input directory (atomically per file)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, table in book.tables().items():
-        tmp = directory / f".{name}.parquet.tmp"
-        pq.write_table(table, tmp, row_group_size=256_000)
-        tmp.replace(directory / f"{name}.parquet")
+    write_parquet_tables(book.tables(), directory)
 
 
 def read_database_behaviour(engine: Engine, batch_rows: int = 200_000) -> BehaviourBook:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, select
 
-from huifang.batch.inputs import MONEY, _fetch, conform
+from huifang.batch.inputs import MONEY, _fetch, conform, write_parquet_tables
 
 LTV = pa.decimal128(18, 4)
 
@@ -138,11 +138,7 @@ def read_parquet_followup(directory: Path) -> FollowupBook | None:
 
 def write_parquet_followup(book: FollowupBook, directory: Path) -> None:
     """Write the tables into a Parquet input directory (atomically per file)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, table in book.tables().items():
-        tmp = directory / f".followup_{name}.parquet.tmp"
-        pq.write_table(table, tmp, row_group_size=256_000)
-        tmp.replace(directory / f"followup_{name}.parquet")
+    write_parquet_tables(book.tables(), directory, prefix="followup_")
 
 
 def _attempt_day(started: datetime) -> date:

@@ -12,6 +12,7 @@ A Parquet input directory holds `loans.parquet` and `payments.parquet` with thes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,13 +91,19 @@ def read_parquet_inputs(directory: Path) -> BookInputs:
     return BookInputs(conform(loans, LOAN_SCHEMA), conform(payments, PAYMENT_SCHEMA))
 
 
+def write_parquet_tables(tables: Mapping[str, pa.Table], directory: Path, prefix: str = "") -> None:
+    """Write named tables into a Parquet input directory as `{prefix}{name}.parquet`, each
+    file atomically (written aside, then renamed over the old one)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        tmp = directory / f".{prefix}{name}.parquet.tmp"
+        pq.write_table(table, tmp, row_group_size=256_000)
+        tmp.replace(directory / f"{prefix}{name}.parquet")
+
+
 def write_parquet_inputs(inputs: BookInputs, directory: Path) -> None:
     """Write the inputs as a Parquet input directory (atomically per file)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, table in (("loans", inputs.loans), ("payments", inputs.payments)):
-        tmp = directory / f".{name}.parquet.tmp"
-        pq.write_table(table, tmp, row_group_size=256_000)
-        tmp.replace(directory / f"{name}.parquet")
+    write_parquet_tables({"loans": inputs.loans, "payments": inputs.payments}, directory)
 
 
 def read_database_inputs(engine: Engine, batch_rows: int = 200_000) -> BookInputs:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, select
 
-from huifang.batch.inputs import MONEY, _fetch, conform
+from huifang.batch.inputs import MONEY, _fetch, conform, write_parquet_tables
 
 FACT_SCHEMA = pa.schema(
     [
@@ -102,11 +102,7 @@ def read_parquet_risk(directory: Path) -> RiskBook | None:
 
 def write_parquet_risk(risk: RiskBook, directory: Path) -> None:
     """Write the risk tables into a Parquet input directory (atomically per file)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, table in risk.tables().items():
-        tmp = directory / f".{name}.parquet.tmp"
-        pq.write_table(table, tmp, row_group_size=256_000)
-        tmp.replace(directory / f"{name}.parquet")
+    write_parquet_tables(risk.tables(), directory)
 
 
 def read_database_risk(engine: Engine, batch_rows: int = 200_000) -> RiskBook:
